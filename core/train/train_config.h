@@ -1,0 +1,49 @@
+// Everything one training run needs below the launch layer, as plain structs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/model/llama_config.h"
+#include "core/optim/optim_config.h"
+
+namespace dqt {
+
+struct DataConfig {
+  std::string train_shard;  // token shard written by dqt_prepare
+  std::string eval_shard;   // held-out token shard
+  double eval_bytes_per_token = 0.0;  // text bytes / tokens of the eval shard (for bits/byte)
+  uint64_t seed = 1;        // sampler seed
+};
+
+struct TrainConfig {
+  int steps = 1000;
+  int micro_batch = 8;      // sequences per micro-batch
+  int grad_accum = 1;       // micro-batches per optimizer step
+  int seq_len = 128;        // tokens per sequence (<= model.context)
+  int eval_every = 200;     // steps between held-out evaluations (0: only at the end)
+  int eval_sequences = 64;  // held-out sequences scored per evaluation (0: whole shard)
+  int log_every = 1;        // steps between JSON log lines
+  bool progress = true;     // one-line progress display when stderr is a terminal
+};
+
+struct CheckpointConfig {
+  std::string dir;          // where checkpoints go ("" disables saving)
+  int every = 0;            // steps between checkpoints (0: only at the end)
+};
+
+struct LogConfig {
+  std::string jsonl_path;   // JSON lines, one per logged step ("" = stdout)
+};
+
+struct RunConfig {
+  LlamaConfig model;
+  ScheduleConfig schedule;
+  AdamWConfig adamw;
+  DataConfig data;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+  LogConfig log;
+};
+
+}  // namespace dqt
