@@ -1,0 +1,27 @@
+// Causal multi-head attention with grouped-query heads (GQA), softmax(q k^T / sqrt(hd)) v.
+#pragma once
+
+#include <cstdint>
+
+namespace dqt {
+
+struct AttentionShape {
+  int64_t batch;
+  int seq;
+  int heads;     // query heads
+  int kv_heads;  // key/value heads; divides heads (query head h reads kv head h / (heads/kv_heads))
+  int head_dim;
+};
+
+// q (B, T, H, hd); k, v (B, T, Hkv, hd); out (B, T, H, hd);
+// probs (B, H, T, T) receives the attention weights (upper triangle left zero) for the backward.
+template <typename T>
+void AttentionForward(const AttentionShape& s, const T* q, const T* k, const T* v, T* out,
+                      T* probs);
+
+// dq, dk, dv are overwritten.
+template <typename T>
+void AttentionBackward(const AttentionShape& s, const T* q, const T* k, const T* v,
+                       const T* probs, const T* dout, T* dq, T* dk, T* dv);
+
+}  // namespace dqt

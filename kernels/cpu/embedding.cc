@@ -1,0 +1,38 @@
+// CPU twin of the embedding op. The backward walks tokens in order per row partition, so the
+// summation order (and the result) does not depend on the thread count.
+#include <cstring>
+
+#include "core/base/parallel.h"
+#include "kernels/embedding.h"
+
+namespace dqt {
+
+template <typename T>
+void EmbeddingForward(const int32_t* ids, int64_t n, const T* table, int d, T* out) {
+  ParallelFor(n, [&](int64_t i) {
+    std::memcpy(out + i * d, table + static_cast<int64_t>(ids[i]) * d, sizeof(T) * d);
+  }, 64);
+}
+
+template <typename T>
+void EmbeddingBackward(const int32_t* ids, int64_t n, const T* dout, int d, T* dtable) {
+  // Partition the columns, not the tokens: no two threads touch the same element.
+  constexpr int kChunk = 16;
+  const int chunks = (d + kChunk - 1) / kChunk;
+  ParallelFor(chunks, [&](int64_t c) {
+    const int lo = static_cast<int>(c) * kChunk;
+    const int hi = lo + kChunk < d ? lo + kChunk : d;
+    for (int64_t i = 0; i < n; ++i) {
+      T* row = dtable + static_cast<int64_t>(ids[i]) * d;
+      const T* g = dout + i * d;
+      for (int j = lo; j < hi; ++j) row[j] += g[j];
+    }
+  });
+}
+
+template void EmbeddingForward<float>(const int32_t*, int64_t, const float*, int, float*);
+template void EmbeddingForward<double>(const int32_t*, int64_t, const double*, int, double*);
+template void EmbeddingBackward<float>(const int32_t*, int64_t, const float*, int, float*);
+template void EmbeddingBackward<double>(const int32_t*, int64_t, const double*, int, double*);
+
+}  // namespace dqt
