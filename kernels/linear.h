@@ -9,8 +9,12 @@ namespace dqt {
 template <typename T>
 void LinearForward(const T* x, const T* w, int64_t n, int in, int out, T* y);
 
-// dx (n, in) = dy W (overwritten, skipped when null); dw (out, in) += dy^T x (accumulated).
+enum class Accumulate { kNo, kYes };
+
+// dx (n, in) = dy W, or += with Accumulate::kYes (skipped when null);
+// dw (out, in) += dy^T x (always accumulated, so micro-batches sum).
 template <typename T>
-void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx, T* dw);
+void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx, T* dw,
+                    Accumulate dx_mode = Accumulate::kNo);
 
 }  // namespace dqt

@@ -24,9 +24,10 @@ void LinearForward(const T* x, const T* w, int64_t n, int in, int out, T* y) {
 
 template <typename T>
 void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx,
-                    T* dw) {
+                    T* dw, Accumulate dx_mode) {
   if (dx != nullptr) {
-    Gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), in, out, dy, out, w, in, T(0), dx, in);
+    const T beta = dx_mode == Accumulate::kYes ? T(1) : T(0);
+    Gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), in, out, dy, out, w, in, beta, dx, in);
   }
   Gemm(CblasTrans, CblasNoTrans, out, in, static_cast<int>(n), dy, out, x, in, T(1), dw, in);
 }
@@ -34,8 +35,8 @@ void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int 
 template void LinearForward<float>(const float*, const float*, int64_t, int, int, float*);
 template void LinearForward<double>(const double*, const double*, int64_t, int, int, double*);
 template void LinearBackward<float>(const float*, const float*, const float*, int64_t, int, int,
-                                    float*, float*);
+                                    float*, float*, Accumulate);
 template void LinearBackward<double>(const double*, const double*, const double*, int64_t, int,
-                                     int, double*, double*);
+                                     int, double*, double*, Accumulate);
 
 }  // namespace dqt

@@ -1,0 +1,233 @@
+// LLaMA forward/backward over the CPU kernels (ALGORITHMS.md section 1, optional SubLN).
+#include "core/model/llama.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/base/check.h"
+#include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
+#include "kernels/linear.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+
+namespace dqt {
+namespace {
+
+constexpr int64_t kHeadChunkRows = 256;  // rows of logits alive at once: bounds head memory
+
+void AddInPlace(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const LlamaConfig& config) : params_(config) {
+  w_ = params_.Views(params_.values().data());
+  g_ = params_.Views(params_.grads().data());
+  const int hd = config.head_dim();
+  rope_ = Buffer<float>(2 * static_cast<size_t>(config.context) * (hd / 2));
+  RopeTable(config.context, hd, config.rope_theta, rope_.data());
+}
+
+void LlamaModel::Reserve(int batch, int seq) {
+  if (batch == batch_ && seq == seq_) return;
+  const LlamaConfig& c = config();
+  DQT_CHECK(seq >= 1 && seq <= c.context) << "seq " << seq << " outside [1, " << c.context << "]";
+  batch_ = batch;
+  seq_ = seq;
+  const size_t n = static_cast<size_t>(batch) * seq, d = c.d_model, f = c.ffn_dim;
+  const size_t qd = static_cast<size_t>(c.n_heads) * c.head_dim(), kv = c.kv_dim();
+  acts_.clear();
+  acts_.resize(c.n_layers);
+  for (LayerActivations& a : acts_) {
+    a.x_in = Buffer<float>(n * d);
+    a.rstd_in = Buffer<float>(n);
+    a.xn_in = Buffer<float>(n * d);
+    a.q = Buffer<float>(n * qd);
+    a.k = Buffer<float>(n * kv);
+    a.v = Buffer<float>(n * kv);
+    a.probs = Buffer<float>(static_cast<size_t>(batch) * c.n_heads * seq * seq);
+    a.att = Buffer<float>(n * qd);
+    a.x_mid = Buffer<float>(n * d);
+    a.rstd_mid = Buffer<float>(n);
+    a.xn_mid = Buffer<float>(n * d);
+    a.gate = Buffer<float>(n * f);
+    a.up = Buffer<float>(n * f);
+    a.h = Buffer<float>(n * f);
+    if (c.subln) {
+      a.rstd_att = Buffer<float>(n);
+      a.att_n = Buffer<float>(n * qd);
+      a.rstd_h = Buffer<float>(n);
+      a.h_n = Buffer<float>(n * f);
+    }
+  }
+  x_final_ = Buffer<float>(n * d);
+  rstd_final_ = Buffer<float>(n);
+  xn_final_ = Buffer<float>(n * d);
+  const size_t chunk = std::min<size_t>(n, kHeadChunkRows);
+  logits_ = Buffer<float>(chunk * c.vocab_size);
+  losses_ = Buffer<float>(chunk);
+  grad_x_ = Buffer<float>(n * d);
+  grad_tmp_ = Buffer<float>(n * d);
+  grad_tmp2_ = Buffer<float>(n * d);
+  grad_q_ = Buffer<float>(n * qd);
+  grad_k_ = Buffer<float>(n * kv);
+  grad_v_ = Buffer<float>(n * kv);
+  grad_att_ = Buffer<float>(n * qd);
+  grad_h_ = Buffer<float>(n * f);
+  grad_gate_ = Buffer<float>(n * f);
+  grad_up_ = Buffer<float>(n * f);
+  grad_ffn_tmp_ = Buffer<float>(n * f);
+}
+
+void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
+  Reserve(batch, seq);
+  const LlamaConfig& c = config();
+  const int64_t n = static_cast<int64_t>(batch) * seq;
+  const int d = c.d_model, f = c.ffn_dim, hd = c.head_dim();
+  const int qd = c.n_heads * hd, kv = c.kv_dim();
+  const float eps = c.norm_eps;
+  const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
+  EmbeddingForward(inputs, n, w_.embed, d, acts_[0].x_in.data());
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerActivations& a = acts_[l];
+    const LayerWeights& lw = w_.layers[l];
+    float* x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.data() : x_final_.data();
+    // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
+    RmsNormForward(a.x_in.data(), lw.input_norm, n, d, eps, a.xn_in.data(), a.rstd_in.data());
+    LinearForward(a.xn_in.data(), lw.wq, n, d, qd, a.q.data());
+    LinearForward(a.xn_in.data(), lw.wk, n, d, kv, a.k.data());
+    LinearForward(a.xn_in.data(), lw.wv, n, d, kv, a.v.data());
+    RopeForward(a.q.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
+    RopeForward(a.k.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
+    AttentionForward(shape, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data());
+    const float* o_in = a.att.data();
+    if (c.subln) {
+      RmsNormForward(a.att.data(), lw.attn_subln, n, qd, eps, a.att_n.data(), a.rstd_att.data());
+      o_in = a.att_n.data();
+    }
+    LinearForward(o_in, lw.wo, n, qd, d, a.x_mid.data());
+    AddInPlace(a.x_mid.data(), a.x_in.data(), n * d);
+    // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
+    RmsNormForward(a.x_mid.data(), lw.post_norm, n, d, eps, a.xn_mid.data(), a.rstd_mid.data());
+    LinearForward(a.xn_mid.data(), lw.wgate, n, d, f, a.gate.data());
+    LinearForward(a.xn_mid.data(), lw.wup, n, d, f, a.up.data());
+    SwiGluForward(a.gate.data(), a.up.data(), n * f, a.h.data());
+    const float* down_in = a.h.data();
+    if (c.subln) {
+      RmsNormForward(a.h.data(), lw.ffn_subln, n, f, eps, a.h_n.data(), a.rstd_h.data());
+      down_in = a.h_n.data();
+    }
+    LinearForward(down_in, lw.wdown, n, f, d, x_out);
+    AddInPlace(x_out, a.x_mid.data(), n * d);
+  }
+  RmsNormForward(x_final_.data(), w_.final_norm, n, d, eps, xn_final_.data(),
+                 rstd_final_.data());
+}
+
+double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
+                            int64_t* count) {
+  const LlamaConfig& c = config();
+  const int d = c.d_model, vocab = c.vocab_size;
+  double total = 0;
+  int64_t scored = 0;
+  for (int64_t r0 = 0; r0 < n; r0 += kHeadChunkRows) {
+    const int64_t rows = std::min<int64_t>(kHeadChunkRows, n - r0);
+    const float* xn = xn_final_.data() + r0 * d;
+    LinearForward(xn, w_.head, rows, d, vocab, logits_.data());
+    CrossEntropy(logits_.data(), targets + r0, rows, vocab, loss_scale, losses_.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      if (targets[r0 + r] < 0) continue;
+      total += losses_[r];
+      ++scored;
+    }
+    if (loss_scale != 0.0f) {
+      LinearBackward(xn, w_.head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d,
+                     g_.head);
+    }
+  }
+  *count = scored;
+  return total;
+}
+
+void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
+  const LlamaConfig& c = config();
+  const int64_t n = static_cast<int64_t>(batch) * seq;
+  const int d = c.d_model, f = c.ffn_dim, hd = c.head_dim();
+  const int qd = c.n_heads * hd, kv = c.kv_dim();
+  const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
+  // grad_x_ holds d(final normed hidden); turn it into d(residual stream out of the last block).
+  RmsNormBackward(x_final_.data(), w_.final_norm, rstd_final_.data(), grad_x_.data(), n, d,
+                  grad_tmp_.data(), g_.final_norm);
+  std::swap(grad_x_, grad_tmp_);
+  for (int l = c.n_layers - 1; l >= 0; --l) {
+    const LayerActivations& a = acts_[l];
+    const LayerWeights& lw = w_.layers[l];
+    const LayerWeights& lg = g_.layers[l];
+    // MLP half.
+    const float* down_in = c.subln ? a.h_n.data() : a.h.data();
+    LinearBackward(down_in, lw.wdown, grad_x_.data(), n, f, d, grad_h_.data(), lg.wdown);
+    if (c.subln) {
+      RmsNormBackward(a.h.data(), lw.ffn_subln, a.rstd_h.data(), grad_h_.data(), n, f,
+                      grad_ffn_tmp_.data(), lg.ffn_subln);
+      std::swap(grad_h_, grad_ffn_tmp_);
+    }
+    SwiGluBackward(a.gate.data(), a.up.data(), grad_h_.data(), n * f, grad_gate_.data(),
+                   grad_up_.data());
+    LinearBackward(a.xn_mid.data(), lw.wgate, grad_gate_.data(), n, d, f, grad_tmp_.data(),
+                   lg.wgate);
+    LinearBackward(a.xn_mid.data(), lw.wup, grad_up_.data(), n, d, f, grad_tmp_.data(), lg.wup,
+                   Accumulate::kYes);
+    RmsNormBackward(a.x_mid.data(), lw.post_norm, a.rstd_mid.data(), grad_tmp_.data(), n, d,
+                    grad_tmp2_.data(), lg.post_norm);
+    AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
+    // Attention half.
+    const float* o_in = c.subln ? a.att_n.data() : a.att.data();
+    LinearBackward(o_in, lw.wo, grad_x_.data(), n, qd, d, grad_att_.data(), lg.wo);
+    if (c.subln) {
+      RmsNormBackward(a.att.data(), lw.attn_subln, a.rstd_att.data(), grad_att_.data(), n, qd,
+                      grad_q_.data(), lg.attn_subln);
+      std::swap(grad_att_, grad_q_);
+    }
+    AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(),
+                      grad_att_.data(), grad_q_.data(), grad_k_.data(), grad_v_.data());
+    RopeBackward(grad_q_.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
+    RopeBackward(grad_k_.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
+    LinearBackward(a.xn_in.data(), lw.wq, grad_q_.data(), n, d, qd, grad_tmp_.data(), lg.wq);
+    LinearBackward(a.xn_in.data(), lw.wk, grad_k_.data(), n, d, kv, grad_tmp_.data(), lg.wk,
+                   Accumulate::kYes);
+    LinearBackward(a.xn_in.data(), lw.wv, grad_v_.data(), n, d, kv, grad_tmp_.data(), lg.wv,
+                   Accumulate::kYes);
+    RmsNormBackward(a.x_in.data(), lw.input_norm, a.rstd_in.data(), grad_tmp_.data(), n, d,
+                    grad_tmp2_.data(), lg.input_norm);
+    AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
+  }
+  EmbeddingBackward(inputs, n, grad_x_.data(), d, g_.embed);
+}
+
+double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch,
+                                   int seq, float loss_scale, int64_t* count) {
+  DQT_CHECK(loss_scale != 0.0f) << "a zero loss scale would skip the backward";
+  Forward(inputs, batch, seq);
+  const double total = HeadLoss(targets, static_cast<int64_t>(batch) * seq, loss_scale, count);
+  Backward(inputs, batch, seq);
+  return total;
+}
+
+double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,
+                               int64_t* count) {
+  Forward(inputs, batch, seq);
+  return HeadLoss(targets, static_cast<int64_t>(batch) * seq, 0.0f, count);
+}
+
+void LlamaModel::LastLogits(const int32_t* tokens, int seq, float* logits) {
+  Forward(tokens, 1, seq);
+  const int d = config().d_model;
+  LinearForward(xn_final_.data() + static_cast<int64_t>(seq - 1) * d, w_.head, 1, d,
+                config().vocab_size, logits);
+}
+
+}  // namespace dqt

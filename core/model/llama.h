@@ -1,0 +1,74 @@
+// LLaMA forward and backward, written out explicitly (no tape): each block is a short sequence
+// of kernel calls over named activation slots that the backward reads in reverse.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/base/buffer.h"
+#include "core/model/llama_params.h"
+
+namespace dqt {
+
+// Saved activations of one block for a (batch, seq) micro-batch of N = batch*seq tokens.
+struct LayerActivations {
+  Buffer<float> x_in;      // (N, d) residual stream entering the block
+  Buffer<float> rstd_in;   // (N)
+  Buffer<float> xn_in;     // (N, d) normed input of q/k/v
+  Buffer<float> q, k, v;   // (N, H*hd), (N, Hkv*hd) x2, after RoPE for q and k
+  Buffer<float> probs;     // (B, H, T, T)
+  Buffer<float> att;       // (N, H*hd) attention output (input of o_proj, or of SubLN)
+  Buffer<float> rstd_att;  // (N) SubLN only
+  Buffer<float> att_n;     // (N, H*hd) SubLN only
+  Buffer<float> x_mid;     // (N, d) residual after attention
+  Buffer<float> rstd_mid;  // (N)
+  Buffer<float> xn_mid;    // (N, d) normed input of gate/up
+  Buffer<float> gate, up;  // (N, ffn)
+  Buffer<float> h;         // (N, ffn) silu(gate) * up
+  Buffer<float> rstd_h;    // (N) SubLN only
+  Buffer<float> h_n;       // (N, ffn) SubLN only
+};
+
+class LlamaModel {
+ public:
+  explicit LlamaModel(const LlamaConfig& config);
+
+  LlamaParams& params() { return params_; }
+  const LlamaParams& params() const { return params_; }
+  const LlamaConfig& config() const { return params_.config(); }
+
+  // One micro-batch: forward, loss, backward. inputs/targets (batch, seq); targets < 0 ignored.
+  // Gradients of loss_scale * sum(token losses) are ADDED to params().grads().
+  // Returns the sum of token losses and sets *count to the number of scored tokens.
+  double ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch, int seq,
+                         float loss_scale, int64_t* count);
+
+  // Forward only: sum of token losses over scored targets (count in *count).
+  double ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,
+                     int64_t* count);
+
+  // Forward of one sequence; writes the logits (vocab) of its last position.
+  void LastLogits(const int32_t* tokens, int seq, float* logits);
+
+ private:
+  void Reserve(int batch, int seq);
+  void Forward(const int32_t* inputs, int batch, int seq);
+  // Head + cross-entropy in row chunks (bounded memory); with loss_scale != 0 also writes
+  // d(final hidden) into grad_x_ and accumulates the head gradient.
+  double HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count);
+  void Backward(const int32_t* inputs, int batch, int seq);
+
+  LlamaParams params_;
+  ModelWeights w_;   // views of the values
+  ModelWeights g_;   // views of the gradients
+  Buffer<float> rope_;  // cos/sin table (2, context, hd/2)
+  int batch_ = 0, seq_ = 0;
+  std::vector<LayerActivations> acts_;
+  Buffer<float> x_final_, rstd_final_, xn_final_;   // (N, d), (N), (N, d)
+  Buffer<float> logits_, losses_;                   // (chunk, V), (chunk)
+  // Backward scratch.
+  Buffer<float> grad_x_, grad_tmp_, grad_tmp2_, grad_q_, grad_k_, grad_v_, grad_att_, grad_h_, grad_gate_,
+      grad_up_, grad_ffn_tmp_;
+};
+
+}  // namespace dqt
