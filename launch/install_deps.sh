@@ -3,7 +3,7 @@
 # Needs root (or sudo) on Debian 12; a no-op when everything is present.
 set -euo pipefail
 pkgs=(cmake g++ ninja-build ccache pkg-config libprotobuf-dev protobuf-compiler libabsl-dev
-      libgtest-dev libgmock-dev libopenblas-dev libpcre2-dev libxxhash-dev libopenmpi-dev
+      libgtest-dev libgmock-dev libopenblas-openmp-dev libpcre2-dev libxxhash-dev libopenmpi-dev libssl-dev
       openmpi-bin python3 xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -30,6 +30,7 @@ struct TrainConfig {
 struct CheckpointConfig {
   std::string dir;          // where checkpoints go ("" disables saving)
   int every = 0;            // steps between checkpoints (0: only at the end)
+  int keep_last = 0;        // most recent checkpoints kept on disk (0: keep all)
 };
 
 struct LogConfig {

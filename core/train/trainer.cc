@@ -1,0 +1,232 @@
+// Single-process trainer (see trainer.h).
+#include "core/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+#include "core/base/status.h"
+#include "core/optim/schedule.h"
+#include "core/train/checkpoint.h"
+
+namespace dqt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::string FormatDuration(double s) {
+  const int total = static_cast<int>(s + 0.5);
+  return absl::StrFormat("%d:%02d", total / 60, total % 60);
+}
+
+absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, int vocab) {
+  for (uint64_t i = 0; i < shard.size(); ++i) {
+    const int32_t t = shard[i];
+    if (t < 0 || t >= vocab) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: token %d at position %d is outside the model vocabulary [0, %d)", path, t, i,
+          vocab));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+TokenSource SourceOf(const TokenShard& shard) {
+  return TokenSource{shard.size(), shard.source_bytes(),
+                     [&shard](uint64_t start, size_t n, int32_t* out) { shard.Copy(start, n, out); }};
+}
+
+TokenSource SourceOf(std::span<const int32_t> tokens, uint64_t source_bytes) {
+  return TokenSource{tokens.size(), source_bytes, [tokens](uint64_t start, size_t n, int32_t* out) {
+                       std::copy_n(tokens.begin() + start, n, out);
+                     }};
+}
+
+EvalResult Evaluate(LlamaModel& model, const TokenSource& shard, int seq_len, int batch,
+                    int64_t max_windows) {
+  const int64_t windows = static_cast<int64_t>((shard.size - 1) / seq_len);
+  const int64_t used = max_windows > 0 ? std::min(max_windows, windows) : windows;
+  std::vector<int32_t> window(seq_len + 1), inputs, targets;
+  double total = 0;
+  int64_t scored = 0;
+  for (int64_t w0 = 0; w0 < used; w0 += batch) {
+    const int rows = static_cast<int>(std::min<int64_t>(batch, used - w0));
+    inputs.resize(static_cast<size_t>(rows) * seq_len);
+    targets.resize(inputs.size());
+    for (int r = 0; r < rows; ++r) {
+      // Evenly spread windows when scoring a subset; all of them in order otherwise.
+      const int64_t w = (w0 + r) * windows / used;
+      shard.copy(static_cast<uint64_t>(w) * seq_len, seq_len + 1, window.data());
+      std::copy(window.begin(), window.end() - 1, inputs.begin() + r * seq_len);
+      std::copy(window.begin() + 1, window.end(), targets.begin() + r * seq_len);
+    }
+    int64_t count = 0;
+    total += model.ForwardLoss(inputs.data(), targets.data(), rows, seq_len, &count);
+    scored += count;
+  }
+  EvalResult r;
+  r.tokens = scored;
+  r.loss = scored > 0 ? total / scored : 0.0;
+  r.perplexity = std::exp(r.loss);
+  const double bytes_per_token = shard.size > 0 ? double(shard.source_bytes) / shard.size : 0;
+  r.bits_per_byte = bytes_per_token > 0 ? r.loss / std::log(2.0) / bytes_per_token : 0.0;
+  return r;
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config) {
+  DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
+  DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
+  DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
+  DQT_RETURN_IF_ERROR(CheckTokenRange(eval, config.data.eval_shard, config.model.vocab_size));
+  if (eval.size() < static_cast<uint64_t>(config.train.seq_len) + 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d tokens, fewer than one evaluation window of %d", config.data.eval_shard,
+        eval.size(), config.train.seq_len + 1));
+  }
+  DQT_ASSIGN_OR_RETURN(SequenceSampler sampler,
+                       SequenceSampler::Create(train.size(), config.train.seq_len,
+                                               config.data.seed, /*rank=*/0, /*world=*/1));
+  std::unique_ptr<Trainer> t(
+      new Trainer(config, std::move(train), std::move(eval), std::move(sampler)));
+  if (!config.log.jsonl_path.empty()) {
+    t->log_file_ = std::fopen(config.log.jsonl_path.c_str(), "w");
+    if (t->log_file_ == nullptr) {
+      return absl::PermissionDeniedError("cannot open log file " + config.log.jsonl_path);
+    }
+  }
+  return t;
+}
+
+Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
+                 SequenceSampler sampler)
+    : config_(config),
+      train_shard_(std::move(train)),
+      eval_shard_(std::move(eval)),
+      sampler_(std::move(sampler)),
+      model_(std::make_unique<LlamaModel>(config.model)) {
+  model_->params().Init();
+  optimizer_ = std::make_unique<AdamW>(config.adamw, model_->params());
+}
+
+Trainer::~Trainer() {
+  if (log_file_ != nullptr) std::fclose(log_file_);
+}
+
+void Trainer::FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targets) {
+  const int seq = config_.train.seq_len, batch = config_.train.micro_batch;
+  std::vector<int32_t> window(seq + 1);
+  inputs->resize(static_cast<size_t>(batch) * seq);
+  targets->resize(inputs->size());
+  for (int b = 0; b < batch; ++b) {
+    train_shard_.Copy(sampler_.StartOf(samples_consumed_++), seq + 1, window.data());
+    std::copy(window.begin(), window.end() - 1, inputs->begin() + b * seq);
+    std::copy(window.begin() + 1, window.end(), targets->begin() + b * seq);
+  }
+}
+
+absl::Status Trainer::Log(const std::string& line) {
+  std::FILE* out = log_file_ != nullptr ? log_file_ : stdout;
+  if (std::fprintf(out, "%s\n", line.c_str()) < 0 || std::fflush(out) != 0) {
+    return absl::InternalError("writing the training log failed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Save(int step) {
+  if (config_.checkpoint.dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(config_.checkpoint.dir, ec);
+  if (ec) return absl::PermissionDeniedError("cannot create " + config_.checkpoint.dir);
+  const std::string path =
+      absl::StrFormat("%s/step_%06d.dqt", config_.checkpoint.dir, step);
+  CheckpointState state{step, samples_consumed_};
+  DQT_RETURN_IF_ERROR(SaveCheckpoint(path, model_->params(), optimizer_->m().data(),
+                                     optimizer_->v().data(), state));
+  saved_.push_back(path);
+  while (config_.checkpoint.keep_last > 0 &&
+         saved_.size() > static_cast<size_t>(config_.checkpoint.keep_last)) {
+    std::filesystem::remove(saved_.front(), ec);
+    saved_.erase(saved_.begin());
+  }
+  return Log(absl::StrFormat("{\"event\":\"checkpoint\",\"step\":%d,\"path\":\"%s\"}", step, path));
+}
+
+absl::Status Trainer::Run() {
+  const TrainConfig& tc = config_.train;
+  const bool progress = tc.progress && ::isatty(STDERR_FILENO);
+  const float loss_scale = 1.0f / (static_cast<float>(tc.micro_batch) * tc.seq_len * tc.grad_accum);
+  const double tokens_per_step = double(tc.micro_batch) * tc.seq_len * tc.grad_accum;
+  std::vector<int32_t> inputs, targets;
+  const auto start = Clock::now();
+  auto evaluate = [&](int step, bool whole) -> absl::Status {
+    const auto t0 = Clock::now();
+    const EvalResult r = Evaluate(*model_, SourceOf(eval_shard_), tc.seq_len, tc.micro_batch,
+                                  whole ? 0 : tc.eval_sequences);
+    if (whole) final_eval_ = r;
+    return Log(absl::StrFormat(
+        "{\"event\":\"eval\",\"step\":%d,\"loss\":%.5f,\"perplexity\":%.3f,"
+        "\"bits_per_byte\":%.5f,\"tokens\":%d,\"whole_shard\":%s,\"seconds\":%.1f}",
+        step, r.loss, r.perplexity, r.bits_per_byte, r.tokens, whole ? "true" : "false",
+        Seconds(t0)));
+  };
+  for (int step = 0; step < tc.steps; ++step) {
+    const auto t0 = Clock::now();
+    model_->params().grads().Zero();
+    double loss_sum = 0;
+    int64_t scored = 0;
+    for (int micro = 0; micro < tc.grad_accum; ++micro) {
+      FillBatch(&inputs, &targets);
+      int64_t count = 0;
+      loss_sum += model_->ForwardBackward(inputs.data(), targets.data(), tc.micro_batch,
+                                          tc.seq_len, loss_scale, &count);
+      scored += count;
+    }
+    const double loss = loss_sum / std::max<int64_t>(scored, 1);
+    const double grad_norm = AdamW::GradNorm(model_->params());
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      return absl::InternalError(absl::StrFormat(
+          "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
+          "optimizer.grad_clip", step, loss, grad_norm));
+    }
+    const float lr = LearningRateAt(config_.schedule, step);
+    const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);
+    optimizer_->Step(model_->params(), step, lr, wd, grad_norm);
+    step_losses_.push_back(loss);
+    const double step_s = Seconds(t0), elapsed = Seconds(start);
+    if (tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps)) {
+      DQT_RETURN_IF_ERROR(Log(absl::StrFormat(
+          "{\"step\":%d,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,"
+          "\"elapsed_s\":%.2f}",
+          step, loss, lr, grad_norm, tokens_per_step / step_s, elapsed)));
+    }
+    if (progress) {
+      const double eta = elapsed / (step + 1) * (tc.steps - step - 1);
+      std::fprintf(stderr, "\rstep %d/%d  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s   ",
+                   step + 1, tc.steps, loss, lr, tokens_per_step / step_s,
+                   FormatDuration(elapsed).c_str(), FormatDuration(eta).c_str());
+      std::fflush(stderr);
+    }
+    const bool last = step + 1 == tc.steps;
+    if (tc.eval_every > 0 && (step + 1) % tc.eval_every == 0 && !last) {
+      DQT_RETURN_IF_ERROR(evaluate(step + 1, /*whole=*/false));
+    }
+    if (config_.checkpoint.every > 0 && (step + 1) % config_.checkpoint.every == 0 && !last) {
+      DQT_RETURN_IF_ERROR(Save(step + 1));
+    }
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  DQT_RETURN_IF_ERROR(evaluate(tc.steps, /*whole=*/true));
+  return Save(tc.steps);
+}
+
+}  // namespace dqt

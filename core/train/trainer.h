@@ -1,0 +1,80 @@
+// The training loop of one process: batches from the sampler, forward/backward with gradient
+// accumulation, clipping, AdamW on the schedule, JSON-line logs, a progress line, periodic
+// held-out evaluation and checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/model/llama.h"
+#include "core/optim/adamw.h"
+#include "core/train/train_config.h"
+#include "data/sampler.h"
+#include "data/token_shard.h"
+
+namespace dqt {
+
+struct EvalResult {
+  double loss = 0;           // mean nats per scored token
+  double perplexity = 0;     // exp(loss)
+  double bits_per_byte = 0;  // loss / ln 2 / (source bytes per token of the shard)
+  int64_t tokens = 0;        // scored tokens
+};
+
+// Tokens to score: `size` tokens that came from `source_bytes` bytes of text, read through
+// copy(start, n, out).
+struct TokenSource {
+  uint64_t size = 0;
+  uint64_t source_bytes = 0;
+  std::function<void(uint64_t start, size_t n, int32_t* out)> copy;
+};
+TokenSource SourceOf(const TokenShard& shard);
+TokenSource SourceOf(std::span<const int32_t> tokens, uint64_t source_bytes);
+
+// Scores `tokens` in non-overlapping windows of seq_len (+1 for the targets), `batch` windows
+// at a time. max_windows = 0 scores every window; otherwise that many, evenly spread.
+EvalResult Evaluate(LlamaModel& model, const TokenSource& tokens, int seq_len, int batch,
+                    int64_t max_windows);
+
+class Trainer {
+ public:
+  // Opens the shards and builds the model (initialized from config.model.seed).
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const RunConfig& config);
+
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains until config.train.steps; returns the first error (I/O, non-finite loss).
+  [[nodiscard]] absl::Status Run();
+
+  LlamaModel& model() { return *model_; }
+  const std::vector<double>& step_losses() const { return step_losses_; }
+  const std::optional<EvalResult>& final_eval() const { return final_eval_; }
+
+ private:
+  Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler);
+  void FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targets);
+  [[nodiscard]] absl::Status Log(const std::string& json_line);
+  [[nodiscard]] absl::Status Save(int step);
+
+  RunConfig config_;
+  TokenShard train_shard_;
+  TokenShard eval_shard_;
+  SequenceSampler sampler_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  uint64_t samples_consumed_ = 0;
+  std::vector<double> step_losses_;
+  std::optional<EvalResult> final_eval_;
+  std::vector<std::string> saved_;  // checkpoints written by this run, oldest first
+  std::FILE* log_file_ = nullptr;
+};
+
+}  // namespace dqt

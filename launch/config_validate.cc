@@ -1,0 +1,258 @@
+// ValidateRunProto: every field of the run config and the rules between fields, checked before
+// anything allocates. Each violation names the field path, its value and what is allowed.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "launch/config.h"
+
+namespace dqt {
+namespace {
+
+using ::dqt::proto::OptimizerProto;
+using ::dqt::proto::ParallelProto;
+using ::dqt::proto::QuantProto;
+using ::dqt::proto::RunProto;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int64_t kMaxSteps = 1'000'000'000;
+constexpr int64_t kMaxContext = 1 << 20;
+
+// The bound other fields are checked against: train.steps when it is valid itself, so one bad
+// value does not cascade into errors on every field compared with it.
+struct StepsBound {
+  explicit StepsBound(int64_t steps) : valid(steps >= 1 && steps <= kMaxSteps) {
+    value = valid ? steps : kMaxSteps;
+    text = valid ? absl::StrCat("train.steps = ", steps) : absl::StrCat(kMaxSteps);
+  }
+  bool valid;
+  int64_t value;
+  std::string text;
+};
+
+// Name of an enum value, or its number when it has none.
+template <typename Enum>
+std::string EnumText(const google::protobuf::EnumDescriptor* d, Enum v) {
+  const google::protobuf::EnumValueDescriptor* value = d->FindValueByNumber(static_cast<int>(v));
+  return value != nullptr ? value->name() : absl::StrCat(static_cast<int>(v));
+}
+
+// Collects "path = value: rule" lines.
+class Violations {
+ public:
+  void Add(const std::string& path, const std::string& value, const std::string& rule) {
+    lines_.push_back(absl::StrCat(path, " = ", value, ": ", rule));
+  }
+
+  // v in [lo, hi]; `range` replaces the default "[lo, hi]" text when a bound is another field.
+  void IntIn(const std::string& path, int64_t v, int64_t lo, int64_t hi,
+             const std::string& range = "") {
+    if (v >= lo && v <= hi) return;
+    Add(path, absl::StrCat(v), absl::StrCat("must be in ", range.empty() ? Closed(lo, hi) : range));
+  }
+
+  // v in the interval with the given ends; NaN is always outside.
+  void RealIn(const std::string& path, double v, double lo, bool lo_open, double hi, bool hi_open) {
+    const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    if (ok) return;
+    Add(path, absl::StrCat(v),
+        absl::StrCat("must be in ", lo_open ? "(" : "[", lo, ", ", hi, hi_open ? ")" : "]"));
+  }
+
+  void NonEmpty(const std::string& path, const std::string& v) {
+    if (v.empty()) Add(path, "\"\"", "must be non-empty");
+  }
+
+  // A feature the schema describes but the trainer does not implement yet.
+  void Unsupported(const std::string& path, const std::string& value,
+                   const std::string& supported) {
+    Add(path, value, absl::StrCat("not supported yet (only ", supported, ")"));
+  }
+
+  absl::Status ToStatus() const {
+    if (lines_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrJoin(lines_, "\n"));
+  }
+
+ private:
+  static std::string Closed(int64_t lo, int64_t hi) { return absl::StrCat("[", lo, ", ", hi, "]"); }
+
+  std::vector<std::string> lines_;
+};
+
+void CheckModel(const proto::ModelProto& m, Violations& v) {
+  v.IntIn("model.vocab_size", m.vocab_size(), 2, 1 << 24);
+  v.IntIn("model.d_model", m.d_model(), 1, 1 << 16);
+  v.IntIn("model.n_layers", m.n_layers(), 1, 1024);
+  v.IntIn("model.n_heads", m.n_heads(), 1, 1024);
+  v.IntIn("model.ffn_dim", m.ffn_dim(), 1, 1 << 20);
+  v.IntIn("model.context", m.context(), 1, kMaxContext);
+  v.RealIn("model.rope_theta", m.rope_theta(), 0, true, kInf, true);
+  v.RealIn("model.norm_eps", m.norm_eps(), 0, true, 1, true);
+  v.RealIn("model.init_std", m.init_std(), 0, true, 1, false);
+  if (m.n_heads() < 1) return;  // the rules below divide by it
+  if (m.d_model() % m.n_heads() != 0) {
+    v.Add("model.d_model", absl::StrCat(m.d_model()),
+          absl::StrCat("must be divisible by model.n_heads = ", m.n_heads()));
+  } else if ((m.d_model() / m.n_heads()) % 2 != 0) {
+    v.Add("model.d_model / model.n_heads", absl::StrCat(m.d_model() / m.n_heads()),
+          "the head dim must be even (RoPE rotates pairs)");
+  }
+  if (m.n_kv_heads() < 1 || m.n_kv_heads() > m.n_heads() || m.n_heads() % m.n_kv_heads() != 0) {
+    v.Add(
+        "model.n_kv_heads", absl::StrCat(m.n_kv_heads()),
+        absl::StrCat("must divide model.n_heads = ", m.n_heads(), " (in [1, ", m.n_heads(), "])"));
+  }
+}
+
+// Everything but the plain floating-point defaults is rejected until the quantized paths land.
+void CheckQuant(const QuantProto& q, Violations& v) {
+  if (q.weight_format() != QuantProto::FLOAT32) {
+    v.Unsupported("quant.weight_format",
+                  EnumText(QuantProto::WeightFormat_descriptor(), q.weight_format()), "FLOAT32");
+  }
+  if (q.weight_format() == QuantProto::INTEGER) {
+    v.IntIn("quant.weight_bits", q.weight_bits(), 2, 8);
+  } else if (q.weight_bits() != 0) {
+    v.Add("quant.weight_bits", absl::StrCat(q.weight_bits()),
+          "must be 0 unless quant.weight_format = INTEGER");
+  }
+  if (q.policy() != QuantProto::LINEAR_ONLY) {
+    v.Unsupported("quant.policy", EnumText(QuantProto::Policy_descriptor(), q.policy()),
+                  "LINEAR_ONLY");
+  }
+  if (q.int8_activations()) v.Unsupported("quant.int8_activations", "true", "false");
+  if (q.optimizer() != QuantProto::FP) {
+    v.Unsupported("quant.optimizer",
+                  EnumText(QuantProto::OptimizerKind_descriptor(), q.optimizer()), "FP");
+  }
+  if (q.moments() != QuantProto::FP32) {
+    v.Unsupported("quant.moments", EnumText(QuantProto::MomentStorage_descriptor(), q.moments()),
+                  "FP32");
+  }
+  if (q.scale_init() != QuantProto::ABSMEAN) {
+    v.Unsupported("quant.scale_init", EnumText(QuantProto::ScaleInit_descriptor(), q.scale_init()),
+                  "ABSMEAN");
+  }
+  if (q.recompute_scale()) v.Unsupported("quant.recompute_scale", "true", "false");
+}
+
+void CheckOptimizer(const OptimizerProto& o, const StepsBound& steps, Violations& v) {
+  v.RealIn("optimizer.lr", o.lr(), 0, true, 1, false);
+  v.RealIn("optimizer.beta1", o.beta1(), 0, false, 1, true);
+  v.RealIn("optimizer.beta2", o.beta2(), 0, false, 1, true);
+  v.RealIn("optimizer.eps", o.eps(), 0, true, 1, true);
+  v.RealIn("optimizer.weight_decay", o.weight_decay(), 0, false, 1, false);
+  v.RealIn("optimizer.grad_clip", o.grad_clip(), 0, false, kInf, true);
+  if (o.schedule() != OptimizerProto::WARMUP_COSINE &&
+      o.schedule() != OptimizerProto::WARMUP_LINEAR) {
+    v.Add("optimizer.schedule", EnumText(OptimizerProto::Schedule_descriptor(), o.schedule()),
+          "must be WARMUP_COSINE or WARMUP_LINEAR");
+  }
+  v.IntIn("optimizer.warmup_steps", o.warmup_steps(), 0, steps.value,
+          absl::StrCat("[0, ", steps.text, "]"));
+  v.RealIn("optimizer.final_lr_fraction", o.final_lr_fraction(), 0, false, 1, false);
+
+  if (o.stage2_start() == 0) {
+    if (o.stage2_lr() != 0) {
+      v.Add("optimizer.stage2_lr", absl::StrCat(o.stage2_lr()),
+            "must be 0 while optimizer.stage2_start = 0 (no second stage)");
+    }
+    if (o.stage2_weight_decay() != 0) {
+      v.Add("optimizer.stage2_weight_decay", absl::StrCat(o.stage2_weight_decay()),
+            "must be 0 while optimizer.stage2_start = 0 (no second stage)");
+    }
+    return;
+  }
+  v.RealIn("optimizer.stage2_lr", o.stage2_lr(), 0, true, 1, false);
+  v.RealIn("optimizer.stage2_weight_decay", o.stage2_weight_decay(), 0, false, 1, false);
+  if (!(o.stage2_start() > 0 && o.stage2_start() < 1)) {
+    v.RealIn("optimizer.stage2_start", o.stage2_start(), 0, false, 1, true);
+    return;
+  }
+  if (!steps.valid) return;
+  const int64_t split = static_cast<int64_t>(std::floor(steps.value * double{o.stage2_start()}));
+  if (split <= o.warmup_steps() || split >= steps.value) {
+    v.Add("optimizer.stage2_start", absl::StrCat(o.stage2_start()),
+          absl::StrCat("stage 2 would start at step ", split,
+                       "; it must start after the warm-up (optimizer.warmup_steps = ",
+                       o.warmup_steps(), ") and before the end (", steps.text, ")"));
+  }
+}
+
+void CheckTrainAndData(const RunProto& run, Violations& v) {
+  const proto::TrainProto& t = run.train();
+  const StepsBound steps(t.steps());
+  v.IntIn("train.steps", t.steps(), 1, kMaxSteps);
+  v.IntIn("train.micro_batch", t.micro_batch(), 1, 1 << 20);
+  v.IntIn("train.grad_accum", t.grad_accum(), 1, 1 << 20);
+  const int context = run.model().context();
+  if (context >= 1 && context <= kMaxContext) {
+    v.IntIn("train.seq_len", t.seq_len(), 1, context,
+            absl::StrCat("[1, model.context = ", context, "]"));
+  } else {
+    v.IntIn("train.seq_len", t.seq_len(), 1, kMaxContext);
+  }
+  v.IntIn("train.eval_every", t.eval_every(), 0, steps.value,
+          absl::StrCat("[0, ", steps.text, "] (0: only at the end)"));
+  v.IntIn("train.eval_sequences", t.eval_sequences(), 0, kMaxSteps);
+  v.IntIn("train.log_every", t.log_every(), 1, kMaxSteps);
+
+  const proto::DataProto& d = run.data();
+  v.NonEmpty("data.train_shard", d.train_shard());
+  v.NonEmpty("data.eval_shard", d.eval_shard());
+  v.RealIn("data.eval_bytes_per_token", d.eval_bytes_per_token(), 0, false, kInf, true);
+
+  const proto::CheckpointProto& k = run.checkpoint();
+  v.IntIn("checkpoint.every", k.every(), 0, steps.value,
+          absl::StrCat("[0, ", steps.text, "] (0: only at the end)"));
+  v.IntIn("checkpoint.keep_last", k.keep_last(), 0, 1'000'000);
+  if (k.dir().empty() && k.every() > 0) {
+    v.Add("checkpoint.every", absl::StrCat(k.every()),
+          "needs checkpoint.dir (empty: no checkpoints)");
+  }
+}
+
+void CheckParallel(const RunProto& run, Violations& v) {
+  const ParallelProto& p = run.parallel();
+  v.IntIn("parallel.dp", p.dp(), 1, 1 << 16);
+  v.IntIn("parallel.tp", p.tp(), 1, 1024);
+  if (p.dp_mode() != ParallelProto::REPLICATED && p.dp_mode() != ParallelProto::SHARDED) {
+    v.Add("parallel.dp_mode", EnumText(ParallelProto::DpMode_descriptor(), p.dp_mode()),
+          "must be REPLICATED or SHARDED");
+  }
+  v.IntIn("parallel.digest_every", p.digest_every(), 0, kMaxSteps);
+  if (p.dp() >= 1 && p.tp() >= 1 && int64_t{p.dp()} * p.tp() > 1) {
+    v.Add("parallel.dp * parallel.tp", absl::StrCat(int64_t{p.dp()} * p.tp()),
+          "not supported yet (only a single process: dp = tp = 1)");
+  }
+  if (p.tp() < 1) return;
+  const proto::ModelProto& m = run.model();
+  const std::pair<const char*, int> split[] = {{"model.n_heads", m.n_heads()},
+                                               {"model.n_kv_heads", m.n_kv_heads()},
+                                               {"model.ffn_dim", m.ffn_dim()}};
+  for (const auto& [path, value] : split) {
+    if (value % p.tp() != 0) {
+      v.Add(path, absl::StrCat(value), absl::StrCat("must be divisible by parallel.tp = ", p.tp()));
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateRunProto(const RunProto& run) {
+  Violations v;
+  CheckModel(run.model(), v);
+  CheckQuant(run.quant(), v);
+  CheckOptimizer(run.optimizer(), StepsBound(run.train().steps()), v);
+  CheckTrainAndData(run, v);
+  CheckParallel(run, v);
+  return v.ToStatus();
+}
+
+}  // namespace dqt

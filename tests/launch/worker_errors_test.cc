@@ -1,0 +1,119 @@
+// Bad input to the real dqt_worker binary: every case exits non-zero with a message that names
+// the problem (never a crash, never a silent default).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "data/token_shard.h"
+#include "gtest/gtest.h"
+
+namespace dqt {
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result RunWorker(const std::string& args) {
+  const char* bin_dir = std::getenv("DQT_BIN_DIR");
+  const std::string cmd =
+      std::string(bin_dir ? bin_dir : "launch") + "/dqt_worker " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string Write(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string TinyConfig() {
+  const char* src = std::getenv("DQT_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt";
+}
+
+// A valid pair of shards so that only the fault under test is wrong.
+std::string ShardOverrides() {
+  std::vector<int32_t> tokens(4000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i * 7 % 50257);
+  const std::string train = ::testing::TempDir() + "/w_train.bin";
+  const std::string eval = ::testing::TempDir() + "/w_eval.bin";
+  EXPECT_TRUE(WriteTokenShard(train, tokens, 16000).ok());
+  EXPECT_TRUE(WriteTokenShard(eval, tokens, 16000).ok());
+  return " --set data.train_shard=" + train + " --set data.eval_shard=" + eval;
+}
+
+void ExpectFailure(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_LT(r.exit_code, 128) << "crashed: " << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected \"" << needle << "\" in:\n"
+                                                      << r.output;
+}
+
+TEST(WorkerErrors, MissingConfig) {
+  ExpectFailure(RunWorker("--cfg /nonexistent/run.pbtxt"), "/nonexistent/run.pbtxt");
+  ExpectFailure(RunWorker(""), "--cfg");
+}
+
+TEST(WorkerErrors, MalformedConfig) {
+  ExpectFailure(RunWorker("--cfg " + Write("bad.pbtxt", "model { d_model: 32 \n")),
+                "bad.pbtxt:");
+}
+
+TEST(WorkerErrors, UnknownField) {
+  ExpectFailure(RunWorker("--cfg " + Write("unknown.pbtxt", "model { d_modle: 32 }\n")),
+                "d_modle");
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set optimizer.lrr=1"), "lrr");
+}
+
+TEST(WorkerErrors, OutOfRangeValue) {
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set optimizer.lr=-1"), "optimizer.lr");
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set model.n_layers=0"),
+                "model.n_layers");
+}
+
+TEST(WorkerErrors, MissingShard) {
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + ShardOverrides() +
+                          " --set data.train_shard=/nonexistent/train.bin"),
+                "/nonexistent/train.bin");
+}
+
+TEST(WorkerErrors, TruncatedShard) {
+  const std::string overrides = ShardOverrides();
+  const std::string cut = ::testing::TempDir() + "/w_cut.bin";
+  std::filesystem::copy_file(::testing::TempDir() + "/w_train.bin", cut,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) - 10);
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + overrides + " --set data.train_shard=" + cut),
+                "w_cut.bin");
+}
+
+TEST(WorkerErrors, TokensOutsideTheVocabulary) {
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + ShardOverrides() +
+                          " --set model.vocab_size=1000"),
+                "outside the model vocabulary");
+}
+
+TEST(WorkerErrors, ValidRunSucceeds) {
+  const Result r = RunWorker("--cfg " + TinyConfig() + ShardOverrides() +
+                             " --set train.steps=2 --set train.eval_every=0");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"step\":1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bits/byte"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace dqt
