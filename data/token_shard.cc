@@ -1,0 +1,224 @@
+// Token shard writer (temp file + fsync + rename) and the mmap-backed reader.
+#include "data/token_shard.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/check.h"
+#include "core/base/status.h"
+
+namespace dqt {
+namespace {
+
+// Tokens are read in place from the map, so the host must share the file's byte order.
+static_assert(std::endian::native == std::endian::little, "token shards are little-endian");
+
+void Store32(unsigned char* at, uint32_t v) { std::memcpy(at, &v, sizeof(v)); }
+void Store64(unsigned char* at, uint64_t v) { std::memcpy(at, &v, sizeof(v)); }
+uint32_t Load32(const unsigned char* at) {
+  uint32_t v;
+  std::memcpy(&v, at, sizeof(v));
+  return v;
+}
+uint64_t Load64(const unsigned char* at) {
+  uint64_t v;
+  std::memcpy(&v, at, sizeof(v));
+  return v;
+}
+
+absl::Status ErrnoError(const std::string& path, const char* what) {
+  const int error = errno;
+  const std::string message = absl::StrCat(path, ": ", what);
+  return error != 0 ? absl::ErrnoToStatus(error, message) : absl::UnknownError(message);
+}
+
+absl::Status WriteAll(int fd, const void* data, size_t bytes, const std::string& path) {
+  const auto* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(path, "write failed");
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteTokens(int fd, std::span<const int32_t> tokens, uint32_t bytes_per_token,
+                         const std::string& path) {
+  if (bytes_per_token == 4) return WriteAll(fd, tokens.data(), tokens.size_bytes(), path);
+  std::vector<uint16_t> narrow(std::min<size_t>(tokens.size(), size_t{1} << 16));
+  for (size_t start = 0; start < tokens.size(); start += narrow.size()) {
+    const size_t n = std::min(narrow.size(), tokens.size() - start);
+    for (size_t i = 0; i < n; ++i) narrow[i] = static_cast<uint16_t>(tokens[start + i]);
+    DQT_RETURN_IF_ERROR(WriteAll(fd, narrow.data(), n * sizeof(uint16_t), path));
+  }
+  return absl::OkStatus();
+}
+
+// Makes the rename durable; best effort (some file systems refuse fsync on a directory).
+void SyncParentDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> tokens,
+                             uint64_t source_bytes) {
+  int32_t max_id = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": token ", i, " is ", tokens[i], "; ids must be non-negative"));
+    }
+    max_id = std::max(max_id, tokens[i]);
+  }
+  const uint32_t bytes_per_token = max_id < 65536 ? 2 : 4;
+  unsigned char header[kTokenShardHeaderBytes] = {};
+  std::memcpy(header, kTokenShardMagic, sizeof(kTokenShardMagic));
+  Store32(header + 8, kTokenShardVersion);
+  Store32(header + 12, bytes_per_token);
+  Store64(header + 16, tokens.size());
+  Store64(header + 24, source_bytes);
+
+  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError(temp, "cannot create");
+  absl::Status status = WriteAll(fd, header, sizeof(header), temp);
+  if (status.ok()) status = WriteTokens(fd, tokens, bytes_per_token, temp);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError(temp, "fsync failed");
+  if (::close(fd) != 0 && status.ok()) status = ErrnoError(temp, "close failed");
+  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    status = ErrnoError(path, "cannot rename the temporary file over it");
+  }
+  if (!status.ok()) {
+    ::unlink(temp.c_str());
+    return status;
+  }
+  SyncParentDirectory(path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(path, "cannot open token shard");
+  auto fail = [fd](absl::Status status) {
+    ::close(fd);
+    return status;
+  };
+  struct stat info;
+  if (::fstat(fd, &info) != 0) return fail(ErrnoError(path, "fstat failed"));
+  const uint64_t file_bytes = static_cast<uint64_t>(info.st_size);
+  unsigned char header[kTokenShardHeaderBytes] = {};
+  const ssize_t got = ::pread(fd, header, sizeof(header), 0);
+  if (got < 0 || static_cast<uint64_t>(got) != std::min<uint64_t>(file_bytes, sizeof(header))) {
+    return fail(ErrnoError(path, "cannot read the header"));
+  }
+  if (file_bytes < sizeof(kTokenShardMagic) ||
+      std::memcmp(header, kTokenShardMagic, sizeof(kTokenShardMagic)) != 0) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a dqt token shard (bad magic; expected \"DQTSHARD\")")));
+  }
+  if (file_bytes < sizeof(header)) {
+    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
+                                                 " bytes, shorter than the 40-byte header")));
+  }
+  const uint32_t version = Load32(header + 8);
+  const uint32_t bytes_per_token = Load32(header + 12);
+  const uint64_t count = Load64(header + 16);
+  if (version != kTokenShardVersion) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        path, ": token shard version ", version, ", this build reads ", kTokenShardVersion)));
+  }
+  if (bytes_per_token != 2 && bytes_per_token != 4) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat(path, ": unknown token width of ", bytes_per_token, " bytes (2 or 4)")));
+  }
+  const uint64_t max_count = (UINT64_MAX - sizeof(header)) / bytes_per_token;
+  const uint64_t expected = count <= max_count ? sizeof(header) + count * bytes_per_token : 0;
+  if (expected != file_bytes) {
+    return fail(absl::DataLossError(absl::StrCat(
+        path, ": file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
+        bytes_per_token, " bytes + 40 = ", expected, " (truncated or corrupt)")));
+  }
+
+  TokenShard shard;
+  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return fail(ErrnoError(path, "mmap failed"));
+  ::close(fd);
+  shard.path_ = path;
+  shard.map_ = map;
+  shard.map_bytes_ = file_bytes;
+  shard.tokens_ = static_cast<const unsigned char*>(map) + sizeof(header);
+  shard.size_ = count;
+  shard.source_bytes_ = Load64(header + 24);
+  shard.bytes_per_token_ = bytes_per_token;
+  return shard;
+}
+
+TokenShard::TokenShard(TokenShard&& other) noexcept { *this = std::move(other); }
+
+TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
+  if (this != &other) {
+    Unmap();
+    path_ = std::move(other.path_);
+    map_ = std::exchange(other.map_, nullptr);
+    map_bytes_ = std::exchange(other.map_bytes_, 0);
+    tokens_ = std::exchange(other.tokens_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    source_bytes_ = std::exchange(other.source_bytes_, 0);
+    bytes_per_token_ = std::exchange(other.bytes_per_token_, 0);
+  }
+  return *this;
+}
+
+TokenShard::~TokenShard() { Unmap(); }
+
+void TokenShard::Unmap() {
+  if (map_ != nullptr) ::munmap(map_, map_bytes_);
+  map_ = nullptr;
+}
+
+int32_t TokenShard::operator[](uint64_t i) const {
+  DQT_CHECK(i < size_) << path_ << ": token " << i << " of " << size_;
+  if (bytes_per_token_ == 2) {
+    uint16_t v;
+    std::memcpy(&v, tokens_ + 2 * i, sizeof(v));
+    return v;
+  }
+  int32_t v;
+  std::memcpy(&v, tokens_ + 4 * i, sizeof(v));
+  return v;
+}
+
+void TokenShard::Copy(uint64_t start, size_t n, int32_t* out) const {
+  DQT_CHECK(start <= size_ && n <= size_ - start)
+      << path_ << ": tokens [" << start << ", " << start + n << ") of " << size_;
+  if (bytes_per_token_ == 4) {
+    std::memcpy(out, tokens_ + 4 * start, 4 * n);
+    return;
+  }
+  const unsigned char* from = tokens_ + 2 * start;
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t v;
+    std::memcpy(&v, from + 2 * i, sizeof(v));
+    out[i] = v;
+  }
+}
+
+}  // namespace dqt

@@ -1,0 +1,67 @@
+// Token shard files: a fixed 40-byte header and the token ids as little-endian uint16 or
+// uint32; written atomically, read through a read-only memory map.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace dqt {
+
+// On-disk layout (all fields little-endian):
+//   offset  0  char[8]  magic "DQTSHARD"
+//   offset  8  u32      version (kTokenShardVersion)
+//   offset 12  u32      bytes per token: 2 when every id < 65536, else 4
+//   offset 16  u64      token count
+//   offset 24  u64      bytes of source text the tokens came from (for bits per byte)
+//   offset 32  u64      reserved, 0
+//   offset 40  tokens
+inline constexpr char kTokenShardMagic[8] = {'D', 'Q', 'T', 'S', 'H', 'A', 'R', 'D'};
+inline constexpr uint32_t kTokenShardVersion = 1;
+inline constexpr size_t kTokenShardHeaderBytes = 40;
+
+// Writes `tokens` (each in [0, 2^31)) to `path` through a temporary file in the same folder
+// that is fsync'ed and renamed over `path`, so readers see the old file or the whole new one.
+[[nodiscard]] absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> tokens,
+                                           uint64_t source_bytes);
+
+// A shard mapped read-only; move-only, unmaps on destruction. Const methods are thread-safe.
+class TokenShard {
+ public:
+  // NotFound for a missing file; InvalidArgument for a file that is not a version-1 shard
+  // (magic, version, bytes per token); DataLoss when the file size disagrees with the header.
+  [[nodiscard]] static absl::StatusOr<TokenShard> Open(const std::string& path);
+
+  TokenShard(TokenShard&& other) noexcept;
+  TokenShard& operator=(TokenShard&& other) noexcept;
+  TokenShard(const TokenShard&) = delete;
+  TokenShard& operator=(const TokenShard&) = delete;
+  ~TokenShard();
+
+  uint64_t size() const { return size_; }
+  uint64_t source_bytes() const { return source_bytes_; }
+  uint32_t bytes_per_token() const { return bytes_per_token_; }
+  const std::string& path() const { return path_; }
+
+  // Token `i`; i < size() is checked (DQT_CHECK).
+  int32_t operator[](uint64_t i) const;
+  // Tokens [start, start + n) into out[0, n); the range must lie inside the shard (DQT_CHECK).
+  void Copy(uint64_t start, size_t n, int32_t* out) const;
+
+ private:
+  TokenShard() = default;
+  void Unmap();
+
+  std::string path_;
+  void* map_ = nullptr;  // the whole file
+  size_t map_bytes_ = 0;
+  const unsigned char* tokens_ = nullptr;
+  uint64_t size_ = 0;
+  uint64_t source_bytes_ = 0;
+  uint32_t bytes_per_token_ = 0;
+};
+
+}  // namespace dqt

@@ -1,0 +1,85 @@
+// dqt_prepare: tokenizes text files with GPT-2 BPE, in order, each followed by <|endoftext|>,
+// into one token shard that records the source byte count (for bits per byte).
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status.h"
+#include "data/gpt2_tokenizer.h"
+#include "data/token_shard.h"
+#include "launch/flags.h"
+
+namespace dqt {
+namespace {
+
+constexpr char kProgram[] = "dqt_prepare";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  if (std::filesystem::is_directory(path)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open (", std::strerror(errno), ")"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
+  return std::move(text).str();
+}
+
+absl::Status Run(int argc, char** argv) {
+  std::string encoder = "data_cache/encoder.json";
+  std::string vocab = "data_cache/vocab.bpe";
+  std::string out;
+  bool verify_hashes = true;
+  Flags flags(kProgram, "--out shard.bin [--encoder E --vocab V] file1.txt [file2.txt ...]");
+  flags.String("encoder", &encoder, "GPT-2 encoder.json");
+  flags.String("vocab", &vocab, "GPT-2 vocab.bpe");
+  flags.String("out", &out, "token shard to write (replaced atomically)");
+  flags.Bool("verify_hashes", &verify_hashes, "require OpenAI's sha256 for both files");
+  DQT_RETURN_IF_ERROR(flags.Parse(argc, argv));
+  const std::vector<std::string>& files = flags.positional();
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  if (files.empty()) return absl::InvalidArgumentError("no input files");
+
+  const auto start = std::chrono::steady_clock::now();
+  DQT_ASSIGN_OR_RETURN(const Gpt2Tokenizer tokenizer,
+                       Gpt2Tokenizer::Load(encoder, vocab, verify_hashes));
+  const bool progress = ::isatty(STDERR_FILENO);
+  std::vector<int32_t> tokens;
+  uint64_t source_bytes = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    DQT_ASSIGN_OR_RETURN(const std::string text, ReadFile(files[i]));
+    const std::vector<int32_t> ids = tokenizer.Encode(text);
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+    tokens.push_back(tokenizer.eot_id());
+    source_bytes += text.size();
+    if (progress) {
+      std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %zu tokens", i + 1, files.size(),
+                   files[i].c_str(), ids.size());
+    }
+  }
+  if (progress) std::fputs("\n", stderr);
+  DQT_RETURN_IF_ERROR(WriteTokenShard(out, tokens, source_bytes));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s: %zu tokens from %llu bytes in %zu files, %.3f bytes/token, %.1f s\n",
+              out.c_str(), tokens.size(), static_cast<unsigned long long>(source_bytes),
+              files.size(), tokens.empty() ? 0.0 : double(source_bytes) / tokens.size(), seconds);
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace dqt
+
+int main(int argc, char** argv) { return dqt::FailWith(dqt::kProgram, dqt::Run(argc, argv)); }
