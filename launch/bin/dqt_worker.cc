@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   std::string cfg;
   std::vector<std::string> sets;
   bool print_config = false;
-  dqt::Flags flags("dqt_worker", "dqt_worker --cfg run.pbtxt [--set path.to.field=value ...]");
+  dqt::Flags flags("dqt_worker", "--cfg run.pbtxt [--set path.to.field=value ...]");
   flags.String("cfg", &cfg, "run config in protobuf text format (proto/dqt.proto: RunProto)");
   flags.Repeated("set", &sets, "override one config field, e.g. --set optimizer.lr=3e-4");
   flags.Bool("print_config", &print_config, "print the full validated config and exit");

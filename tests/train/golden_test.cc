@@ -47,7 +47,7 @@ TEST(Golden, TinyConfigFirstTenLosses) {
   const std::string src = std::getenv("DQT_SOURCE_DIR") ? std::getenv("DQT_SOURCE_DIR") : ".";
   absl::StatusOr<proto::RunProto> run =
       LoadRunProto(src + "/launch/configs/tiny.pbtxt",
-                   {"data.train_shard=" + train, "data.eval_shard=" + eval,
+                   {"data.train_shard=" + train, "data.eval_shard=" + eval, "optimizer.lr=1e-2",
                     "log.jsonl_path=" + ::testing::TempDir() + "/golden_log.jsonl"});
   ASSERT_THAT(run, IsOk());
   ASSERT_THAT(ValidateRunProto(*run), IsOk());

@@ -1,0 +1,100 @@
+// dqt_eval: scores a text file under a checkpoint in non-overlapping windows.
+//   dqt_eval --ckpt step_000100.dqt --text book.txt [--seq_len N] [--batch 16] [--json]
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/status.h"
+#include "core/train/trainer.h"
+#include "launch/flags.h"
+#include "launch/json.h"
+#include "launch/model_loading.h"
+
+namespace {
+
+struct EvalArgs {
+  std::string ckpt;
+  std::string text;
+  int64_t seq_len = 0;
+  int64_t batch = 16;
+  bool json = false;
+  dqt::TokenizerPaths tokenizer;
+};
+
+absl::Status Main(const EvalArgs& args) {
+  if (args.ckpt.empty()) return absl::InvalidArgumentError("--ckpt is required");
+  if (args.text.empty()) return absl::InvalidArgumentError("--text is required");
+  if (args.batch < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--batch ", args.batch, " must be >= 1"));
+  }
+  DQT_ASSIGN_OR_RETURN(std::string text, dqt::ReadWholeFile(args.text, "text file"));
+  if (text.empty())
+    return absl::InvalidArgumentError(absl::StrCat("text file ", args.text, " is empty"));
+  DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
+  const int context = model->config().context;
+  if (args.seq_len < 0 || args.seq_len > context) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--seq_len %d outside [1, %d] (the model's context; 0 means the context)",
+                        args.seq_len, context));
+  }
+  DQT_ASSIGN_OR_RETURN(dqt::Gpt2Tokenizer tokenizer, dqt::LoadTokenizer(args.tokenizer));
+  DQT_RETURN_IF_ERROR(dqt::CheckTokenizerFits(model->config(), tokenizer));
+  const std::vector<int32_t> tokens = tokenizer.Encode(text);
+  // A window of seq_len inputs needs seq_len + 1 tokens (the targets are shifted by one).
+  const int64_t available = static_cast<int64_t>(tokens.size()) - 1;
+  if (available < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("text file ", args.text, " has ", tokens.size(),
+                                                   " token: nothing to predict"));
+  }
+  int seq_len = static_cast<int>(args.seq_len);
+  if (seq_len == 0) {
+    seq_len = static_cast<int>(std::min<int64_t>(context, available));
+  } else if (seq_len > available) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("text file %s has %d tokens, fewer than one window of --seq_len %d + 1",
+                        args.text, tokens.size(), seq_len));
+  }
+  const dqt::EvalResult r = dqt::Evaluate(*model, dqt::SourceOf(tokens, text.size()), seq_len,
+                                          static_cast<int>(args.batch), /*max_windows=*/0);
+  const int64_t windows = available / seq_len;
+  if (args.json) {
+    std::printf(
+        "{\"checkpoint\":%s,\"text\":%s,\"loss\":%s,\"perplexity\":%s,\"bits_per_byte\":%s,"
+        "\"tokens\":%lld,\"text_tokens\":%zu,\"bytes\":%zu,\"seq_len\":%d,\"windows\":%lld}\n",
+        dqt::JsonQuote(args.ckpt).c_str(), dqt::JsonQuote(args.text).c_str(),
+        dqt::JsonNumber(r.loss).c_str(), dqt::JsonNumber(r.perplexity).c_str(),
+        dqt::JsonNumber(r.bits_per_byte).c_str(), static_cast<long long>(r.tokens), tokens.size(),
+        text.size(), seq_len, static_cast<long long>(windows));
+  } else {
+    std::printf(
+        "%s: loss %.4f nats/token, perplexity %.3f, %.4f bits/byte over %lld tokens "
+        "(%lld windows of %d; %zu tokens, %zu bytes of text)\n",
+        args.text.c_str(), r.loss, r.perplexity, r.bits_per_byte, static_cast<long long>(r.tokens),
+        static_cast<long long>(windows), seq_len, tokens.size(), text.size());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EvalArgs args;
+  dqt::Flags flags("dqt_eval", "--ckpt CKPT --text FILE [--seq_len N] [--batch 16] [--json]");
+  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (step_NNNNNN.dqt)");
+  flags.String("text", &args.text, "UTF-8 text file to score");
+  flags.Int("seq_len", &args.seq_len,
+            "window length in tokens; 0 = the model's context (or the text, if shorter)");
+  flags.Int("batch", &args.batch, "windows per forward pass");
+  flags.Bool("json", &args.json, "print one JSON object instead of a line of text");
+  dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_eval", s);
+  if (!flags.positional().empty()) {
+    return dqt::FailWith(
+        "dqt_eval", absl::InvalidArgumentError("unexpected argument " + flags.positional()[0]));
+  }
+  return dqt::FailWith("dqt_eval", Main(args));
+}

@@ -1,0 +1,62 @@
+// dqt_export: writes a checkpoint as a Hugging Face transformers LlamaForCausalLM directory.
+//   dqt_export --format safetensors --ckpt step_000100.dqt --out hf_model/ [--encoder --vocab]
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/status.h"
+#include "launch/flags.h"
+#include "launch/hf_export.h"
+#include "launch/model_loading.h"
+
+namespace {
+
+struct ExportArgs {
+  std::string format = "safetensors";
+  std::string ckpt;
+  std::string out;
+  dqt::TokenizerPaths tokenizer;
+};
+
+absl::Status Main(const ExportArgs& args) {
+  bool known = false;
+  for (const char* f : dqt::kExportFormats) known = known || args.format == f;
+  if (!known) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported --format \"", args.format,
+                     "\"; supported: ", absl::StrJoin(dqt::kExportFormats, ", ")));
+  }
+  if (args.out.empty()) return absl::InvalidArgumentError("--out is required");
+  DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
+  DQT_RETURN_IF_ERROR(dqt::ExportHuggingFaceLlama(model->params(), args.out, &args.tokenizer));
+  int64_t parameters = 0;
+  for (const dqt::ParamTensor& t : model->params().tensors()) parameters += t.numel;
+  std::printf(
+      "dqt_export: wrote %s (model.safetensors: %zu tensors, %lld parameters; "
+      "config.json; GPT-2 tokenizer files) from %s\n",
+      args.out.c_str(), model->params().tensors().size(), static_cast<long long>(parameters),
+      args.ckpt.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ExportArgs args;
+  dqt::Flags flags("dqt_export",
+                   "--format safetensors --ckpt CKPT --out DIR [--encoder FILE] "
+                   "[--vocab FILE]");
+  flags.String("format", &args.format, "output format (supported: safetensors)");
+  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (step_NNNNNN.dqt)");
+  flags.String("out", &args.out, "output directory (created if missing)");
+  dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_export", s);
+  if (!flags.positional().empty()) {
+    return dqt::FailWith(
+        "dqt_export", absl::InvalidArgumentError("unexpected argument " + flags.positional()[0]));
+  }
+  return dqt::FailWith("dqt_export", Main(args));
+}

@@ -1,0 +1,88 @@
+// Checkpoint -> LlamaModel, tokenizer loading and file reads shared by the inference tools.
+#include "launch/model_loading.h"
+
+#include <cmath>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/status.h"
+#include "core/train/checkpoint.h"
+
+namespace dqt {
+
+void DeclareTokenizerFlags(Flags& flags, TokenizerPaths* paths) {
+  flags.String("encoder", &paths->encoder_json, "GPT-2 encoder.json (token -> id)");
+  flags.String("vocab", &paths->vocab_bpe, "GPT-2 vocab.bpe (merges in rank order)");
+}
+
+absl::StatusOr<Gpt2Tokenizer> LoadTokenizer(const TokenizerPaths& paths) {
+  absl::StatusOr<Gpt2Tokenizer> tokenizer =
+      Gpt2Tokenizer::Load(paths.encoder_json, paths.vocab_bpe);
+  if (!tokenizer.ok()) {
+    return absl::Status(
+        tokenizer.status().code(),
+        absl::StrCat("loading the tokenizer (--encoder ", paths.encoder_json, ", --vocab ",
+                     paths.vocab_bpe,
+                     "; launch/fetch_data.sh fetches them): ", tokenizer.status().message()));
+  }
+  return tokenizer;
+}
+
+absl::Status ValidateModelShape(const LlamaConfig& c) {
+  auto bad = [](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid model shape: ", why));
+  };
+  if (c.vocab_size < 1 || c.d_model < 1 || c.n_layers < 1 || c.n_heads < 1 || c.n_kv_heads < 1 ||
+      c.ffn_dim < 1 || c.context < 1) {
+    return bad(absl::StrFormat(
+        "vocab_size %d, d_model %d, n_layers %d, n_heads %d, n_kv_heads %d, ffn_dim %d, "
+        "context %d must all be positive",
+        c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim, c.context));
+  }
+  if (c.d_model % c.n_heads != 0 || c.head_dim() % 2 != 0) {
+    return bad(
+        absl::StrFormat("d_model %d / n_heads %d must be an even head dim", c.d_model, c.n_heads));
+  }
+  if (c.n_heads % c.n_kv_heads != 0) {
+    return bad(absl::StrFormat("n_kv_heads %d must divide n_heads %d", c.n_kv_heads, c.n_heads));
+  }
+  if (!(std::isfinite(c.norm_eps) && c.norm_eps > 0) ||
+      !(std::isfinite(c.rope_theta) && c.rope_theta > 0)) {
+    return bad(absl::StrCat("norm_eps ", c.norm_eps, " and rope_theta ", c.rope_theta,
+                            " must be finite and positive"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("--ckpt is required");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path, " is a directory; pass one of its step_NNNNNN.dqt files"));
+  }
+  DQT_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(path));
+  if (absl::Status s = ValidateModelShape(ckpt.config); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
+  }
+  auto model = std::make_unique<LlamaModel>(ckpt.config);
+  if (absl::Status s = RestoreParams(ckpt, model->params()); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
+  }
+  return model;
+}
+
+absl::Status CheckTokenizerFits(const LlamaConfig& config, const Gpt2Tokenizer& tokenizer) {
+  if (config.vocab_size < tokenizer.vocab_size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the model's vocabulary (%d) is smaller than the tokenizer's (%d): this checkpoint was "
+        "not trained on GPT-2 tokens",
+        config.vocab_size, tokenizer.vocab_size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dqt

@@ -1,0 +1,273 @@
+// End to end through the real binaries (from $DQT_BIN_DIR): dqt_eval, dqt_generate and
+// dqt_export on a tiny GPT-2-vocabulary checkpoint made here, their outputs and their errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model/llama.h"
+#include "core/train/checkpoint.h"
+#include "core/train/trainer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "launch/json.h"
+#include "launch/model_loading.h"
+#include "launch/safetensors.h"
+#include "tests/testing/status_matchers.h"
+
+namespace dqt {
+namespace {
+
+using ::dqt::testing::DataPath;
+using ::dqt::testing::IsOk;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kText[] =
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the "
+    "age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the "
+    "season of Light, it was the season of Darkness, it was the spring of hope, it was the "
+    "winter of despair.\n";
+
+// GPT-2 vocabulary (the tokenizer's ids must embed) with everything else tiny, so each binary
+// runs in well under a second.
+LlamaConfig TinyGpt2Config(bool subln) {
+  LlamaConfig c;
+  c.vocab_size = 50257;
+  c.d_model = 16;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.n_kv_heads = 1;
+  c.ffn_dim = 24;
+  c.context = 32;
+  c.subln = subln;
+  c.init_std = 0.5f;  // peaked enough that greedy and sampled text differ
+  c.seed = 5;
+  return c;
+}
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class ToolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    encoder_ = DataPath("encoder.json");
+    vocab_ = DataPath("vocab.bpe");
+    if (!std::filesystem::exists(encoder_) || !std::filesystem::exists(vocab_)) {
+      GTEST_SKIP() << "needs " << encoder_ << " and " << vocab_ << " (launch/fetch_data.sh)";
+    }
+    const char* bin = std::getenv("DQT_BIN_DIR");
+    bin_dir_ = bin ? bin : "build/launch";
+    char pattern[] = "/tmp/dqt_tools_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    ckpt_ = dir_ + "/step_000000.dqt";
+    ASSERT_NO_FATAL_FAILURE(SaveTiny(ckpt_, /*subln=*/false));
+    text_ = dir_ + "/text.txt";
+    std::ofstream(text_) << kText;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  static void SaveTiny(const std::string& path, bool subln) {
+    LlamaParams params(TinyGpt2Config(subln));
+    params.Init();
+    ASSERT_THAT(SaveCheckpoint(path, params, nullptr, nullptr, CheckpointState{}), IsOk());
+  }
+
+  // Runs bin_dir_/tool with `args` (already quoted) plus the tokenizer flags. One OpenMP
+  // thread: the tiny model's per-token kernels are all barrier, and spinning thread teams on a
+  // loaded CI machine turned a 0.3 s run into several seconds.
+  RunResult Run(const std::string& tool, const std::string& args) {
+    const std::string binary = bin_dir_ + "/" + tool;
+    EXPECT_TRUE(std::filesystem::exists(binary)) << binary << " not built";
+    const std::string err_path = dir_ + "/stderr.txt";
+    const std::string command = "OMP_NUM_THREADS=1 " + Quote(binary) + " " + args + " --encoder " +
+                                Quote(encoder_) + " --vocab " + Quote(vocab_) + " 2>" +
+                                Quote(err_path);
+    RunResult r;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) r.out.append(buf, n);
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = ReadAll(err_path);
+    return r;
+  }
+
+  std::string encoder_, vocab_, bin_dir_, dir_, ckpt_, text_;
+};
+
+TEST_F(ToolsTest, EvalPrintsTheLibrarysScores) {
+  const RunResult r = Run(
+      "dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(text_) + " --seq_len 16 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  absl::StatusOr<JsonValue> json = ParseJson(r.out);
+  ASSERT_THAT(json, IsOk()) << r.out;
+
+  // The same scoring through the library: tokenizer, checkpoint, Evaluate.
+  absl::StatusOr<Gpt2Tokenizer> tokenizer = LoadTokenizer({encoder_, vocab_});
+  ASSERT_THAT(tokenizer, IsOk());
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model = LoadModel(ckpt_);
+  ASSERT_THAT(model, IsOk());
+  const std::string text = kText;
+  const std::vector<int32_t> tokens = tokenizer->Encode(text);
+  const EvalResult want = Evaluate(**model, SourceOf(tokens, text.size()), 16, 16, 0);
+  ASSERT_GT(want.tokens, 0);
+
+  // Same build, same inputs; the child runs one OpenMP thread, this process may run more, so
+  // allow for a different split of the sums.
+  EXPECT_NEAR(json->Find("loss")->number, want.loss, 1e-6 * want.loss);
+  EXPECT_NEAR(json->Find("perplexity")->number, want.perplexity, 1e-5 * want.perplexity);
+  EXPECT_NEAR(json->Find("bits_per_byte")->number, want.bits_per_byte, 1e-6 * want.bits_per_byte);
+  EXPECT_EQ(json->Find("tokens")->number, want.tokens);
+  EXPECT_EQ(json->Find("text_tokens")->number, tokens.size());
+  EXPECT_EQ(json->Find("bytes")->number, text.size());
+  EXPECT_EQ(json->Find("seq_len")->number, 16);
+  EXPECT_EQ(json->Find("windows")->number, (tokens.size() - 1) / 16);
+  EXPECT_EQ(json->Find("text")->text, text_);
+
+  // Human-readable form; the default window is the context (32) when the text is long enough.
+  const RunResult human = Run("dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(text_));
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_THAT(human.out, HasSubstr("nats/token"));
+  EXPECT_THAT(human.out, HasSubstr("bits/byte"));
+  EXPECT_THAT(human.out, HasSubstr("windows of 32"));
+}
+
+TEST_F(ToolsTest, EvalErrorsExitNonZeroWithAMessage) {
+  const std::string missing = dir_ + "/no_such.txt";
+  RunResult r = Run("dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(missing));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("dqt_eval: text file " + missing + " not found"));
+
+  r = Run("dqt_eval", "--ckpt " + Quote(dir_ + "/none.dqt") + " --text " + Quote(text_));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("not found"));
+
+  std::string bytes = ReadAll(ckpt_);
+  bytes[bytes.size() / 2] ^= 0x10;
+  const std::string corrupt = dir_ + "/corrupt.dqt";
+  std::ofstream(corrupt, std::ios::binary) << bytes;
+  r = Run("dqt_eval", "--ckpt " + Quote(corrupt) + " --text " + Quote(text_));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("corrupt"));
+
+  const std::string empty = dir_ + "/empty.txt";
+  std::ofstream(empty).flush();
+  r = Run("dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(empty));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("is empty"));
+
+  r = Run("dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(text_) + " --seq_len 33");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--seq_len 33 outside [1, 32]"));
+
+  const std::string short_text = dir_ + "/short.txt";
+  std::ofstream(short_text) << "Two words";
+  r = Run("dqt_eval", "--ckpt " + Quote(ckpt_) + " --text " + Quote(short_text) + " --seq_len 8");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("fewer than one window"));
+}
+
+TEST_F(ToolsTest, GenerateIsReproducibleFromItsSeed) {
+  // 6 prompt tokens + 40 new ones exceed the 32-token context: the window slides.
+  const std::string prompt = "It was the best of times";
+  auto generate = [&](const std::string& extra) {
+    return Run("dqt_generate", "--ckpt " + Quote(ckpt_) + " --prompt " + Quote(prompt) +
+                                   " --max_tokens 40 " + extra);
+  };
+  const RunResult a = generate("--seed 7");
+  const RunResult b = generate("--seed 7");
+  const RunResult c = generate("--seed 8");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_THAT(a.out, StartsWith(prompt));
+  EXPECT_GT(a.out.size(), prompt.size() + 1) << "no continuation";
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+
+  const RunResult greedy1 = generate("--temperature 0 --seed 1");
+  const RunResult greedy2 = generate("--temperature 0 --seed 2");
+  ASSERT_EQ(greedy1.exit_code, 0) << greedy1.err;
+  EXPECT_EQ(greedy1.out, greedy2.out) << "greedy decoding ignores the seed";
+
+  const RunResult none = generate("--max_tokens 0");
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, prompt + "\n");
+
+  const RunResult bad = generate("--temperature -1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("--temperature"));
+}
+
+TEST_F(ToolsTest, ExportWritesAHuggingFaceDirectory) {
+  const std::string out = dir_ + "/hf";
+  const RunResult r =
+      Run("dqt_export", "--format safetensors --ckpt " + Quote(ckpt_) + " --out " + Quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadAll(out + "/vocab.json"), ReadAll(encoder_));
+  EXPECT_EQ(ReadAll(out + "/merges.txt"), ReadAll(vocab_));
+  for (const char* name : {"config.json", "tokenizer_config.json", "special_tokens_map.json",
+                           "generation_config.json"}) {
+    EXPECT_THAT(ParseJson(ReadAll(out + "/" + name)), IsOk()) << name;
+  }
+  absl::StatusOr<JsonValue> config = ParseJson(ReadAll(out + "/config.json"));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->Find("vocab_size")->number, 50257);
+  EXPECT_EQ(config->Find("eos_token_id")->number, 50256);
+  absl::StatusOr<JsonValue> special = ParseJson(ReadAll(out + "/special_tokens_map.json"));
+  ASSERT_THAT(special, IsOk());
+  EXPECT_EQ(special->Find("eos_token")->text, "<|endoftext|>");
+  absl::StatusOr<JsonValue> tok_config = ParseJson(ReadAll(out + "/tokenizer_config.json"));
+  ASSERT_THAT(tok_config, IsOk());
+  EXPECT_EQ(tok_config->Find("tokenizer_class")->text, "GPT2Tokenizer");
+
+  absl::StatusOr<SafetensorsFile> weights = ReadSafetensors(out + "/model.safetensors");
+  ASSERT_THAT(weights, IsOk());
+  EXPECT_EQ(weights->tensors.size(), 3u + 9u * 2u);  // embed, norm, head + 9 per block
+  absl::StatusOr<LoadedCheckpoint> ckpt = LoadCheckpoint(ckpt_);
+  ASSERT_THAT(ckpt, IsOk());
+  absl::StatusOr<std::vector<float>> head = weights->Float32("lm_head.weight");
+  ASSERT_THAT(head, IsOk());
+  LlamaParams layout(ckpt->config);
+  const ParamTensor& head_tensor = layout.tensors().back();
+  ASSERT_EQ(head->size(), static_cast<size_t>(head_tensor.numel));
+  EXPECT_TRUE(std::equal(head->begin(), head->end(), ckpt->values.begin() + head_tensor.offset));
+  EXPECT_FALSE(std::filesystem::exists(out + "/model.safetensors.tmp"));
+}
+
+TEST_F(ToolsTest, ExportRefusesUnknownFormatsAndSublnModels) {
+  RunResult r =
+      Run("dqt_export", "--format gguf --ckpt " + Quote(ckpt_) + " --out " + Quote(dir_ + "/x"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("unsupported --format \"gguf\"; supported: safetensors"));
+
+  const std::string subln = dir_ + "/subln.dqt";
+  ASSERT_NO_FATAL_FAILURE(SaveTiny(subln, /*subln=*/true));
+  r = Run("dqt_export", "--ckpt " + Quote(subln) + " --out " + Quote(dir_ + "/y"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("SubLN"));
+}
+
+}  // namespace
+}  // namespace dqt
