@@ -61,12 +61,14 @@ int main(int argc, char** argv) {
   }
   const double tokens_per_step = double(batch) * seq;
   std::printf(
-      "{\"bench\":\"train_step\",\"params\":%lld,\"d_model\":%lld,\"n_layers\":%lld,"
+      "{\"bench\":\"train_step\",\"params\":%lld,\"d_model\":%lld,\"n_layers\":%lld,\"ffn_dim\":%"
+      "lld,"
       "\"vocab\":%lld,\"seq\":%lld,\"batch\":%lld,\"threads\":%d,\"fwd_bwd_ms\":%.1f,"
       "\"optimizer_ms\":%.1f,\"tokens_per_s\":%.0f}\n",
       static_cast<long long>(model.params().numel()), static_cast<long long>(d_model),
-      static_cast<long long>(n_layers), static_cast<long long>(vocab),
-      static_cast<long long>(seq), static_cast<long long>(batch), dqt::HostThreads(),
-      1e3 * fb_s / steps, 1e3 * opt_s / steps, tokens_per_step * steps / (fb_s + opt_s));
+      static_cast<long long>(n_layers), static_cast<long long>(ffn_dim),
+      static_cast<long long>(vocab), static_cast<long long>(seq), static_cast<long long>(batch),
+      dqt::HostThreads(), 1e3 * fb_s / steps, 1e3 * opt_s / steps,
+      tokens_per_step * steps / (fb_s + opt_s));
   return 0;
 }

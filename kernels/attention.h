@@ -21,7 +21,7 @@ void AttentionForward(const AttentionShape& s, const T* q, const T* k, const T* 
 
 // dq, dk, dv are overwritten.
 template <typename T>
-void AttentionBackward(const AttentionShape& s, const T* q, const T* k, const T* v,
-                       const T* probs, const T* dout, T* dq, T* dk, T* dv);
+void AttentionBackward(const AttentionShape& s, const T* q, const T* k, const T* v, const T* probs,
+                       const T* dout, T* dq, T* dk, T* dv);
 
 }  // namespace dqt

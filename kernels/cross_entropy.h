@@ -9,7 +9,6 @@ namespace dqt {
 // losses (n) receives -log softmax(logits)[target]. When `grad_scale` is non-zero, logits are
 // overwritten with d(grad_scale * sum(losses))/dlogits = grad_scale * (softmax - onehot).
 template <typename T>
-void CrossEntropy(T* logits, const int32_t* targets, int64_t n, int vocab, T grad_scale,
-                  T* losses);
+void CrossEntropy(T* logits, const int32_t* targets, int64_t n, int vocab, T grad_scale, T* losses);
 
 }  // namespace dqt

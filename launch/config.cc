@@ -192,7 +192,6 @@ RunProto DefaultRunProto() {
   proto::DataProto& d = *run.mutable_data();
   d.set_train_shard(c.data.train_shard);
   d.set_eval_shard(c.data.eval_shard);
-  d.set_eval_bytes_per_token(c.data.eval_bytes_per_token);
   d.set_seed(c.data.seed);
 
   proto::TrainProto& t = *run.mutable_train();
@@ -320,7 +319,6 @@ RunConfig ToRunConfig(const RunProto& run) {
 
   c.data.train_shard = run.data().train_shard();
   c.data.eval_shard = run.data().eval_shard();
-  c.data.eval_bytes_per_token = run.data().eval_bytes_per_token();
   c.data.seed = run.data().seed();
 
   const proto::TrainProto& t = run.train();

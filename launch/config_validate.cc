@@ -206,7 +206,6 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
   const proto::DataProto& d = run.data();
   v.NonEmpty("data.train_shard", d.train_shard());
   v.NonEmpty("data.eval_shard", d.eval_shard());
-  v.RealIn("data.eval_bytes_per_token", d.eval_bytes_per_token(), 0, false, kInf, true);
 
   const proto::CheckpointProto& k = run.checkpoint();
   v.IntIn("checkpoint.every", k.every(), 0, steps.value,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/base/check.h"
+#include "core/base/memory_ledger.h"
 
 namespace dqt {
 
@@ -15,26 +16,30 @@ template <typename T>
 class Buffer {
  public:
   Buffer() = default;
-  explicit Buffer(size_t count) : count_(count) {
+  // Zero-filled storage for `count` elements, recorded in the memory ledger under `kind`.
+  explicit Buffer(size_t count, MemoryKind kind = MemoryKind::kOther) : count_(count), kind_(kind) {
     if (count_ == 0) return;
-    const size_t bytes = (count_ * sizeof(T) + 63) / 64 * 64;
-    data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    DQT_CHECK(data_ != nullptr) << "out of host memory allocating " << bytes << " bytes";
-    std::memset(static_cast<void*>(data_), 0, bytes);
+    data_ = static_cast<T*>(std::aligned_alloc(64, AllocatedBytes()));
+    DQT_CHECK(data_ != nullptr) << "out of host memory allocating " << AllocatedBytes() << " bytes";
+    std::memset(static_cast<void*>(data_), 0, AllocatedBytes());
+    MemoryAllocated(kind_, AllocatedBytes());
   }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   Buffer(Buffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), count_(std::exchange(other.count_, 0)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        count_(std::exchange(other.count_, 0)),
+        kind_(other.kind_) {}
   Buffer& operator=(Buffer&& other) noexcept {
     if (this != &other) {
-      std::free(data_);
+      Release();
       data_ = std::exchange(other.data_, nullptr);
       count_ = std::exchange(other.count_, 0);
+      kind_ = other.kind_;
     }
     return *this;
   }
-  ~Buffer() { std::free(data_); }
+  ~Buffer() { Release(); }
 
   T* data() { return data_; }
   const T* data() const { return data_; }
@@ -49,8 +54,17 @@ class Buffer {
   }
 
  private:
+  size_t AllocatedBytes() const { return (count_ * sizeof(T) + 63) / 64 * 64; }
+  void Release() {
+    if (data_ == nullptr) return;
+    MemoryFreed(kind_, AllocatedBytes());
+    std::free(data_);
+    data_ = nullptr;
+  }
+
   T* data_ = nullptr;
   size_t count_ = 0;
+  MemoryKind kind_ = MemoryKind::kOther;
 };
 
 }  // namespace dqt

@@ -31,8 +31,8 @@ struct CheckVoidify {
   (condition) ? (void)0      \
               : ::dqt::CheckVoidify() & ::dqt::CheckFailure(__FILE__, __LINE__, #condition)
 
-#define DQT_CHECK_OK(expr)                                       \
-  do {                                                           \
-    const ::absl::Status dqt_check_status_ = (expr);             \
+#define DQT_CHECK_OK(expr)                                             \
+  do {                                                                 \
+    const ::absl::Status dqt_check_status_ = (expr);                   \
     DQT_CHECK(dqt_check_status_.ok()) << dqt_check_status_.ToString(); \
   } while (0)

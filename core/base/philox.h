@@ -54,8 +54,7 @@ DQT_HOST_DEVICE inline RngKey MakeRngKey(uint64_t seed, uint32_t param_id) {
 // Four 32-bit words for block `block` (a global element index or pair index) of a stream.
 DQT_HOST_DEVICE inline Philox4x32 RngBlock(RngKey key, RngPurpose purpose, uint32_t step,
                                            uint64_t block) {
-  return Philox4x32_10(Philox4x32{{static_cast<uint32_t>(block),
-                                   static_cast<uint32_t>(block >> 32),
+  return Philox4x32_10(Philox4x32{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
                                    static_cast<uint32_t>(purpose), step}},
                        key.k0, key.k1);
 }

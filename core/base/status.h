@@ -11,10 +11,10 @@
 #define DQT_CONCAT_(a, b) DQT_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define DQT_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::absl::Status dqt_status_ = (expr);           \
-    if (!dqt_status_.ok()) return dqt_status_;     \
+#define DQT_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status dqt_status_ = (expr);       \
+    if (!dqt_status_.ok()) return dqt_status_; \
   } while (0)
 
 // `lhs` = value of `rexpr` (an absl::StatusOr<T>), or return its error.

@@ -16,7 +16,7 @@
 namespace dqt {
 namespace {
 
-constexpr int64_t kHeadChunkRows = 256;  // rows of logits alive at once: bounds head memory
+constexpr int64_t kHeadChunkRows = 512;  // rows of logits alive at once: bounds head memory
 
 void AddInPlace(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
@@ -28,7 +28,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config) : params_(config) {
   w_ = params_.Views(params_.values().data());
   g_ = params_.Views(params_.grads().data());
   const int hd = config.head_dim();
-  rope_ = Buffer<float>(2 * static_cast<size_t>(config.context) * (hd / 2));
+  rope_ = Buffer<float>(2 * static_cast<size_t>(config.context) * (hd / 2), MemoryKind::kWorkspace);
   RopeTable(config.context, hd, config.rope_theta, rope_.data());
 }
 
@@ -43,44 +43,45 @@ void LlamaModel::Reserve(int batch, int seq) {
   acts_.clear();
   acts_.resize(c.n_layers);
   for (LayerActivations& a : acts_) {
-    a.x_in = Buffer<float>(n * d);
-    a.rstd_in = Buffer<float>(n);
-    a.xn_in = Buffer<float>(n * d);
-    a.q = Buffer<float>(n * qd);
-    a.k = Buffer<float>(n * kv);
-    a.v = Buffer<float>(n * kv);
-    a.probs = Buffer<float>(static_cast<size_t>(batch) * c.n_heads * seq * seq);
-    a.att = Buffer<float>(n * qd);
-    a.x_mid = Buffer<float>(n * d);
-    a.rstd_mid = Buffer<float>(n);
-    a.xn_mid = Buffer<float>(n * d);
-    a.gate = Buffer<float>(n * f);
-    a.up = Buffer<float>(n * f);
-    a.h = Buffer<float>(n * f);
+    a.x_in = Buffer<float>(n * d, MemoryKind::kActivations);
+    a.rstd_in = Buffer<float>(n, MemoryKind::kActivations);
+    a.xn_in = Buffer<float>(n * d, MemoryKind::kActivations);
+    a.q = Buffer<float>(n * qd, MemoryKind::kActivations);
+    a.k = Buffer<float>(n * kv, MemoryKind::kActivations);
+    a.v = Buffer<float>(n * kv, MemoryKind::kActivations);
+    a.probs =
+        Buffer<float>(static_cast<size_t>(batch) * c.n_heads * seq * seq, MemoryKind::kActivations);
+    a.att = Buffer<float>(n * qd, MemoryKind::kActivations);
+    a.x_mid = Buffer<float>(n * d, MemoryKind::kActivations);
+    a.rstd_mid = Buffer<float>(n, MemoryKind::kActivations);
+    a.xn_mid = Buffer<float>(n * d, MemoryKind::kActivations);
+    a.gate = Buffer<float>(n * f, MemoryKind::kActivations);
+    a.up = Buffer<float>(n * f, MemoryKind::kActivations);
+    a.h = Buffer<float>(n * f, MemoryKind::kActivations);
     if (c.subln) {
-      a.rstd_att = Buffer<float>(n);
-      a.att_n = Buffer<float>(n * qd);
-      a.rstd_h = Buffer<float>(n);
-      a.h_n = Buffer<float>(n * f);
+      a.rstd_att = Buffer<float>(n, MemoryKind::kActivations);
+      a.att_n = Buffer<float>(n * qd, MemoryKind::kActivations);
+      a.rstd_h = Buffer<float>(n, MemoryKind::kActivations);
+      a.h_n = Buffer<float>(n * f, MemoryKind::kActivations);
     }
   }
-  x_final_ = Buffer<float>(n * d);
-  rstd_final_ = Buffer<float>(n);
-  xn_final_ = Buffer<float>(n * d);
+  x_final_ = Buffer<float>(n * d, MemoryKind::kActivations);
+  rstd_final_ = Buffer<float>(n, MemoryKind::kActivations);
+  xn_final_ = Buffer<float>(n * d, MemoryKind::kActivations);
   const size_t chunk = std::min<size_t>(n, kHeadChunkRows);
-  logits_ = Buffer<float>(chunk * c.vocab_size);
-  losses_ = Buffer<float>(chunk);
-  grad_x_ = Buffer<float>(n * d);
-  grad_tmp_ = Buffer<float>(n * d);
-  grad_tmp2_ = Buffer<float>(n * d);
-  grad_q_ = Buffer<float>(n * qd);
-  grad_k_ = Buffer<float>(n * kv);
-  grad_v_ = Buffer<float>(n * kv);
-  grad_att_ = Buffer<float>(n * qd);
-  grad_h_ = Buffer<float>(n * f);
-  grad_gate_ = Buffer<float>(n * f);
-  grad_up_ = Buffer<float>(n * f);
-  grad_ffn_tmp_ = Buffer<float>(n * f);
+  logits_ = Buffer<float>(chunk * c.vocab_size, MemoryKind::kWorkspace);
+  losses_ = Buffer<float>(chunk, MemoryKind::kActivations);
+  grad_x_ = Buffer<float>(n * d, MemoryKind::kActivations);
+  grad_tmp_ = Buffer<float>(n * d, MemoryKind::kActivations);
+  grad_tmp2_ = Buffer<float>(n * d, MemoryKind::kActivations);
+  grad_q_ = Buffer<float>(n * qd, MemoryKind::kActivations);
+  grad_k_ = Buffer<float>(n * kv, MemoryKind::kActivations);
+  grad_v_ = Buffer<float>(n * kv, MemoryKind::kActivations);
+  grad_att_ = Buffer<float>(n * qd, MemoryKind::kActivations);
+  grad_h_ = Buffer<float>(n * f, MemoryKind::kActivations);
+  grad_gate_ = Buffer<float>(n * f, MemoryKind::kActivations);
+  grad_up_ = Buffer<float>(n * f, MemoryKind::kActivations);
+  grad_ffn_tmp_ = Buffer<float>(n * f, MemoryKind::kActivations);
 }
 
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
@@ -124,12 +125,10 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
     LinearForward(down_in, lw.wdown, n, f, d, x_out);
     AddInPlace(x_out, a.x_mid.data(), n * d);
   }
-  RmsNormForward(x_final_.data(), w_.final_norm, n, d, eps, xn_final_.data(),
-                 rstd_final_.data());
+  RmsNormForward(x_final_.data(), w_.final_norm, n, d, eps, xn_final_.data(), rstd_final_.data());
 }
 
-double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
-                            int64_t* count) {
+double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count) {
   const LlamaConfig& c = config();
   const int d = c.d_model, vocab = c.vocab_size;
   double total = 0;
@@ -145,8 +144,7 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
       ++scored;
     }
     if (loss_scale != 0.0f) {
-      LinearBackward(xn, w_.head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d,
-                     g_.head);
+      LinearBackward(xn, w_.head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d, g_.head);
     }
   }
   *count = scored;
@@ -192,8 +190,8 @@ void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
                       grad_q_.data(), lg.attn_subln);
       std::swap(grad_att_, grad_q_);
     }
-    AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(),
-                      grad_att_.data(), grad_q_.data(), grad_k_.data(), grad_v_.data());
+    AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), grad_att_.data(),
+                      grad_q_.data(), grad_k_.data(), grad_v_.data());
     RopeBackward(grad_q_.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
     RopeBackward(grad_k_.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
     LinearBackward(a.xn_in.data(), lw.wq, grad_q_.data(), n, d, qd, grad_tmp_.data(), lg.wq);

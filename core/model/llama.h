@@ -59,16 +59,16 @@ class LlamaModel {
   void Backward(const int32_t* inputs, int batch, int seq);
 
   LlamaParams params_;
-  ModelWeights w_;   // views of the values
-  ModelWeights g_;   // views of the gradients
+  ModelWeights w_;      // views of the values
+  ModelWeights g_;      // views of the gradients
   Buffer<float> rope_;  // cos/sin table (2, context, hd/2)
   int batch_ = 0, seq_ = 0;
   std::vector<LayerActivations> acts_;
-  Buffer<float> x_final_, rstd_final_, xn_final_;   // (N, d), (N), (N, d)
-  Buffer<float> logits_, losses_;                   // (chunk, V), (chunk)
+  Buffer<float> x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
+  Buffer<float> logits_, losses_;                  // (chunk, V), (chunk)
   // Backward scratch.
-  Buffer<float> grad_x_, grad_tmp_, grad_tmp2_, grad_q_, grad_k_, grad_v_, grad_att_, grad_h_, grad_gate_,
-      grad_up_, grad_ffn_tmp_;
+  Buffer<float> grad_x_, grad_tmp_, grad_tmp2_, grad_q_, grad_k_, grad_v_, grad_att_, grad_h_,
+      grad_gate_, grad_up_, grad_ffn_tmp_;
 };
 
 }  // namespace dqt

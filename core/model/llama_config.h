@@ -10,12 +10,12 @@ struct LlamaConfig {
   int d_model = 256;
   int n_layers = 4;
   int n_heads = 4;
-  int n_kv_heads = 4;   // GQA when < n_heads; must divide n_heads
-  int ffn_dim = 704;    // SwiGLU hidden width
-  int context = 128;    // maximum sequence length (RoPE table size)
+  int n_kv_heads = 4;  // GQA when < n_heads; must divide n_heads
+  int ffn_dim = 704;   // SwiGLU hidden width
+  int context = 128;   // maximum sequence length (RoPE table size)
   float rope_theta = 10000.0f;
   float norm_eps = 1e-5f;
-  bool subln = false;   // BitNet SubLN: extra RMSNorm before o_proj and before down_proj
+  bool subln = false;  // BitNet SubLN: extra RMSNorm before o_proj and before down_proj
   float init_std = 0.02f;
   uint64_t seed = 1234;  // init is a pure function of (seed, parameter id, element index)
 

@@ -27,8 +27,8 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
   Add("model.norm.weight", {d}, ParamKind::kNorm);
   Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
   const ParamTensor& last = tensors_.back();
-  values_ = Buffer<float>(last.offset + last.numel);
-  grads_ = Buffer<float>(last.offset + last.numel);
+  values_ = Buffer<float>(last.offset + last.numel, MemoryKind::kWeights);
+  grads_ = Buffer<float>(last.offset + last.numel, MemoryKind::kGradients);
 }
 
 void LlamaParams::Add(std::string name, std::vector<int64_t> shape, ParamKind kind) {
@@ -54,9 +54,12 @@ void LlamaParams::Init() {
     }
     const RngKey key = MakeRngKey(config_.seed, t.id);
     const float std = config_.init_std;
-    ParallelFor(t.numel, [&](int64_t i) {
-      data[i] = std * NormalAt(key, RngPurpose::kInit, 0, static_cast<uint64_t>(i));
-    }, 4096);
+    ParallelFor(
+        t.numel,
+        [&](int64_t i) {
+          data[i] = std * NormalAt(key, RngPurpose::kInit, 0, static_cast<uint64_t>(i));
+        },
+        4096);
   }
 }
 

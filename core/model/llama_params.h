@@ -14,34 +14,34 @@ namespace dqt {
 enum class ParamKind { kEmbedding, kNorm, kLinear, kHead };
 
 struct ParamTensor {
-  std::string name;           // Hugging Face LlamaForCausalLM name
+  std::string name;            // Hugging Face LlamaForCausalLM name
   std::vector<int64_t> shape;  // row-major; linear weights are (out, in)
   int64_t numel = 0;
-  int64_t offset = 0;          // into the flat value / gradient buffers
+  int64_t offset = 0;  // into the flat value / gradient buffers
   ParamKind kind = ParamKind::kLinear;
-  uint32_t id = 0;             // position in the list: the RNG stream of this tensor
+  uint32_t id = 0;  // position in the list: the RNG stream of this tensor
 };
 
 // Views of one block's tensors (pointers into the flat buffer).
 struct LayerWeights {
-  float* input_norm;   // (d)
-  float* wq;           // (H*hd, d)
-  float* wk;           // (Hkv*hd, d)
-  float* wv;           // (Hkv*hd, d)
-  float* attn_subln;   // (d) or null
-  float* wo;           // (d, H*hd)
-  float* post_norm;    // (d)
-  float* wgate;        // (ffn, d)
-  float* wup;          // (ffn, d)
-  float* ffn_subln;    // (ffn) or null
-  float* wdown;        // (d, ffn)
+  float* input_norm;  // (d)
+  float* wq;          // (H*hd, d)
+  float* wk;          // (Hkv*hd, d)
+  float* wv;          // (Hkv*hd, d)
+  float* attn_subln;  // (d) or null
+  float* wo;          // (d, H*hd)
+  float* post_norm;   // (d)
+  float* wgate;       // (ffn, d)
+  float* wup;         // (ffn, d)
+  float* ffn_subln;   // (ffn) or null
+  float* wdown;       // (d, ffn)
 };
 
 struct ModelWeights {
-  float* embed;        // (V, d)
+  float* embed;  // (V, d)
   std::vector<LayerWeights> layers;
-  float* final_norm;   // (d)
-  float* head;         // (V, d)
+  float* final_norm;  // (d)
+  float* head;        // (V, d)
 };
 
 class LlamaParams {

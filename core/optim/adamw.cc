@@ -8,7 +8,9 @@
 namespace dqt {
 
 AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params)
-    : config_(config), m_(params.numel()), v_(params.numel()) {}
+    : config_(config),
+      m_(params.numel(), MemoryKind::kOptimizer),
+      v_(params.numel(), MemoryKind::kOptimizer) {}
 
 double AdamW::GradNorm(const LlamaParams& params) {
   const float* g = params.grads().data();
@@ -35,15 +37,18 @@ void AdamW::Step(LlamaParams& params, int step, float lr, float weight_decay, do
   for (const ParamTensor& t : params.tensors()) {
     const float wd = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
     const int64_t base = t.offset;
-    ParallelFor(t.numel, [&](int64_t j) {
-      const int64_t i = base + j;
-      const float grad = g[i] * clip;
-      m[i] = b1 * m[i] + (1.0f - b1) * grad;
-      v[i] = b2 * v[i] + (1.0f - b2) * grad * grad;
-      const float m_hat = m[i] / bc1;
-      const float v_hat = v[i] / bc2;
-      w[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + wd * w[i]);
-    }, 4096);
+    ParallelFor(
+        t.numel,
+        [&](int64_t j) {
+          const int64_t i = base + j;
+          const float grad = g[i] * clip;
+          m[i] = b1 * m[i] + (1.0f - b1) * grad;
+          v[i] = b2 * v[i] + (1.0f - b2) * grad * grad;
+          const float m_hat = m[i] / bc1;
+          const float v_hat = v[i] / bc2;
+          w[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + wd * w[i]);
+        },
+        4096);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -26,11 +27,10 @@ std::string Manifest(const LlamaParams& params, const CheckpointState& state, bo
   std::ostringstream m;
   m << "vocab_size " << c.vocab_size << "\nd_model " << c.d_model << "\nn_layers " << c.n_layers
     << "\nn_heads " << c.n_heads << "\nn_kv_heads " << c.n_kv_heads << "\nffn_dim " << c.ffn_dim
-    << "\ncontext " << c.context << "\nrope_theta " << absl::StrCat(c.rope_theta)
-    << "\nnorm_eps " << absl::StrCat(c.norm_eps) << "\nsubln " << (c.subln ? 1 : 0)
-    << "\ninit_std " << absl::StrCat(c.init_std) << "\nseed " << c.seed << "\nstep "
-    << state.step << "\nsamples_consumed " << state.samples_consumed << "\nadam "
-    << (has_adam ? 1 : 0) << "\n";
+    << "\ncontext " << c.context << "\nrope_theta " << absl::StrCat(c.rope_theta) << "\nnorm_eps "
+    << absl::StrCat(c.norm_eps) << "\nsubln " << (c.subln ? 1 : 0) << "\ninit_std "
+    << absl::StrCat(c.init_std) << "\nseed " << c.seed << "\nstep " << state.step
+    << "\nsamples_consumed " << state.samples_consumed << "\nadam " << (has_adam ? 1 : 0) << "\n";
   for (const ParamTensor& t : params.tensors()) {
     m << "tensor " << t.name << " " << t.offset << " " << t.numel << "\n";
   }
@@ -58,17 +58,28 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
     } else if (k == "samples_consumed") {
       ok = ok && absl::SimpleAtoi(f[1], &out->state.samples_consumed);
     } else if (ok && absl::SimpleAtoi(f[1], &i)) {
-      if (k == "vocab_size") c.vocab_size = i;
-      else if (k == "d_model") c.d_model = i;
-      else if (k == "n_layers") c.n_layers = i;
-      else if (k == "n_heads") c.n_heads = i;
-      else if (k == "n_kv_heads") c.n_kv_heads = i;
-      else if (k == "ffn_dim") c.ffn_dim = i;
-      else if (k == "context") c.context = i;
-      else if (k == "subln") c.subln = i != 0;
-      else if (k == "step") out->state.step = i;
-      else if (k == "adam") *has_adam = i != 0;
-      else ok = false;
+      if (k == "vocab_size")
+        c.vocab_size = i;
+      else if (k == "d_model")
+        c.d_model = i;
+      else if (k == "n_layers")
+        c.n_layers = i;
+      else if (k == "n_heads")
+        c.n_heads = i;
+      else if (k == "n_kv_heads")
+        c.n_kv_heads = i;
+      else if (k == "ffn_dim")
+        c.ffn_dim = i;
+      else if (k == "context")
+        c.context = i;
+      else if (k == "subln")
+        c.subln = i != 0;
+      else if (k == "step")
+        out->state.step = i;
+      else if (k == "adam")
+        *has_adam = i != 0;
+      else
+        ok = false;
     } else {
       ok = false;
     }
@@ -79,9 +90,8 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
 
 }  // namespace
 
-absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
-                            const float* adam_m, const float* adam_v,
-                            const CheckpointState& state) {
+absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, const float* adam_m,
+                            const float* adam_v, const CheckpointState& state) {
   const bool has_adam = adam_m != nullptr && adam_v != nullptr;
   const std::string manifest = Manifest(params, state, has_adam);
   const uint64_t manifest_bytes = manifest.size();
@@ -92,8 +102,8 @@ absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
     XXH64_freeState(hash);
-    return absl::PermissionDeniedError(absl::StrCat("cannot write checkpoint ", tmp, ": ",
-                                                    std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write checkpoint ", tmp, ": ", std::strerror(errno)));
   }
   bool ok = true;
   auto put = [&](const void* data, size_t bytes) {
@@ -116,15 +126,19 @@ absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat("writing checkpoint ", path, " failed: ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("writing checkpoint ", path, " failed: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", path, " not found (or not a file)"));
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint ", path, " not found"));
+  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint ", path, " cannot be read"));
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto corrupt = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, " is corrupt: ", why));
@@ -170,7 +184,8 @@ absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {
   const auto& tensors = params.tensors();
   bool same = ckpt.tensor_names.size() == tensors.size() &&
               ckpt.values.size() == static_cast<size_t>(params.numel());
-  for (size_t i = 0; same && i < tensors.size(); ++i) same = ckpt.tensor_names[i] == tensors[i].name;
+  for (size_t i = 0; same && i < tensors.size(); ++i)
+    same = ckpt.tensor_names[i] == tensors[i].name;
   if (!same) return absl::InvalidArgumentError("checkpoint tensors do not match the model layout");
   std::memcpy(params.values().data(), ckpt.values.data(), ckpt.values.size() * sizeof(float));
   return absl::OkStatus();

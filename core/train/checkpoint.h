@@ -13,7 +13,7 @@
 namespace dqt {
 
 struct CheckpointState {
-  int step = 0;                  // optimizer steps completed
+  int step = 0;                   // optimizer steps completed
   uint64_t samples_consumed = 0;  // sampler position (sequences drawn by this rank)
 };
 
@@ -21,7 +21,7 @@ struct LoadedCheckpoint {
   LlamaConfig config;
   CheckpointState state;
   std::vector<std::string> tensor_names;
-  std::vector<float> values;     // flat, in LlamaParams layout
+  std::vector<float> values;          // flat, in LlamaParams layout
   std::vector<float> adam_m, adam_v;  // empty when saved without optimizer state
 };
 

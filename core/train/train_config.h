@@ -12,7 +12,6 @@ namespace dqt {
 struct DataConfig {
   std::string train_shard;  // token shard written by dqt_prepare
   std::string eval_shard;   // held-out token shard
-  double eval_bytes_per_token = 0.0;  // text bytes / tokens of the eval shard (for bits/byte)
   uint64_t seed = 1;        // sampler seed
 };
 
@@ -28,13 +27,13 @@ struct TrainConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir;          // where checkpoints go ("" disables saving)
-  int every = 0;            // steps between checkpoints (0: only at the end)
-  int keep_last = 0;        // most recent checkpoints kept on disk (0: keep all)
+  std::string dir;    // where checkpoints go ("" disables saving)
+  int every = 0;      // steps between checkpoints (0: only at the end)
+  int keep_last = 0;  // most recent checkpoints kept on disk (0: keep all)
 };
 
 struct LogConfig {
-  std::string jsonl_path;   // JSON lines, one per logged step ("" = stdout)
+  std::string jsonl_path;  // JSON lines, one per logged step ("" = stdout)
 };
 
 struct RunConfig {

@@ -31,9 +31,9 @@ absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, i
   for (uint64_t i = 0; i < shard.size(); ++i) {
     const int32_t t = shard[i];
     if (t < 0 || t >= vocab) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: token %d at position %d is outside the model vocabulary [0, %d)", path, t, i,
-          vocab));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: token %d at position %d is outside the model vocabulary [0, %d)",
+                          path, t, i, vocab));
     }
   }
   return absl::OkStatus();
@@ -42,8 +42,9 @@ absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, i
 }  // namespace
 
 TokenSource SourceOf(const TokenShard& shard) {
-  return TokenSource{shard.size(), shard.source_bytes(),
-                     [&shard](uint64_t start, size_t n, int32_t* out) { shard.Copy(start, n, out); }};
+  return TokenSource{
+      shard.size(), shard.source_bytes(),
+      [&shard](uint64_t start, size_t n, int32_t* out) { shard.Copy(start, n, out); }};
 }
 
 TokenSource SourceOf(std::span<const int32_t> tokens, uint64_t source_bytes) {
@@ -89,13 +90,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
   DQT_RETURN_IF_ERROR(CheckTokenRange(eval, config.data.eval_shard, config.model.vocab_size));
   if (eval.size() < static_cast<uint64_t>(config.train.seq_len) + 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d tokens, fewer than one evaluation window of %d", config.data.eval_shard,
-        eval.size(), config.train.seq_len + 1));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d tokens, fewer than one evaluation window of %d",
+                        config.data.eval_shard, eval.size(), config.train.seq_len + 1));
   }
   DQT_ASSIGN_OR_RETURN(SequenceSampler sampler,
-                       SequenceSampler::Create(train.size(), config.train.seq_len,
-                                               config.data.seed, /*rank=*/0, /*world=*/1));
+                       SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed,
+                                               /*rank=*/0, /*world=*/1));
   std::unique_ptr<Trainer> t(
       new Trainer(config, std::move(train), std::move(eval), std::move(sampler)));
   if (!config.log.jsonl_path.empty()) {
@@ -147,8 +148,7 @@ absl::Status Trainer::Save(int step) {
   std::error_code ec;
   std::filesystem::create_directories(config_.checkpoint.dir, ec);
   if (ec) return absl::PermissionDeniedError("cannot create " + config_.checkpoint.dir);
-  const std::string path =
-      absl::StrFormat("%s/step_%06d.dqt", config_.checkpoint.dir, step);
+  const std::string path = absl::StrFormat("%s/step_%06d.dqt", config_.checkpoint.dir, step);
   CheckpointState state{step, samples_consumed_};
   DQT_RETURN_IF_ERROR(SaveCheckpoint(path, model_->params(), optimizer_->m().data(),
                                      optimizer_->v().data(), state));
@@ -173,11 +173,11 @@ absl::Status Trainer::Run() {
     const EvalResult r = Evaluate(*model_, SourceOf(eval_shard_), tc.seq_len, tc.micro_batch,
                                   whole ? 0 : tc.eval_sequences);
     if (whole) final_eval_ = r;
-    return Log(absl::StrFormat(
-        "{\"event\":\"eval\",\"step\":%d,\"loss\":%.5f,\"perplexity\":%.3f,"
-        "\"bits_per_byte\":%.5f,\"tokens\":%d,\"whole_shard\":%s,\"seconds\":%.1f}",
-        step, r.loss, r.perplexity, r.bits_per_byte, r.tokens, whole ? "true" : "false",
-        Seconds(t0)));
+    return Log(
+        absl::StrFormat("{\"event\":\"eval\",\"step\":%d,\"loss\":%.5f,\"perplexity\":%.3f,"
+                        "\"bits_per_byte\":%.5f,\"tokens\":%d,\"whole_shard\":%s,\"seconds\":%.1f}",
+                        step, r.loss, r.perplexity, r.bits_per_byte, r.tokens,
+                        whole ? "true" : "false", Seconds(t0)));
   };
   for (int step = 0; step < tc.steps; ++step) {
     const auto t0 = Clock::now();
@@ -187,8 +187,8 @@ absl::Status Trainer::Run() {
     for (int micro = 0; micro < tc.grad_accum; ++micro) {
       FillBatch(&inputs, &targets);
       int64_t count = 0;
-      loss_sum += model_->ForwardBackward(inputs.data(), targets.data(), tc.micro_batch,
-                                          tc.seq_len, loss_scale, &count);
+      loss_sum += model_->ForwardBackward(inputs.data(), targets.data(), tc.micro_batch, tc.seq_len,
+                                          loss_scale, &count);
       scored += count;
     }
     const double loss = loss_sum / std::max<int64_t>(scored, 1);
@@ -196,7 +196,8 @@ absl::Status Trainer::Run() {
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       return absl::InternalError(absl::StrFormat(
           "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
-          "optimizer.grad_clip", step, loss, grad_norm));
+          "optimizer.grad_clip",
+          step, loss, grad_norm));
     }
     const float lr = LearningRateAt(config_.schedule, step);
     const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);

@@ -1,11 +1,12 @@
 // CPU twin of causal GQA attention, written from the math: one (batch, kv head) group per task
 // so the dk/dv accumulation has a single writer and a fixed order.
+#include "kernels/attention.h"
+
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/base/parallel.h"
-#include "kernels/attention.h"
 
 namespace dqt {
 namespace {
@@ -58,8 +59,8 @@ void AttentionForward(const AttentionShape& s, const T* q, const T* k, const T* 
 }
 
 template <typename T>
-void AttentionBackward(const AttentionShape& s, const T* q, const T* k, const T* v,
-                       const T* probs, const T* dout, T* dq, T* dk, T* dv) {
+void AttentionBackward(const AttentionShape& s, const T* q, const T* k, const T* v, const T* probs,
+                       const T* dout, T* dq, T* dk, T* dv) {
   const int t_len = s.seq, hd = s.head_dim, h_n = s.heads, kv_n = s.kv_heads;
   const int group = h_n / kv_n;
   const T scale = T(1) / std::sqrt(T(hd));

@@ -1,17 +1,21 @@
 // CPU twin of the embedding op. The backward walks tokens in order per row partition, so the
 // summation order (and the result) does not depend on the thread count.
+#include "kernels/embedding.h"
+
 #include <cstring>
 
 #include "core/base/parallel.h"
-#include "kernels/embedding.h"
 
 namespace dqt {
 
 template <typename T>
 void EmbeddingForward(const int32_t* ids, int64_t n, const T* table, int d, T* out) {
-  ParallelFor(n, [&](int64_t i) {
-    std::memcpy(out + i * d, table + static_cast<int64_t>(ids[i]) * d, sizeof(T) * d);
-  }, 64);
+  ParallelFor(
+      n,
+      [&](int64_t i) {
+        std::memcpy(out + i * d, table + static_cast<int64_t>(ids[i]) * d, sizeof(T) * d);
+      },
+      64);
 }
 
 template <typename T>

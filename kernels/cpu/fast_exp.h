@@ -3,6 +3,7 @@
 // compiler turns a loop of it into SIMD code. The double overload is std::exp.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -10,7 +11,7 @@
 namespace dqt {
 
 inline float VecExp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  x = std::min(std::max(x, -87.0f), 88.0f);
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   // x - n ln2 in two pieces (Cody-Waite) so the reduction stays exact.
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;

@@ -1,7 +1,7 @@
 // CPU twin of the linear layer on OpenBLAS GEMM (multithreaded by OpenBLAS itself).
-#include <cblas.h>
-
 #include "kernels/linear.h"
+
+#include <cblas.h>
 
 namespace dqt {
 namespace {
@@ -23,8 +23,8 @@ void LinearForward(const T* x, const T* w, int64_t n, int in, int out, T* y) {
 }
 
 template <typename T>
-void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx,
-                    T* dw, Accumulate dx_mode) {
+void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx, T* dw,
+                    Accumulate dx_mode) {
   if (dx != nullptr) {
     const T beta = dx_mode == Accumulate::kYes ? T(1) : T(0);
     Gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), in, out, dy, out, w, in, beta, dx, in);
@@ -36,7 +36,7 @@ template void LinearForward<float>(const float*, const float*, int64_t, int, int
 template void LinearForward<double>(const double*, const double*, int64_t, int, int, double*);
 template void LinearBackward<float>(const float*, const float*, const float*, int64_t, int, int,
                                     float*, float*, Accumulate);
-template void LinearBackward<double>(const double*, const double*, const double*, int64_t, int,
-                                     int, double*, double*, Accumulate);
+template void LinearBackward<double>(const double*, const double*, const double*, int64_t, int, int,
+                                     double*, double*, Accumulate);
 
 }  // namespace dqt

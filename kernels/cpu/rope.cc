@@ -1,8 +1,9 @@
 // CPU twin of RoPE: a rotation of each (i, i + half) pair by pos * theta^(-2i/head_dim).
+#include "kernels/rope.h"
+
 #include <cmath>
 
 #include "core/base/parallel.h"
-#include "kernels/rope.h"
 
 namespace dqt {
 namespace {
@@ -14,19 +15,22 @@ void Rotate(T* x, int64_t batch, int seq, int heads, int head_dim, int context, 
   const int half = head_dim / 2;
   const T* cos_t = cos_sin;
   const T* sin_t = cos_sin + static_cast<int64_t>(context) * half;
-  ParallelFor(batch * seq, [&](int64_t bt) {
-    const int pos = static_cast<int>(bt % seq);
-    const T* c = cos_t + static_cast<int64_t>(pos) * half;
-    const T* s = sin_t + static_cast<int64_t>(pos) * half;
-    for (int h = 0; h < heads; ++h) {
-      T* v = x + (bt * heads + h) * head_dim;
-      for (int i = 0; i < half; ++i) {
-        const T a = v[i], b = v[i + half];
-        v[i] = a * c[i] - sign * b * s[i];
-        v[i + half] = b * c[i] + sign * a * s[i];
-      }
-    }
-  }, 16);
+  ParallelFor(
+      batch * seq,
+      [&](int64_t bt) {
+        const int pos = static_cast<int>(bt % seq);
+        const T* c = cos_t + static_cast<int64_t>(pos) * half;
+        const T* s = sin_t + static_cast<int64_t>(pos) * half;
+        for (int h = 0; h < heads; ++h) {
+          T* v = x + (bt * heads + h) * head_dim;
+          for (int i = 0; i < half; ++i) {
+            const T a = v[i], b = v[i + half];
+            v[i] = a * c[i] - sign * b * s[i];
+            v[i + half] = b * c[i] + sign * a * s[i];
+          }
+        }
+      },
+      16);
 }
 
 }  // namespace
@@ -56,9 +60,9 @@ void RopeBackward(T* dx, int64_t batch, int seq, int heads, int head_dim, int co
   Rotate(dx, batch, seq, heads, head_dim, context, cos_sin, T(-1));
 }
 
-#define DQT_INSTANTIATE_ROPE(T)                                                       \
-  template void RopeTable<T>(int, int, double, T*);                                   \
-  template void RopeForward<T>(T*, int64_t, int, int, int, int, const T*);            \
+#define DQT_INSTANTIATE_ROPE(T)                                            \
+  template void RopeTable<T>(int, int, double, T*);                        \
+  template void RopeForward<T>(T*, int64_t, int, int, int, int, const T*); \
   template void RopeBackward<T>(T*, int64_t, int, int, int, int, const T*);
 DQT_INSTANTIATE_ROPE(float)
 DQT_INSTANTIATE_ROPE(double)

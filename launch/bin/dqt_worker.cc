@@ -16,13 +16,15 @@ absl::Status Main(const std::string& cfg_path, const std::vector<std::string>& s
   if (env.world_size > 1) {
     return absl::UnimplementedError(absl::StrFormat(
         "launched as rank %d of %d by %s, but multi-rank training is not implemented yet; "
-        "run a single process", env.rank, env.world_size, env.launcher));
+        "run a single process",
+        env.rank, env.world_size, env.launcher));
   }
   if (cfg_path.empty()) return absl::InvalidArgumentError("--cfg is required");
   absl::StatusOr<dqt::proto::RunProto> run = dqt::LoadRunProto(cfg_path, sets);
   if (!run.ok()) return run.status();
   if (absl::Status s = dqt::ValidateRunProto(*run); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid config ", cfg_path, ":\n", s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid config ", cfg_path, ":\n", s.message()));
   }
   if (print_config) {
     std::printf("%s", dqt::RunProtoToText(*run).c_str());
@@ -35,8 +37,8 @@ absl::Status Main(const std::string& cfg_path, const std::vector<std::string>& s
   std::fprintf(stderr,
                "dqt_worker: %lld parameters (%d layers, d_model %d, vocab %d); %d steps of %d "
                "tokens\n",
-               static_cast<long long>(params.numel()), config.model.n_layers,
-               config.model.d_model, config.model.vocab_size, config.train.steps,
+               static_cast<long long>(params.numel()), config.model.n_layers, config.model.d_model,
+               config.model.vocab_size, config.train.steps,
                config.train.micro_batch * config.train.seq_len * config.train.grad_accum);
   if (absl::Status s = (*trainer)->Run(); !s.ok()) return s;
   const dqt::EvalResult& r = *(*trainer)->final_eval();
@@ -59,8 +61,8 @@ int main(int argc, char** argv) {
   flags.Bool("print_config", &print_config, "print the full validated config and exit");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_worker", s);
   if (!flags.positional().empty()) {
-    return dqt::FailWith("dqt_worker", absl::InvalidArgumentError(
-                                           "unexpected argument " + flags.positional()[0]));
+    return dqt::FailWith(
+        "dqt_worker", absl::InvalidArgumentError("unexpected argument " + flags.positional()[0]));
   }
   return dqt::FailWith("dqt_worker", Main(cfg, sets, print_config));
 }

@@ -17,14 +17,13 @@ void ExpectBlock(Philox4x32 got, uint32_t a, uint32_t b, uint32_t c, uint32_t d)
 }
 
 TEST(Philox, KnownAnswerVectors) {
-  ExpectBlock(Philox4x32_10({{0, 0, 0, 0}}, 0, 0), 0x6627e8d5, 0xe169c58d, 0xbc57ac4c,
-              0x9b00dbd8);
-  ExpectBlock(Philox4x32_10({{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff,
-                            0xffffffff),
-              0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd);
-  ExpectBlock(Philox4x32_10({{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822,
-                            0x299f31d0),
-              0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1);
+  ExpectBlock(Philox4x32_10({{0, 0, 0, 0}}, 0, 0), 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8);
+  ExpectBlock(
+      Philox4x32_10({{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff),
+      0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd);
+  ExpectBlock(
+      Philox4x32_10({{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0),
+      0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1);
 }
 
 TEST(Philox, NormalMomentsAndPurity) {
@@ -41,7 +40,8 @@ TEST(Philox, NormalMomentsAndPurity) {
   // Variance estimate has sd sqrt(2/n) = 0.0032; 5 sd bound.
   EXPECT_NEAR(sum2 / n, 1.0, 0.016);
   EXPECT_EQ(NormalAt(key, RngPurpose::kInit, 0, 12345), NormalAt(key, RngPurpose::kInit, 0, 12345));
-  EXPECT_NE(NormalAt(key, RngPurpose::kInit, 0, 12345), NormalAt(MakeRngKey(42, 8), RngPurpose::kInit, 0, 12345));
+  EXPECT_NE(NormalAt(key, RngPurpose::kInit, 0, 12345),
+            NormalAt(MakeRngKey(42, 8), RngPurpose::kInit, 0, 12345));
 }
 
 TEST(Philox, DistinctKeysForDistinctParams) {

@@ -1,9 +1,10 @@
 // Finite-difference checks of causal GQA attention and the fused cross-entropy, plus the float
 // instantiation against the double one.
+#include "kernels/attention.h"
+
 #include <cmath>
 #include <vector>
 
-#include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "tests/kernels/gradcheck.h"
 
@@ -17,7 +18,8 @@ using testing::WeightedSum;
 void CheckAttention(const AttentionShape& s) {
   const size_t nq = s.batch * s.seq * s.heads * s.head_dim;
   const size_t nkv = s.batch * s.seq * s.kv_heads * s.head_dim;
-  std::vector<double> q = RandomVector(nq, 21), k = RandomVector(nkv, 22), v = RandomVector(nkv, 23);
+  std::vector<double> q = RandomVector(nq, 21), k = RandomVector(nkv, 22),
+                      v = RandomVector(nkv, 23);
   const std::vector<double> w = RandomVector(nq, 24);
   std::vector<double> out(nq), probs(s.batch * s.heads * s.seq * s.seq);
   auto loss = [&] {
@@ -26,8 +28,8 @@ void CheckAttention(const AttentionShape& s) {
   };
   loss();
   std::vector<double> dq(nq), dk(nkv), dv(nkv);
-  AttentionBackward(s, q.data(), k.data(), v.data(), probs.data(), w.data(), dq.data(),
-                    dk.data(), dv.data());
+  AttentionBackward(s, q.data(), k.data(), v.data(), probs.data(), w.data(), dq.data(), dk.data(),
+                    dv.data());
   const std::string tag = " H=" + std::to_string(s.heads) + " Hkv=" + std::to_string(s.kv_heads);
   ExpectGradientMatches(q, loss, dq, "attention dq" + tag);
   ExpectGradientMatches(k, loss, dk, "attention dk" + tag);

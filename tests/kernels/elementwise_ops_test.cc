@@ -43,8 +43,7 @@ TEST(RmsNorm, GradientOddWidth) {
     };
     loss();
     std::vector<double> dx(rows * d), dgain(d, 0.0);
-    RmsNormBackward(x.data(), gain.data(), rstd.data(), w.data(), rows, d, dx.data(),
-                    dgain.data());
+    RmsNormBackward(x.data(), gain.data(), rstd.data(), w.data(), rows, d, dx.data(), dgain.data());
     ExpectGradientMatches(x, loss, dx, "rmsnorm dx d=" + std::to_string(d));
     ExpectGradientMatches(gain, loss, dgain, "rmsnorm dgain d=" + std::to_string(d));
   }
@@ -115,7 +114,8 @@ TEST(Linear, GradientAndAccumulation) {
   ExpectGradientMatches(wt, loss, dw, "linear dw");
   // A second backward accumulates into dw.
   std::vector<double> dw2 = dw;
-  LinearBackward(x.data(), wt.data(), w.data(), n, in, out, static_cast<double*>(nullptr), dw2.data());
+  LinearBackward(x.data(), wt.data(), w.data(), n, in, out, static_cast<double*>(nullptr),
+                 dw2.data());
   for (size_t i = 0; i < dw.size(); ++i) EXPECT_NEAR(dw2[i], 2 * dw[i], 1e-12);
 }
 

@@ -192,8 +192,7 @@ TEST(OverrideTest, NumbersEnumsBoolsStrings) {
       LoadRunProto(SourceDir() + "/launch/configs/tiny.pbtxt",
                    {"optimizer.lr=3e-4", "model.n_layers=3", "optimizer.schedule=WARMUP_LINEAR",
                     "train.progress=true", "model.subln=1", "checkpoint.dir=runs/x",
-                    "model.seed=18446744073709551615", "data.eval_bytes_per_token=4.25",
-                    "parallel.dp_mode=sharded"});
+                    "model.seed=18446744073709551615", "parallel.dp_mode=sharded"});
   ASSERT_THAT(run, IsOk());
   EXPECT_FLOAT_EQ(run->optimizer().lr(), 3e-4f);
   EXPECT_EQ(run->model().n_layers(), 3);
@@ -202,7 +201,6 @@ TEST(OverrideTest, NumbersEnumsBoolsStrings) {
   EXPECT_TRUE(run->model().subln());
   EXPECT_EQ(run->checkpoint().dir(), "runs/x");
   EXPECT_EQ(run->model().seed(), 18446744073709551615ull);
-  EXPECT_EQ(run->data().eval_bytes_per_token(), 4.25);
   EXPECT_EQ(run->parallel().dp_mode(), proto::ParallelProto::SHARDED);
   EXPECT_EQ(ToRunConfig(*run).schedule.kind, ScheduleKind::kWarmupLinear);
 }
@@ -269,8 +267,6 @@ TEST(ValidateTest, OutOfRangeNamesPathValueAndRange) {
   EXPECT_THAT(ValidateWith({"train.log_every=0"}), StatusIs(kInvalid, "train.log_every = 0"));
   EXPECT_THAT(ValidateWith({"checkpoint.keep_last=-1"}),
               StatusIs(kInvalid, "checkpoint.keep_last = -1"));
-  EXPECT_THAT(ValidateWith({"data.eval_bytes_per_token=-1"}),
-              StatusIs(kInvalid, "data.eval_bytes_per_token = -1"));
 }
 
 TEST(ValidateTest, CollectsEveryErrorOnePerLine) {

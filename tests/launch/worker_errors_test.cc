@@ -69,20 +69,17 @@ TEST(WorkerErrors, MissingConfig) {
 }
 
 TEST(WorkerErrors, MalformedConfig) {
-  ExpectFailure(RunWorker("--cfg " + Write("bad.pbtxt", "model { d_model: 32 \n")),
-                "bad.pbtxt:");
+  ExpectFailure(RunWorker("--cfg " + Write("bad.pbtxt", "model { d_model: 32 \n")), "bad.pbtxt:");
 }
 
 TEST(WorkerErrors, UnknownField) {
-  ExpectFailure(RunWorker("--cfg " + Write("unknown.pbtxt", "model { d_modle: 32 }\n")),
-                "d_modle");
+  ExpectFailure(RunWorker("--cfg " + Write("unknown.pbtxt", "model { d_modle: 32 }\n")), "d_modle");
   ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set optimizer.lrr=1"), "lrr");
 }
 
 TEST(WorkerErrors, OutOfRangeValue) {
   ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set optimizer.lr=-1"), "optimizer.lr");
-  ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set model.n_layers=0"),
-                "model.n_layers");
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + " --set model.n_layers=0"), "model.n_layers");
 }
 
 TEST(WorkerErrors, MissingShard) {
@@ -102,9 +99,9 @@ TEST(WorkerErrors, TruncatedShard) {
 }
 
 TEST(WorkerErrors, TokensOutsideTheVocabulary) {
-  ExpectFailure(RunWorker("--cfg " + TinyConfig() + ShardOverrides() +
-                          " --set model.vocab_size=1000"),
-                "outside the model vocabulary");
+  ExpectFailure(
+      RunWorker("--cfg " + TinyConfig() + ShardOverrides() + " --set model.vocab_size=1000"),
+      "outside the model vocabulary");
 }
 
 TEST(WorkerErrors, ValidRunSucceeds) {

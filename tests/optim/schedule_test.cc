@@ -33,7 +33,8 @@ TEST(Schedule, CosineEndsAtFinalFractionAndPassesMidpoint) {
   const int mid = 10 + (109 - 10) / 2;
   const double p = double(mid - 10) / (109 - 10);
   EXPECT_NEAR(LearningRateAt(s, mid), 1e-4 + 9e-4 * 0.5 * (1 + std::cos(M_PI * p)), 1e-9);
-  for (int step = 11; step < 110; ++step) EXPECT_LE(LearningRateAt(s, step), LearningRateAt(s, step - 1));
+  for (int step = 11; step < 110; ++step)
+    EXPECT_LE(LearningRateAt(s, step), LearningRateAt(s, step - 1));
 }
 
 TEST(Schedule, LinearDecay) {

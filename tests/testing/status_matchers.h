@@ -1,4 +1,5 @@
-// GoogleTest matchers for absl::Status (Debian's abseil ships none): IsOk(), StatusIs(code, substr).
+// GoogleTest matchers for absl::Status (Debian's abseil ships none): IsOk(), StatusIs(code,
+// substr).
 #pragma once
 
 #include <cstdlib>
@@ -23,8 +24,8 @@ MATCHER(IsOk, "is OK") {
 }
 
 MATCHER_P2(StatusIs, code, substring,
-           std::string("has code ") + absl::StatusCodeToString(code) + " and a message containing \"" +
-               std::string(substring) + "\"") {
+           std::string("has code ") + absl::StatusCodeToString(code) +
+               " and a message containing \"" + std::string(substring) + "\"") {
   const absl::Status& s = GetStatus(arg);
   *result_listener << "status: " << s.ToString();
   return s.code() == code && std::string(s.message()).find(substring) != std::string::npos;

@@ -51,8 +51,8 @@ TEST(Checkpoint, RoundTripIsExact) {
   EXPECT_EQ(ck->adam_v[3], 0.25f);
   LlamaParams restored(ck->config);
   ASSERT_THAT(RestoreParams(*ck, restored), IsOk());
-  EXPECT_EQ(0, std::memcmp(restored.values().data(), params.values().data(),
-                           params.values().bytes()));
+  EXPECT_EQ(0,
+            std::memcmp(restored.values().data(), params.values().data(), params.values().bytes()));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Style gate run by ctest: every C++/CUDA source is clang-formatted (Google base, .clang-format).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v clang-format >/dev/null; then
+  echo "clang-format not installed (apt-get install clang-format)"; exit 1
+fi
+bad=0
+for f in $(git ls-files '*.cc' '*.h' '*.cu' '*.cuh' 2>/dev/null || find . -name '*.cc' -o -name '*.h'); do
+  if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then
+    echo "not clang-formatted: $f (fix: clang-format -i $f)"; bad=1
+  fi
+done
+exit $bad
