@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   c.vocab_size = vocab;
   c.context = seq;
   dqt::LlamaModel model(c);
-  model.params().Init();
+  DQT_CHECK_OK(model.params().Init());
   dqt::AdamW opt(dqt::AdamWConfig{}, model.params());
   std::vector<int32_t> tokens(batch * (seq + 1));
   std::mt19937 rng(1);

@@ -301,6 +301,21 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.model.init_std = m.init_std();
   c.model.seed = m.seed();
 
+  const proto::QuantProto& q = run.quant();
+  QuantConfig& qc = c.model.quant;
+  qc.optimizer = q.optimizer() == proto::QuantProto::BITNET ? OptimizerKind::kBitNet
+                 : q.optimizer() == proto::QuantProto::DQT  ? OptimizerKind::kDqt
+                                                            : OptimizerKind::kFp;
+  qc.grid = q.weight_format() == proto::QuantProto::INTEGER ? QuantGrid::Integer(q.weight_bits())
+                                                            : QuantGrid::Ternary();
+  qc.policy = q.policy() == proto::QuantProto::ALL ? QuantPolicy::kAll : QuantPolicy::kLinearOnly;
+  qc.int8_activations = q.int8_activations();
+  qc.moments = q.moments() == proto::QuantProto::BF16   ? MomentFormat::kBf16
+               : q.moments() == proto::QuantProto::INT8 ? MomentFormat::kBlock8
+                                                        : MomentFormat::kFp32;
+  qc.scale_init =
+      q.scale_init() == proto::QuantProto::ABSMAX ? ScaleInit::kAbsMax : ScaleInit::kAbsMean;
+
   const OptimizerProto& o = run.optimizer();
   c.schedule.kind = o.schedule() == OptimizerProto::WARMUP_LINEAR ? ScheduleKind::kWarmupLinear
                                                                   : ScheduleKind::kWarmupCosine;

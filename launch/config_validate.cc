@@ -110,34 +110,50 @@ void CheckModel(const proto::ModelProto& m, Violations& v) {
   }
 }
 
-// Everything but the plain floating-point defaults is rejected until the quantized paths land.
+// The three training modes and what each accepts:
+//   FP:     weight_format FLOAT32; no activation quantization.
+//   BITNET: weight_format TERNARY (fp32 latents ternarized in the forward).
+//   DQT:    weight_format TERNARY or INTEGER (weight_bits in [2, 8]).
+// Moment storage other than FP32 exists for DQT code tensors only.
 void CheckQuant(const QuantProto& q, Violations& v) {
-  if (q.weight_format() != QuantProto::FLOAT32) {
-    v.Unsupported("quant.weight_format",
-                  EnumText(QuantProto::WeightFormat_descriptor(), q.weight_format()), "FLOAT32");
-  }
+  const std::string optimizer = EnumText(QuantProto::OptimizerKind_descriptor(), q.optimizer());
+  const std::string format = EnumText(QuantProto::WeightFormat_descriptor(), q.weight_format());
   if (q.weight_format() == QuantProto::INTEGER) {
     v.IntIn("quant.weight_bits", q.weight_bits(), 2, 8);
   } else if (q.weight_bits() != 0) {
     v.Add("quant.weight_bits", absl::StrCat(q.weight_bits()),
           "must be 0 unless quant.weight_format = INTEGER");
   }
-  if (q.policy() != QuantProto::LINEAR_ONLY) {
-    v.Unsupported("quant.policy", EnumText(QuantProto::Policy_descriptor(), q.policy()),
-                  "LINEAR_ONLY");
+  switch (q.optimizer()) {
+    case QuantProto::FP:
+      if (q.weight_format() != QuantProto::FLOAT32) {
+        v.Add("quant.weight_format", format, "must be FLOAT32 with quant.optimizer = FP");
+      }
+      if (q.int8_activations()) {
+        v.Add("quant.int8_activations", "true", "needs a quantized optimizer (BITNET or DQT)");
+      }
+      break;
+    case QuantProto::BITNET:
+      if (q.weight_format() != QuantProto::TERNARY) {
+        v.Add("quant.weight_format", format, "must be TERNARY with quant.optimizer = BITNET");
+      }
+      break;
+    case QuantProto::DQT:
+      if (q.weight_format() == QuantProto::FLOAT32) {
+        v.Add("quant.weight_format", format,
+              "must be TERNARY or INTEGER with quant.optimizer = DQT");
+      }
+      break;
+    default:
+      v.Add("quant.optimizer", optimizer, "must be FP, BITNET or DQT");
   }
-  if (q.int8_activations()) v.Unsupported("quant.int8_activations", "true", "false");
-  if (q.optimizer() != QuantProto::FP) {
-    v.Unsupported("quant.optimizer",
-                  EnumText(QuantProto::OptimizerKind_descriptor(), q.optimizer()), "FP");
+  if (q.moments() != QuantProto::FP32 && q.optimizer() != QuantProto::DQT) {
+    v.Add("quant.moments", EnumText(QuantProto::MomentStorage_descriptor(), q.moments()),
+          "only quant.optimizer = DQT stores moments in BF16 or INT8");
   }
-  if (q.moments() != QuantProto::FP32) {
-    v.Unsupported("quant.moments", EnumText(QuantProto::MomentStorage_descriptor(), q.moments()),
-                  "FP32");
-  }
-  if (q.scale_init() != QuantProto::ABSMEAN) {
-    v.Unsupported("quant.scale_init", EnumText(QuantProto::ScaleInit_descriptor(), q.scale_init()),
-                  "ABSMEAN");
+  if (q.scale_init() != QuantProto::ABSMEAN && q.scale_init() != QuantProto::ABSMAX) {
+    v.Add("quant.scale_init", EnumText(QuantProto::ScaleInit_descriptor(), q.scale_init()),
+          "must be ABSMEAN or ABSMAX");
   }
   if (q.recompute_scale()) v.Unsupported("quant.recompute_scale", "true", "false");
 }

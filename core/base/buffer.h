@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <span>
 #include <utility>
 
 #include "core/base/check.h"
@@ -47,8 +46,6 @@ class Buffer {
   size_t bytes() const { return count_ * sizeof(T); }
   T& operator[](size_t i) { return data_[i]; }
   const T& operator[](size_t i) const { return data_[i]; }
-  std::span<T> span() { return {data_, count_}; }
-  std::span<const T> span() const { return {data_, count_}; }
   void Zero() {
     if (count_) std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T));
   }

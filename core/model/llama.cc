@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/base/check.h"
+#include "kernels/act_quant.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
@@ -25,8 +26,32 @@ void AddInPlace(float* dst, const float* src, int64_t n) {
 }  // namespace
 
 LlamaModel::LlamaModel(const LlamaConfig& config) : params_(config) {
-  w_ = params_.Views(params_.values().data());
-  g_ = params_.Views(params_.grads().data());
+  const std::vector<ParamTensor>& t = params_.tensors();
+  size_t next = 0;
+  auto take = [&]() { return &t[next++]; };
+  embed_ = take();
+  for (int i = 0; i < config.n_layers; ++i) {
+    LayerTensors l{};
+    l.input_norm = take();
+    l.wq = take();
+    l.wk = take();
+    l.wv = take();
+    l.attn_subln = config.subln ? take() : nullptr;
+    l.wo = take();
+    l.post_norm = take();
+    l.wgate = take();
+    l.wup = take();
+    l.ffn_subln = config.subln ? take() : nullptr;
+    l.wdown = take();
+    layers_.push_back(l);
+  }
+  final_norm_ = take();
+  head_ = take();
+  bool needs_scratch = false;
+  for (const ParamTensor& p : t) needs_scratch |= p.storage != ParamStorage::kFloat;
+  weight_scratch_ =
+      Buffer<float>(needs_scratch ? params_.max_tensor_numel() : 0, MemoryKind::kWorkspace);
+  quantize_head_input_ = config.quant.int8_activations && head_->storage != ParamStorage::kFloat;
   const int hd = config.head_dim();
   rope_ = Buffer<float>(2 * static_cast<size_t>(config.context) * (hd / 2), MemoryKind::kWorkspace);
   RopeTable(config.context, hd, config.rope_theta, rope_.data());
@@ -84,6 +109,10 @@ void LlamaModel::Reserve(int batch, int seq) {
   grad_ffn_tmp_ = Buffer<float>(n * f, MemoryKind::kActivations);
 }
 
+void LlamaModel::QuantizeInput(float* x, int64_t rows, int cols) {
+  if (config().quant.int8_activations) ActQuantInt8(x, rows, cols);
+}
+
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   Reserve(batch, seq);
   const LlamaConfig& c = config();
@@ -92,40 +121,45 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   const int qd = c.n_heads * hd, kv = c.kv_dim();
   const float eps = c.norm_eps;
   const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
-  EmbeddingForward(inputs, n, w_.embed, d, acts_[0].x_in.data());
+  EmbeddingForward(inputs, n, W(embed_), d, acts_[0].x_in.data());
   for (int l = 0; l < c.n_layers; ++l) {
     LayerActivations& a = acts_[l];
-    const LayerWeights& lw = w_.layers[l];
+    const LayerTensors& lt = layers_[l];
     float* x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.data() : x_final_.data();
     // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
-    RmsNormForward(a.x_in.data(), lw.input_norm, n, d, eps, a.xn_in.data(), a.rstd_in.data());
-    LinearForward(a.xn_in.data(), lw.wq, n, d, qd, a.q.data());
-    LinearForward(a.xn_in.data(), lw.wk, n, d, kv, a.k.data());
-    LinearForward(a.xn_in.data(), lw.wv, n, d, kv, a.v.data());
+    RmsNormForward(a.x_in.data(), W(lt.input_norm), n, d, eps, a.xn_in.data(), a.rstd_in.data());
+    QuantizeInput(a.xn_in.data(), n, d);
+    LinearForward(a.xn_in.data(), W(lt.wq), n, d, qd, a.q.data());
+    LinearForward(a.xn_in.data(), W(lt.wk), n, d, kv, a.k.data());
+    LinearForward(a.xn_in.data(), W(lt.wv), n, d, kv, a.v.data());
     RopeForward(a.q.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
     RopeForward(a.k.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
     AttentionForward(shape, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data());
-    const float* o_in = a.att.data();
+    float* o_in = a.att.data();
     if (c.subln) {
-      RmsNormForward(a.att.data(), lw.attn_subln, n, qd, eps, a.att_n.data(), a.rstd_att.data());
+      RmsNormForward(a.att.data(), W(lt.attn_subln), n, qd, eps, a.att_n.data(), a.rstd_att.data());
       o_in = a.att_n.data();
     }
-    LinearForward(o_in, lw.wo, n, qd, d, a.x_mid.data());
+    QuantizeInput(o_in, n, qd);
+    LinearForward(o_in, W(lt.wo), n, qd, d, a.x_mid.data());
     AddInPlace(a.x_mid.data(), a.x_in.data(), n * d);
     // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
-    RmsNormForward(a.x_mid.data(), lw.post_norm, n, d, eps, a.xn_mid.data(), a.rstd_mid.data());
-    LinearForward(a.xn_mid.data(), lw.wgate, n, d, f, a.gate.data());
-    LinearForward(a.xn_mid.data(), lw.wup, n, d, f, a.up.data());
+    RmsNormForward(a.x_mid.data(), W(lt.post_norm), n, d, eps, a.xn_mid.data(), a.rstd_mid.data());
+    QuantizeInput(a.xn_mid.data(), n, d);
+    LinearForward(a.xn_mid.data(), W(lt.wgate), n, d, f, a.gate.data());
+    LinearForward(a.xn_mid.data(), W(lt.wup), n, d, f, a.up.data());
     SwiGluForward(a.gate.data(), a.up.data(), n * f, a.h.data());
-    const float* down_in = a.h.data();
+    float* down_in = a.h.data();
     if (c.subln) {
-      RmsNormForward(a.h.data(), lw.ffn_subln, n, f, eps, a.h_n.data(), a.rstd_h.data());
+      RmsNormForward(a.h.data(), W(lt.ffn_subln), n, f, eps, a.h_n.data(), a.rstd_h.data());
       down_in = a.h_n.data();
     }
-    LinearForward(down_in, lw.wdown, n, f, d, x_out);
+    QuantizeInput(down_in, n, f);
+    LinearForward(down_in, W(lt.wdown), n, f, d, x_out);
     AddInPlace(x_out, a.x_mid.data(), n * d);
   }
-  RmsNormForward(x_final_.data(), w_.final_norm, n, d, eps, xn_final_.data(), rstd_final_.data());
+  RmsNormForward(x_final_.data(), W(final_norm_), n, d, eps, xn_final_.data(), rstd_final_.data());
+  if (quantize_head_input_) ActQuantInt8(xn_final_.data(), n, d);
 }
 
 double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count) {
@@ -133,10 +167,11 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
   const int d = c.d_model, vocab = c.vocab_size;
   double total = 0;
   int64_t scored = 0;
+  const float* head = W(head_);
   for (int64_t r0 = 0; r0 < n; r0 += kHeadChunkRows) {
     const int64_t rows = std::min<int64_t>(kHeadChunkRows, n - r0);
     const float* xn = xn_final_.data() + r0 * d;
-    LinearForward(xn, w_.head, rows, d, vocab, logits_.data());
+    LinearForward(xn, head, rows, d, vocab, logits_.data());
     CrossEntropy(logits_.data(), targets + r0, rows, vocab, loss_scale, losses_.data());
     for (int64_t r = 0; r < rows; ++r) {
       if (targets[r0 + r] < 0) continue;
@@ -144,13 +179,16 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
       ++scored;
     }
     if (loss_scale != 0.0f) {
-      LinearBackward(xn, w_.head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d, g_.head);
+      LinearBackward(xn, head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d, G(head_));
     }
   }
   *count = scored;
   return total;
 }
 
+// Inputs of quantized linears hold their int8 fake-quantized values (the forward overwrote them
+// in place), which is what dW = dY^T X_hat needs; the straight-through estimator passes dX_hat
+// on as dX unchanged.
 void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
   const LlamaConfig& c = config();
   const int64_t n = static_cast<int64_t>(batch) * seq;
@@ -158,52 +196,51 @@ void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
   const int qd = c.n_heads * hd, kv = c.kv_dim();
   const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
   // grad_x_ holds d(final normed hidden); turn it into d(residual stream out of the last block).
-  RmsNormBackward(x_final_.data(), w_.final_norm, rstd_final_.data(), grad_x_.data(), n, d,
-                  grad_tmp_.data(), g_.final_norm);
+  RmsNormBackward(x_final_.data(), W(final_norm_), rstd_final_.data(), grad_x_.data(), n, d,
+                  grad_tmp_.data(), G(final_norm_));
   std::swap(grad_x_, grad_tmp_);
   for (int l = c.n_layers - 1; l >= 0; --l) {
     const LayerActivations& a = acts_[l];
-    const LayerWeights& lw = w_.layers[l];
-    const LayerWeights& lg = g_.layers[l];
+    const LayerTensors& lt = layers_[l];
     // MLP half.
     const float* down_in = c.subln ? a.h_n.data() : a.h.data();
-    LinearBackward(down_in, lw.wdown, grad_x_.data(), n, f, d, grad_h_.data(), lg.wdown);
+    LinearBackward(down_in, W(lt.wdown), grad_x_.data(), n, f, d, grad_h_.data(), G(lt.wdown));
     if (c.subln) {
-      RmsNormBackward(a.h.data(), lw.ffn_subln, a.rstd_h.data(), grad_h_.data(), n, f,
-                      grad_ffn_tmp_.data(), lg.ffn_subln);
+      RmsNormBackward(a.h.data(), W(lt.ffn_subln), a.rstd_h.data(), grad_h_.data(), n, f,
+                      grad_ffn_tmp_.data(), G(lt.ffn_subln));
       std::swap(grad_h_, grad_ffn_tmp_);
     }
     SwiGluBackward(a.gate.data(), a.up.data(), grad_h_.data(), n * f, grad_gate_.data(),
                    grad_up_.data());
-    LinearBackward(a.xn_mid.data(), lw.wgate, grad_gate_.data(), n, d, f, grad_tmp_.data(),
-                   lg.wgate);
-    LinearBackward(a.xn_mid.data(), lw.wup, grad_up_.data(), n, d, f, grad_tmp_.data(), lg.wup,
-                   Accumulate::kYes);
-    RmsNormBackward(a.x_mid.data(), lw.post_norm, a.rstd_mid.data(), grad_tmp_.data(), n, d,
-                    grad_tmp2_.data(), lg.post_norm);
+    LinearBackward(a.xn_mid.data(), W(lt.wgate), grad_gate_.data(), n, d, f, grad_tmp_.data(),
+                   G(lt.wgate));
+    LinearBackward(a.xn_mid.data(), W(lt.wup), grad_up_.data(), n, d, f, grad_tmp_.data(),
+                   G(lt.wup), Accumulate::kYes);
+    RmsNormBackward(a.x_mid.data(), W(lt.post_norm), a.rstd_mid.data(), grad_tmp_.data(), n, d,
+                    grad_tmp2_.data(), G(lt.post_norm));
     AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
     // Attention half.
     const float* o_in = c.subln ? a.att_n.data() : a.att.data();
-    LinearBackward(o_in, lw.wo, grad_x_.data(), n, qd, d, grad_att_.data(), lg.wo);
+    LinearBackward(o_in, W(lt.wo), grad_x_.data(), n, qd, d, grad_att_.data(), G(lt.wo));
     if (c.subln) {
-      RmsNormBackward(a.att.data(), lw.attn_subln, a.rstd_att.data(), grad_att_.data(), n, qd,
-                      grad_q_.data(), lg.attn_subln);
+      RmsNormBackward(a.att.data(), W(lt.attn_subln), a.rstd_att.data(), grad_att_.data(), n, qd,
+                      grad_q_.data(), G(lt.attn_subln));
       std::swap(grad_att_, grad_q_);
     }
     AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), grad_att_.data(),
                       grad_q_.data(), grad_k_.data(), grad_v_.data());
     RopeBackward(grad_q_.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
     RopeBackward(grad_k_.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
-    LinearBackward(a.xn_in.data(), lw.wq, grad_q_.data(), n, d, qd, grad_tmp_.data(), lg.wq);
-    LinearBackward(a.xn_in.data(), lw.wk, grad_k_.data(), n, d, kv, grad_tmp_.data(), lg.wk,
+    LinearBackward(a.xn_in.data(), W(lt.wq), grad_q_.data(), n, d, qd, grad_tmp_.data(), G(lt.wq));
+    LinearBackward(a.xn_in.data(), W(lt.wk), grad_k_.data(), n, d, kv, grad_tmp_.data(), G(lt.wk),
                    Accumulate::kYes);
-    LinearBackward(a.xn_in.data(), lw.wv, grad_v_.data(), n, d, kv, grad_tmp_.data(), lg.wv,
+    LinearBackward(a.xn_in.data(), W(lt.wv), grad_v_.data(), n, d, kv, grad_tmp_.data(), G(lt.wv),
                    Accumulate::kYes);
-    RmsNormBackward(a.x_in.data(), lw.input_norm, a.rstd_in.data(), grad_tmp_.data(), n, d,
-                    grad_tmp2_.data(), lg.input_norm);
+    RmsNormBackward(a.x_in.data(), W(lt.input_norm), a.rstd_in.data(), grad_tmp_.data(), n, d,
+                    grad_tmp2_.data(), G(lt.input_norm));
     AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
   }
-  EmbeddingBackward(inputs, n, grad_x_.data(), d, g_.embed);
+  EmbeddingBackward(inputs, n, grad_x_.data(), d, G(embed_));
 }
 
 double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch,
@@ -224,7 +261,7 @@ double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, in
 void LlamaModel::LastLogits(const int32_t* tokens, int seq, float* logits) {
   Forward(tokens, 1, seq);
   const int d = config().d_model;
-  LinearForward(xn_final_.data() + static_cast<int64_t>(seq - 1) * d, w_.head, 1, d,
+  LinearForward(xn_final_.data() + static_cast<int64_t>(seq - 1) * d, W(head_), 1, d,
                 config().vocab_size, logits);
 }
 

@@ -29,6 +29,12 @@ struct LayerActivations {
   Buffer<float> h_n;       // (N, ffn) SubLN only
 };
 
+// The tensors of one block (null where SubLN is off).
+struct LayerTensors {
+  const ParamTensor *input_norm, *wq, *wk, *wv, *attn_subln, *wo, *post_norm, *wgate, *wup,
+      *ffn_subln, *wdown;
+};
+
 class LlamaModel {
  public:
   explicit LlamaModel(const LlamaConfig& config);
@@ -58,10 +64,20 @@ class LlamaModel {
   double HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count);
   void Backward(const int32_t* inputs, int batch, int seq);
 
+  // fp32 weights of `t` for one kernel call (valid until the next W call).
+  const float* W(const ParamTensor* t) { return params_.Weights(*t, weight_scratch_.data()); }
+  float* G(const ParamTensor* t) { return params_.grads().data() + t->offset; }
+  // Per-token int8 fake quantization of a quantized linear's input, in place (STE backward).
+  void QuantizeInput(float* x, int64_t rows, int cols);
+
   LlamaParams params_;
-  ModelWeights w_;      // views of the values
-  ModelWeights g_;      // views of the gradients
-  Buffer<float> rope_;  // cos/sin table (2, context, hd/2)
+  const ParamTensor* embed_;
+  std::vector<LayerTensors> layers_;
+  const ParamTensor* final_norm_;
+  const ParamTensor* head_;
+  bool quantize_head_input_ = false;  // int8 activations and the head is quantized (policy all)
+  Buffer<float> weight_scratch_;      // dequantized / ternarized weights of one tensor
+  Buffer<float> rope_;                // cos/sin table (2, context, hd/2)
   int batch_ = 0, seq_ = 0;
   std::vector<LayerActivations> acts_;
   Buffer<float> x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "core/model/quant_config.h"
+
 namespace dqt {
 
 struct LlamaConfig {
@@ -18,6 +20,7 @@ struct LlamaConfig {
   bool subln = false;  // BitNet SubLN: extra RMSNorm before o_proj and before down_proj
   float init_std = 0.02f;
   uint64_t seed = 1234;  // init is a pure function of (seed, parameter id, element index)
+  QuantConfig quant;     // fp32 unless a quantized optimizer is chosen
 
   int head_dim() const { return d_model / n_heads; }
   int kv_dim() const { return n_kv_heads * head_dim(); }

@@ -1,7 +1,11 @@
-// Parameter list, flat storage and the counter-based init of a LLaMA model.
+// Parameter list, storage (fp32 values, BitNet latents or DQT codes) and the counter-based init.
 #include "core/model/llama_params.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/base/parallel.h"
 #include "core/base/philox.h"
 
@@ -26,9 +30,40 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
   }
   Add("model.norm.weight", {d}, ParamKind::kNorm);
   Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
-  const ParamTensor& last = tensors_.back();
-  values_ = Buffer<float>(last.offset + last.numel, MemoryKind::kWeights);
-  grads_ = Buffer<float>(last.offset + last.numel, MemoryKind::kGradients);
+  // Storage offsets, each tensor 64-byte aligned inside its buffer.
+  int64_t logical = 0, value = 0, code = 0;
+  auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
+  for (ParamTensor& t : tensors_) {
+    t.offset = logical;
+    logical = align(logical + t.numel);
+    if (t.storage == ParamStorage::kCodes) {
+      t.code_offset = code;
+      code = align(code + t.numel);
+    } else {
+      t.value_offset = value;
+      value = align(value + t.numel);
+    }
+    max_numel_ = std::max(max_numel_, t.numel);
+  }
+  scales_.assign(tensors_.size(), 1.0f);
+  values_ = Buffer<float>(value, MemoryKind::kWeights);
+  codes_ = Buffer<int8_t>(code, MemoryKind::kWeights);
+  grads_ = Buffer<float>(logical, MemoryKind::kGradients);
+}
+
+ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
+  const QuantConfig& q = config_.quant;
+  const bool in_policy = kind == ParamKind::kLinear || q.policy == QuantPolicy::kAll;
+  if (!in_policy) return ParamStorage::kFloat;
+  switch (q.optimizer) {
+    case OptimizerKind::kFp:
+      return ParamStorage::kFloat;
+    case OptimizerKind::kBitNet:
+      return ParamStorage::kLatentTernary;
+    case OptimizerKind::kDqt:
+      return ParamStorage::kCodes;
+  }
+  return ParamStorage::kFloat;
 }
 
 void LlamaParams::Add(std::string name, std::vector<int64_t> shape, ParamKind kind) {
@@ -37,55 +72,114 @@ void LlamaParams::Add(std::string name, std::vector<int64_t> shape, ParamKind ki
   t.numel = 1;
   for (int64_t s : shape) t.numel *= s;
   t.shape = std::move(shape);
-  // Keep every tensor 64-byte aligned inside the flat buffer.
-  t.offset = tensors_.empty() ? 0 : (tensors_.back().offset + tensors_.back().numel + 15) / 16 * 16;
   t.kind = kind;
+  t.storage = StorageFor(kind);
   t.id = static_cast<uint32_t>(tensors_.size());
   tensors_.push_back(std::move(t));
 }
 
-void LlamaParams::Init() {
+absl::Status LlamaParams::Init() {
   values_.Zero();
+  codes_.Zero();
+  Buffer<float> draw(codes_.size() > 0 ? max_numel_ : 0, MemoryKind::kWorkspace);
   for (const ParamTensor& t : tensors_) {
-    float* data = values_.data() + t.offset;
+    float* data = t.storage == ParamStorage::kCodes ? draw.data() : values_.data() + t.value_offset;
     if (t.kind == ParamKind::kNorm) {
-      for (int64_t i = 0; i < t.numel; ++i) data[i] = 1.0f;
-      continue;
+      std::fill_n(data, t.numel, 1.0f);
+    } else {
+      const RngKey key = MakeRngKey(config_.seed, t.id);
+      const float std = config_.init_std;
+      ParallelFor(
+          t.numel,
+          [&](int64_t i) {
+            data[i] = std * NormalAt(key, RngPurpose::kInit, 0, static_cast<uint64_t>(i));
+          },
+          4096);
     }
-    const RngKey key = MakeRngKey(config_.seed, t.id);
-    const float std = config_.init_std;
-    ParallelFor(
-        t.numel,
-        [&](int64_t i) {
-          data[i] = std * NormalAt(key, RngPurpose::kInit, 0, static_cast<uint64_t>(i));
-        },
-        4096);
+    if (t.storage != ParamStorage::kCodes) continue;
+    // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|.
+    const QuantGrid grid = config_.quant.grid;
+    double range = 0;
+    if (config_.quant.scale_init == ScaleInit::kAbsMean) {
+      for (int64_t i = 0; i < t.numel; ++i) range += std::fabs(data[i]);
+      range /= t.numel;
+    } else {
+      for (int64_t i = 0; i < t.numel; ++i) range = std::max(range, double(std::fabs(data[i])));
+    }
+    const double scale = grid.qmax() / range;
+    if (!(range >= 1e-5) || !std::isfinite(scale)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: degenerate quantization scale (weight range %g from init_std %g); the grid "
+          "would collapse: raise model.init_std",
+          t.name, range, config_.init_std));
+    }
+    scales_[t.id] = static_cast<float>(scale);
+    int8_t* codes = codes_.data() + t.code_offset;
+    const float s = scales_[t.id];
+    for (int64_t i = 0; i < t.numel; ++i) {
+      const float y = std::nearbyint(data[i] * s);
+      codes[i] = static_cast<int8_t>(std::clamp<float>(y, grid.qmin(), grid.qmax()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void TernarizeAbsMean(const float* w, int64_t n, float* out) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::fabs(w[i]);
+  const float m = static_cast<float>(std::max(sum / n, 1e-5));
+  ParallelFor(
+      n, [&](int64_t i) { out[i] = std::clamp(std::nearbyint(w[i] / m), -1.0f, 1.0f) * m; }, 4096);
+}
+
+void TernarizeLinearWeights(LlamaParams& params) {
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.kind != ParamKind::kLinear || t.storage != ParamStorage::kFloat) continue;
+    float* w = params.values().data() + t.value_offset;
+    TernarizeAbsMean(w, t.numel, w);
   }
 }
 
-ModelWeights LlamaParams::Views(float* base) const {
-  size_t next = 0;
-  auto take = [&]() { return base + tensors_[next++].offset; };
-  ModelWeights w;
-  w.embed = take();
-  for (int i = 0; i < config_.n_layers; ++i) {
-    LayerWeights l{};
-    l.input_norm = take();
-    l.wq = take();
-    l.wk = take();
-    l.wv = take();
-    l.attn_subln = config_.subln ? take() : nullptr;
-    l.wo = take();
-    l.post_norm = take();
-    l.wgate = take();
-    l.wup = take();
-    l.ffn_subln = config_.subln ? take() : nullptr;
-    l.wdown = take();
-    w.layers.push_back(l);
+const float* LlamaParams::Weights(const ParamTensor& t, float* scratch) const {
+  switch (t.storage) {
+    case ParamStorage::kFloat:
+      return values_.data() + t.value_offset;
+    case ParamStorage::kLatentTernary:
+      TernarizeAbsMean(values_.data() + t.value_offset, t.numel, scratch);
+      return scratch;
+    case ParamStorage::kCodes: {
+      const int8_t* codes = codes_.data() + t.code_offset;
+      const float s = scales_[t.id];
+      ParallelFor(
+          t.numel, [&](int64_t i) { scratch[i] = static_cast<float>(codes[i]) / s; }, 4096);
+      return scratch;
+    }
   }
-  w.final_norm = take();
-  w.head = take();
-  return w;
+  return nullptr;
+}
+
+void LlamaParams::LogicalValues(float* out) const {
+  for (const ParamTensor& t : tensors_) {
+    const float* w = Weights(t, out + t.offset);
+    if (w != out + t.offset) std::copy_n(w, t.numel, out + t.offset);
+  }
+}
+
+void LlamaParams::SetLogicalValues(const float* in) {
+  for (const ParamTensor& t : tensors_) {
+    const float* src = in + t.offset;
+    if (t.storage != ParamStorage::kCodes) {
+      std::copy_n(src, t.numel, values_.data() + t.value_offset);
+      continue;
+    }
+    const float s = scales_[t.id];
+    const QuantGrid grid = config_.quant.grid;
+    int8_t* codes = codes_.data() + t.code_offset;
+    for (int64_t i = 0; i < t.numel; ++i) {
+      codes[i] = static_cast<int8_t>(
+          std::clamp<float>(std::nearbyint(src[i] * s), grid.qmin(), grid.qmax()));
+    }
+  }
 }
 
 }  // namespace dqt

@@ -1,11 +1,14 @@
-// Parameter layout of a LLaMA model: one flat fp32 buffer for values and one for gradients,
-// named views in a fixed order (the order defines each tensor's parameter id for the RNG).
+// Parameter layout of a LLaMA model: named tensors in a fixed order (the order defines each
+// tensor's parameter id for the RNG). fp32 tensors live in one flat value buffer; DQT-quantized
+// tensors live ONLY as int8 codes plus one fp32 scale (w = code / scale), with no fp32 copy.
+// Gradients are fp32 for every tensor, in one flat buffer (the "logical" layout).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/base/buffer.h"
 #include "core/model/llama_config.h"
 
@@ -13,35 +16,23 @@ namespace dqt {
 
 enum class ParamKind { kEmbedding, kNorm, kLinear, kHead };
 
+// What a tensor's weights are made of.
+enum class ParamStorage {
+  kFloat,          // fp32 values, used as they are (fp training, or norms/embeddings kept fp)
+  kLatentTernary,  // fp32 latent values, ternarized in the forward with STE (BitNet b1.58)
+  kCodes,          // int8 codes on the grid + a per-tensor scale (DQT)
+};
+
 struct ParamTensor {
   std::string name;            // Hugging Face LlamaForCausalLM name
   std::vector<int64_t> shape;  // row-major; linear weights are (out, in)
   int64_t numel = 0;
-  int64_t offset = 0;  // into the flat value / gradient buffers
+  int64_t offset = 0;         // into the flat gradient buffer (and logical fp32 layout)
+  int64_t value_offset = -1;  // into values() when the storage holds fp32, else -1
+  int64_t code_offset = -1;   // into codes() for kCodes, else -1
   ParamKind kind = ParamKind::kLinear;
+  ParamStorage storage = ParamStorage::kFloat;
   uint32_t id = 0;  // position in the list: the RNG stream of this tensor
-};
-
-// Views of one block's tensors (pointers into the flat buffer).
-struct LayerWeights {
-  float* input_norm;  // (d)
-  float* wq;          // (H*hd, d)
-  float* wk;          // (Hkv*hd, d)
-  float* wv;          // (Hkv*hd, d)
-  float* attn_subln;  // (d) or null
-  float* wo;          // (d, H*hd)
-  float* post_norm;   // (d)
-  float* wgate;       // (ffn, d)
-  float* wup;         // (ffn, d)
-  float* ffn_subln;   // (ffn) or null
-  float* wdown;       // (d, ffn)
-};
-
-struct ModelWeights {
-  float* embed;  // (V, d)
-  std::vector<LayerWeights> layers;
-  float* final_norm;  // (d)
-  float* head;        // (V, d)
 };
 
 class LlamaParams {
@@ -49,25 +40,52 @@ class LlamaParams {
   explicit LlamaParams(const LlamaConfig& config);
 
   // Normal(0, init_std) for matrices, 1 for norm gains: a pure function of (seed, id, index).
-  void Init();
+  // kCodes tensors are quantized from that draw (ALGORITHMS.md 4: scale = Qp / mean|W0|, or
+  // Qp / max|W0|); a degenerate scale (zero, tiny or non-finite range) is an error.
+  [[nodiscard]] absl::Status Init();
 
   const LlamaConfig& config() const { return config_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
-  int64_t numel() const { return values_.size(); }
+  // Logical parameter count (every tensor, whatever its storage).
+  int64_t numel() const { return grads_.size(); }
   Buffer<float>& values() { return values_; }
   const Buffer<float>& values() const { return values_; }
   Buffer<float>& grads() { return grads_; }
   const Buffer<float>& grads() const { return grads_; }
-  // Views over `base`: values().data() for weights, grads().data() for gradients.
-  ModelWeights Views(float* base) const;
+  Buffer<int8_t>& codes() { return codes_; }
+  const Buffer<int8_t>& codes() const { return codes_; }
+  float scale(const ParamTensor& t) const { return scales_[t.id]; }
+  bool has_codes() const { return codes_.size() > 0; }
+
+  // fp32 weights of `t` as the forward uses them: the values themselves (kFloat), their absmean
+  // ternarization (kLatentTernary) or code / scale (kCodes). Returns a pointer to the values for
+  // kFloat, else writes `scratch` (t.numel floats) and returns it.
+  const float* Weights(const ParamTensor& t, float* scratch) const;
+  // Every tensor's fp32 weights (as Weights()) in the logical layout: for checkpoints/export.
+  void LogicalValues(float* out) const;
+  // Sets every tensor from logical fp32 values; kCodes tensors are re-quantized with their
+  // current scale (exact when the values came from LogicalValues of the same scales).
+  void SetLogicalValues(const float* in);
+  int64_t max_tensor_numel() const { return max_numel_; }
 
  private:
   void Add(std::string name, std::vector<int64_t> shape, ParamKind kind);
+  ParamStorage StorageFor(ParamKind kind) const;
 
   LlamaConfig config_;
   std::vector<ParamTensor> tensors_;
+  std::vector<float> scales_;  // per tensor id; 1 for tensors without codes
+  int64_t max_numel_ = 0;
   Buffer<float> values_;
   Buffer<float> grads_;
+  Buffer<int8_t> codes_;
 };
+
+// BitNet b1.58's absmean ternarizer: w -> clamp(round(w / mean|w|), -1, 1) * mean|w|.
+void TernarizeAbsMean(const float* w, int64_t n, float* out);
+
+// Ternary inference of a model trained at any precision (ALGORITHMS.md 4): replaces every
+// fp32-stored linear weight by its absmean ternarization, in place.
+void TernarizeLinearWeights(LlamaParams& params);
 
 }  // namespace dqt

@@ -1,16 +1,41 @@
-// AdamW over the flat parameter buffer, elementwise and thread-count independent.
+// AdamW over fp32 tensors and the DQT update over code tensors; thread-count independent.
 #include "core/optim/adamw.h"
 
 #include <cmath>
 
+#include "core/base/check.h"
 #include "core/base/parallel.h"
 
 namespace dqt {
 
+std::string LayerTypeOf(const ParamTensor& t) {
+  switch (t.kind) {
+    case ParamKind::kEmbedding:
+      return "embed";
+    case ParamKind::kHead:
+      return "head";
+    case ParamKind::kNorm:
+      return "norm";
+    case ParamKind::kLinear:
+      break;
+  }
+  // "...self_attn.q_proj.weight" -> "q", "...mlp.gate_proj.weight" -> "gate".
+  const size_t end = t.name.rfind("_proj.");
+  const size_t begin = t.name.rfind('.', end) + 1;
+  return t.name.substr(begin, end - begin);
+}
+
 AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params)
     : config_(config),
-      m_(params.numel(), MemoryKind::kOptimizer),
-      v_(params.numel(), MemoryKind::kOptimizer) {}
+      m_(params.values().size(), MemoryKind::kOptimizer),
+      v_(params.values().size(), MemoryKind::kOptimizer) {
+  code_moments_.resize(params.tensors().size());
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage == ParamStorage::kCodes) {
+      code_moments_[t.id] = MomentStore(params.config().quant.moments, t.numel, 0);
+    }
+  }
+}
 
 double AdamW::GradNorm(const LlamaParams& params) {
   const float* g = params.grads().data();
@@ -23,33 +48,61 @@ double AdamW::GradNorm(const LlamaParams& params) {
   return std::sqrt(total);
 }
 
-void AdamW::Step(LlamaParams& params, int step, float lr, float weight_decay, double grad_norm) {
+HealthByLayerType AdamW::Step(LlamaParams& params, int step, float lr, float weight_decay,
+                              double grad_norm) {
   const float clip = (config_.grad_clip > 0 && grad_norm > config_.grad_clip)
                          ? static_cast<float>(config_.grad_clip / grad_norm)
                          : 1.0f;
   const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
   const float bc1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
   const float bc2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
-  float* w = params.values().data();
-  const float* g = params.grads().data();
-  float* m = m_.data();
-  float* v = v_.data();
+  float* g = params.grads().data();
+  HealthByLayerType health;
   for (const ParamTensor& t : params.tensors()) {
     const float wd = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
-    const int64_t base = t.offset;
+    float* grad = g + t.offset;
+    if (t.storage == ParamStorage::kCodes) {
+      if (clip != 1.0f) {
+        ParallelFor(
+            t.numel, [&](int64_t i) { grad[i] *= clip; }, 4096);
+      }
+      DqtUpdateArgs a;
+      a.codes = params.codes().data() + t.code_offset;
+      a.grad = grad;
+      a.moments = code_moments_[t.id].view();
+      a.n = t.numel;
+      a.global_offset = 0;
+      a.scale = params.scale(t);
+      a.lr = lr;
+      a.beta1 = b1;
+      a.beta2 = b2;
+      a.eps = eps;
+      a.weight_decay = wd;
+      a.step = step + 1;
+      a.seed = params.config().seed;
+      a.param_id = t.id;
+      a.grid = params.config().quant.grid;
+      CodeHealth& h = health[LayerTypeOf(t)];
+      h.numel += t.numel;
+      h.stats += DqtUpdate(a);
+      continue;
+    }
+    float* w = params.values().data() + t.value_offset;
+    float* m = m_.data() + t.value_offset;
+    float* v = v_.data() + t.value_offset;
     ParallelFor(
         t.numel,
-        [&](int64_t j) {
-          const int64_t i = base + j;
-          const float grad = g[i] * clip;
-          m[i] = b1 * m[i] + (1.0f - b1) * grad;
-          v[i] = b2 * v[i] + (1.0f - b2) * grad * grad;
+        [&](int64_t i) {
+          const float gi = grad[i] * clip;
+          m[i] = b1 * m[i] + (1.0f - b1) * gi;
+          v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
           const float m_hat = m[i] / bc1;
           const float v_hat = v[i] / bc2;
           w[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + wd * w[i]);
         },
         4096);
   }
+  return health;
 }
 
 }  // namespace dqt

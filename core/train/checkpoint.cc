@@ -92,10 +92,22 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
 
 absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, const float* adam_m,
                             const float* adam_v, const CheckpointState& state) {
-  const bool has_adam = adam_m != nullptr && adam_v != nullptr;
+  // The file holds every tensor's forward weights in the logical fp32 layout (code tensors as
+  // code / scale), so any reader gets a plain fp32 model; optimizer moments are saved for
+  // all-fp32 models only (resuming quantized runs is not supported yet).
+  const bool logical_is_values =
+      !params.has_codes() && params.values().size() == static_cast<size_t>(params.numel());
+  const bool has_adam = adam_m != nullptr && adam_v != nullptr && logical_is_values;
   const std::string manifest = Manifest(params, state, has_adam);
   const uint64_t manifest_bytes = manifest.size();
   const uint64_t floats = params.numel();
+  Buffer<float> logical;
+  const float* values = params.values().data();
+  if (!logical_is_values || params.config().quant.optimizer != OptimizerKind::kFp) {
+    logical = Buffer<float>(floats, MemoryKind::kWorkspace);
+    params.LogicalValues(logical.data());
+    values = logical.data();
+  }
   XXH64_state_t* hash = XXH64_createState();
   XXH64_reset(hash, 0);
   const std::string tmp = path + ".tmp";
@@ -114,7 +126,7 @@ absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, 
   put(&manifest_bytes, sizeof(manifest_bytes));
   put(manifest.data(), manifest.size());
   put(&floats, sizeof(floats));
-  put(params.values().data(), floats * sizeof(float));
+  put(values, floats * sizeof(float));
   if (has_adam) {
     put(adam_m, floats * sizeof(float));
     put(adam_v, floats * sizeof(float));
@@ -187,7 +199,7 @@ absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {
   for (size_t i = 0; same && i < tensors.size(); ++i)
     same = ckpt.tensor_names[i] == tensors[i].name;
   if (!same) return absl::InvalidArgumentError("checkpoint tensors do not match the model layout");
-  std::memcpy(params.values().data(), ckpt.values.data(), ckpt.values.size() * sizeof(float));
+  params.SetLogicalValues(ckpt.values.data());
   return absl::OkStatus();
 }
 

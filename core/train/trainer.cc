@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/memory_ledger.h"
 #include "core/base/status.h"
 #include "core/optim/schedule.h"
 #include "core/train/checkpoint.h"
@@ -39,7 +41,32 @@ absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, i
   return absl::OkStatus();
 }
 
+std::string HealthJson(const HealthByLayerType& health) {
+  std::string out;
+  for (const auto& [type, h] : health) {
+    absl::StrAppendFormat(&out, "%s\"%s\":{\"flip\":%.6f,\"zero\":%.5f,\"clip\":%.5f}",
+                          out.empty() ? "" : ",", type, h.flip_rate(), h.zero_fraction(),
+                          h.clip_fraction());
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string MemoryReportJson(int64_t params) {
+  const MemorySnapshot m = ReadMemoryLedger();
+  const double p = static_cast<double>(params);
+  return absl::StrFormat(
+      "{\"event\":\"memory\",\"params\":%d,\"bytes_per_param\":{\"weights\":%.4f,"
+      "\"optimizer\":%.4f,\"gradients\":%.4f,\"activations_peak\":%.4f,"
+      "\"workspace_peak\":%.4f},\"bytes\":{\"weights\":%d,\"optimizer\":%d,"
+      "\"gradients\":%d,\"activations_peak\":%d,\"workspace_peak\":%d}}",
+      params, m.Current(MemoryKind::kWeights) / p, m.Current(MemoryKind::kOptimizer) / p,
+      m.Current(MemoryKind::kGradients) / p, m.Peak(MemoryKind::kActivations) / p,
+      m.Peak(MemoryKind::kWorkspace) / p, m.Current(MemoryKind::kWeights),
+      m.Current(MemoryKind::kOptimizer), m.Current(MemoryKind::kGradients),
+      m.Peak(MemoryKind::kActivations), m.Peak(MemoryKind::kWorkspace));
+}
 
 TokenSource SourceOf(const TokenShard& shard) {
   return TokenSource{
@@ -99,6 +126,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
                                                /*rank=*/0, /*world=*/1));
   std::unique_ptr<Trainer> t(
       new Trainer(config, std::move(train), std::move(eval), std::move(sampler)));
+  DQT_RETURN_IF_ERROR(t->model_->params().Init());
   if (!config.log.jsonl_path.empty()) {
     t->log_file_ = std::fopen(config.log.jsonl_path.c_str(), "w");
     if (t->log_file_ == nullptr) {
@@ -115,7 +143,6 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
       eval_shard_(std::move(eval)),
       sampler_(std::move(sampler)),
       model_(std::make_unique<LlamaModel>(config.model)) {
-  model_->params().Init();
   optimizer_ = std::make_unique<AdamW>(config.adamw, model_->params());
 }
 
@@ -201,14 +228,17 @@ absl::Status Trainer::Run() {
     }
     const float lr = LearningRateAt(config_.schedule, step);
     const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);
-    optimizer_->Step(model_->params(), step, lr, wd, grad_norm);
+    const HealthByLayerType health = optimizer_->Step(model_->params(), step, lr, wd, grad_norm);
     step_losses_.push_back(loss);
+    if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
     if (tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps)) {
+      const std::string health_json =
+          health.empty() ? "" : absl::StrCat(",\"health\":{", HealthJson(health), "}");
       DQT_RETURN_IF_ERROR(Log(absl::StrFormat(
           "{\"step\":%d,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,"
-          "\"elapsed_s\":%.2f}",
-          step, loss, lr, grad_norm, tokens_per_step / step_s, elapsed)));
+          "\"elapsed_s\":%.2f%s}",
+          step, loss, lr, grad_norm, tokens_per_step / step_s, elapsed, health_json)));
     }
     if (progress) {
       const double eta = elapsed / (step + 1) * (tc.steps - step - 1);

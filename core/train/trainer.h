@@ -42,6 +42,10 @@ TokenSource SourceOf(std::span<const int32_t> tokens, uint64_t source_bytes);
 EvalResult Evaluate(LlamaModel& model, const TokenSource& tokens, int seq_len, int batch,
                     int64_t max_windows);
 
+// One JSON line with the bytes per parameter the memory ledger holds now (weights, optimizer
+// state, gradients) and the peaks of activations and workspace so far.
+std::string MemoryReportJson(int64_t params);
+
 class Trainer {
  public:
   // Opens the shards and builds the model (initialized from config.model.seed).

@@ -22,6 +22,7 @@ struct EvalArgs {
   int64_t seq_len = 0;
   int64_t batch = 16;
   bool json = false;
+  bool ternarize = false;
   dqt::TokenizerPaths tokenizer;
 };
 
@@ -35,6 +36,7 @@ absl::Status Main(const EvalArgs& args) {
   if (text.empty())
     return absl::InvalidArgumentError(absl::StrCat("text file ", args.text, " is empty"));
   DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
+  if (args.ternarize) TernarizeLinearWeights(model->params());
   const int context = model->config().context;
   if (args.seq_len < 0 || args.seq_len > context) {
     return absl::InvalidArgumentError(
@@ -63,12 +65,14 @@ absl::Status Main(const EvalArgs& args) {
   const int64_t windows = available / seq_len;
   if (args.json) {
     std::printf(
-        "{\"checkpoint\":%s,\"text\":%s,\"loss\":%s,\"perplexity\":%s,\"bits_per_byte\":%s,"
+        "{\"checkpoint\":%s,\"text\":%s,\"ternarized\":%s,\"loss\":%s,\"perplexity\":%s,\"bits_per_"
+        "byte\":%s,"
         "\"tokens\":%lld,\"text_tokens\":%zu,\"bytes\":%zu,\"seq_len\":%d,\"windows\":%lld}\n",
         dqt::JsonQuote(args.ckpt).c_str(), dqt::JsonQuote(args.text).c_str(),
-        dqt::JsonNumber(r.loss).c_str(), dqt::JsonNumber(r.perplexity).c_str(),
-        dqt::JsonNumber(r.bits_per_byte).c_str(), static_cast<long long>(r.tokens), tokens.size(),
-        text.size(), seq_len, static_cast<long long>(windows));
+        args.ternarize ? "true" : "false", dqt::JsonNumber(r.loss).c_str(),
+        dqt::JsonNumber(r.perplexity).c_str(), dqt::JsonNumber(r.bits_per_byte).c_str(),
+        static_cast<long long>(r.tokens), tokens.size(), text.size(), seq_len,
+        static_cast<long long>(windows));
   } else {
     std::printf(
         "%s: loss %.4f nats/token, perplexity %.3f, %.4f bits/byte over %lld tokens "
@@ -90,6 +94,9 @@ int main(int argc, char** argv) {
             "window length in tokens; 0 = the model's context (or the text, if shorter)");
   flags.Int("batch", &args.batch, "windows per forward pass");
   flags.Bool("json", &args.json, "print one JSON object instead of a line of text");
+  flags.Bool("ternarize", &args.ternarize,
+             "apply BitNet's absmean ternarizer to every linear weight (q,k,v,o,gate,up,down) "
+             "at load time: ternary inference of a model trained at any precision");
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_eval", s);
   if (!flags.positional().empty()) {

@@ -88,7 +88,7 @@ class ExportTest : public ::testing::Test {
   // Saves a randomized model as a checkpoint and loads it back the way the tools do.
   std::unique_ptr<LlamaModel> SavedAndLoaded(const LlamaConfig& config) {
     LlamaParams params(config);
-    params.Init();
+    EXPECT_TRUE(params.Init().ok());
     RandomizeWeights(params, 7);
     const std::string ckpt = dir_ + "/step_000001.dqt";
     EXPECT_THAT(SaveCheckpoint(ckpt, params, nullptr, nullptr, CheckpointState{}), IsOk());

@@ -89,7 +89,7 @@ class ToolsTest : public ::testing::Test {
 
   static void SaveTiny(const std::string& path, bool subln) {
     LlamaParams params(TinyGpt2Config(subln));
-    params.Init();
+    ASSERT_TRUE(params.Init().ok());
     ASSERT_THAT(SaveCheckpoint(path, params, nullptr, nullptr, CheckpointState{}), IsOk());
   }
 

@@ -37,7 +37,7 @@ class LlamaGradientTest : public ::testing::TestWithParam<bool> {};
 TEST_P(LlamaGradientTest, EveryTensorMatchesFiniteDifferences) {
   const LlamaConfig c = TinyConfig(GetParam());
   LlamaModel model(c);
-  model.params().Init();
+  ASSERT_TRUE(model.params().Init().ok());
   const int batch = 2, seq = 7;
   std::vector<int32_t> inputs(batch * seq), targets(batch * seq);
   RandomTokens(&inputs, c.vocab_size, 1);
@@ -76,8 +76,8 @@ INSTANTIATE_TEST_SUITE_P(SubLn, LlamaGradientTest, ::testing::Bool());
 TEST(LlamaParams, InitIsAPureFunctionOfSeedIdAndIndex) {
   const LlamaConfig c = TinyConfig(false);
   LlamaParams a(c), b(c);
-  a.Init();
-  b.Init();
+  ASSERT_TRUE(a.Init().ok());
+  ASSERT_TRUE(b.Init().ok());
   ASSERT_EQ(0, std::memcmp(a.values().data(), b.values().data(), a.values().bytes()));
   for (const ParamTensor& t : a.tensors()) {
     const float* v = a.values().data() + t.offset;
@@ -92,7 +92,7 @@ TEST(LlamaParams, InitIsAPureFunctionOfSeedIdAndIndex) {
   LlamaConfig other = c;
   other.seed = 100;
   LlamaParams d(other);
-  d.Init();
+  ASSERT_TRUE(d.Init().ok());
   EXPECT_NE(0, std::memcmp(a.values().data(), d.values().data(), a.values().bytes()));
 }
 
@@ -100,7 +100,7 @@ TEST(LlamaModel, InitialLossIsNearUniform) {
   LlamaConfig c = TinyConfig(false);
   c.init_std = 0.02f;
   LlamaModel model(c);
-  model.params().Init();
+  ASSERT_TRUE(model.params().Init().ok());
   std::vector<int32_t> inputs(3 * 8), targets(3 * 8);
   RandomTokens(&inputs, c.vocab_size, 5);
   RandomTokens(&targets, c.vocab_size, 6);

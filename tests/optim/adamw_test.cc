@@ -22,7 +22,7 @@ LlamaConfig Tiny() {
 
 TEST(AdamW, FirstStepMatchesFormula) {
   LlamaParams params(Tiny());
-  params.Init();
+  ASSERT_TRUE(params.Init().ok());
   for (int64_t i = 0; i < params.numel(); ++i) params.grads()[i] = 0.01f * ((i % 7) - 3);
   std::vector<float> before(params.values().data(), params.values().data() + params.numel());
   AdamWConfig cfg;
@@ -44,7 +44,7 @@ TEST(AdamW, FirstStepMatchesFormula) {
 
 TEST(AdamW, ClippingScalesGradientsToTheBound) {
   LlamaParams params(Tiny());
-  params.Init();
+  ASSERT_TRUE(params.Init().ok());
   for (int64_t i = 0; i < params.numel(); ++i) params.grads()[i] = 1.0f;
   const double norm = AdamW::GradNorm(params);
   double expect = 0;

@@ -12,38 +12,17 @@
 #include "gtest/gtest.h"
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/text_shards.h"
 
 namespace dqt {
 namespace {
 
-using testing::DataPath;
 using testing::IsOk;
-
-std::string ReadPrefix(const std::string& path, size_t bytes) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s(bytes, '\0');
-  in.read(s.data(), bytes);
-  s.resize(in.gcount());
-  return s;
-}
-
-// Tokenizes the first `bytes` of a corpus file into a shard under the test's temp dir.
-std::string MakeShard(const Gpt2Tokenizer& tok, const std::string& text_file, size_t bytes,
-                      const std::string& name) {
-  const std::string text = ReadPrefix(DataPath(text_file), bytes);
-  EXPECT_EQ(text.size(), bytes) << "run tests/run.sh (it fetches " << text_file << ")";
-  const std::vector<int32_t> ids = tok.Encode(text);
-  const std::string path = ::testing::TempDir() + "/" + name;
-  EXPECT_THAT(WriteTokenShard(path, ids, text.size()), IsOk());
-  return path;
-}
+using testing::MakeTextShard;
 
 TEST(Golden, TinyConfigFirstTenLosses) {
-  absl::StatusOr<Gpt2Tokenizer> tok =
-      Gpt2Tokenizer::Load(DataPath("encoder.json"), DataPath("vocab.bpe"));
-  ASSERT_THAT(tok, IsOk());
-  const std::string train = MakeShard(*tok, "gutenberg_train.txt", 200000, "golden_train.bin");
-  const std::string eval = MakeShard(*tok, "gutenberg_heldout.txt", 40000, "golden_eval.bin");
+  const std::string train = MakeTextShard("gutenberg_train.txt", 200000, "golden_train.bin");
+  const std::string eval = MakeTextShard("gutenberg_heldout.txt", 40000, "golden_eval.bin");
   const std::string src = std::getenv("DQT_SOURCE_DIR") ? std::getenv("DQT_SOURCE_DIR") : ".";
   absl::StatusOr<proto::RunProto> run =
       LoadRunProto(src + "/launch/configs/tiny.pbtxt",

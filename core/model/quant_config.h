@@ -1,0 +1,25 @@
+// How a model's weights are stored and trained (ALGORITHMS.md 2-4): fp32, BitNet b1.58 QAT on
+// fp32 latent weights, or DQT integer codes updated by stochastic rounding.
+#pragma once
+
+#include "core/base/quant_grid.h"
+#include "kernels/moments.h"  // MomentFormat
+
+namespace dqt {
+
+enum class OptimizerKind { kFp, kBitNet, kDqt };
+enum class QuantPolicy { kLinearOnly, kAll };  // which tensors are quantized
+enum class ScaleInit { kAbsMean, kAbsMax };
+
+struct QuantConfig {
+  OptimizerKind optimizer = OptimizerKind::kFp;
+  QuantGrid grid = QuantGrid::Ternary();  // DQT: the code grid; BitNet: always ternary
+  QuantPolicy policy = QuantPolicy::kLinearOnly;
+  bool int8_activations = false;  // per-token absmax int8 inputs of quantized linears (STE)
+  MomentFormat moments = MomentFormat::kFp32;  // DQT moment storage
+  ScaleInit scale_init = ScaleInit::kAbsMean;
+
+  bool quantized() const { return optimizer != OptimizerKind::kFp; }
+};
+
+}  // namespace dqt

@@ -1,0 +1,13 @@
+// Per-token absmax int8 activation quantization (ALGORITHMS.md 2), as fake quantization:
+// s = 127 / max(max_j |x_j|, 1e-5); x <- clamp(round(x * s), -128, 127) / s, row by row.
+// The backward is the straight-through estimator (identity), so there is no backward kernel.
+#pragma once
+
+#include <cstdint>
+
+namespace dqt {
+
+// In place on x (rows, cols).
+void ActQuantInt8(float* x, int64_t rows, int cols);
+
+}  // namespace dqt
