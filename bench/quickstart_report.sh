@@ -4,19 +4,22 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-out=$(mktemp)
-start=$(date +%s)
-launch/quickstart.sh 2>&1 | tee "$out"
-wall=$(( $(date +%s) - start ))
+mkdir -p bench/results docs runs
+out=${QUICKSTART_OUTPUT:-}
+if [ -z "$out" ]; then  # QUICKSTART_OUTPUT=file reuses the printed output of an earlier run
+  out=runs/quickstart_output.txt
+  launch/quickstart.sh 2>&1 | tee "$out"
+fi
 log=runs/quickstart/train.jsonl
-python3 - "$log" "$out" "$wall" <<'PY'
+python3 - "$log" "$out" <<'PY'
 import json, sys, platform, os, re, subprocess
-log, out, wall = sys.argv[1], sys.argv[2], int(sys.argv[3])
+log, out = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(log)]
 steps = [r for r in rows if "event" not in r]
 evals = [r for r in rows if r.get("event") == "eval"]
 final = [r for r in evals if r.get("whole_shard")][-1]
 text = open(out).read()
+wall = int(re.search(r"quickstart: done in (\d+) s", text).group(1))
 sample = text.split("=== sample (temperature 0.8, top-k 40) ===", 1)[1].split("quickstart: done", 1)[0].strip()
 cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
 model = re.search(r"Model name:\s*(.*)", cpu)

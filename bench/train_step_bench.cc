@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     int64_t count;
     model.ForwardBackward(in.data(), tgt.data(), batch, seq, 1.0f / (batch * seq), &count);
     const auto t1 = Clock::now();
-    opt.Step(model.params(), s, 1e-3f, 0.1f, dqt::AdamW::GradNorm(model.params()));
+    DQT_CHECK_OK(
+        opt.Step(model.params(), s, 1e-3f, 0.1f, dqt::AdamW::GradNorm(model.params())).status());
     const auto t2 = Clock::now();
     if (s == 0) continue;  // warm-up
     fb_s += std::chrono::duration<double>(t1 - t0).count();

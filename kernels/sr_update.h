@@ -18,7 +18,7 @@ namespace dqt {
 // gi = global_offset + i, with the constants of DqtUpdateConstants:
 //   m  = b1 * m + (1 - b1) * g                 v = b2 * v + (1 - b2) * (g * g)
 //   w  = code / scale                           W1 = w - step_size * (m / (sqrt(v) + eps))
-//   W2 = W1 - lr_wd * W1                        y  = W2 * scale
+//   W2 = W1 - lr_wd * W1                        y  = W2 * new_scale (= scale unless recomputed)
 //   code = StochasticRound(y, u, grid), u = UniformFromBits(word gi % 4 of
 //          RngBlock(MakeRngKey(seed, param_id), kStochasticRounding, step, gi / 4)).
 // An element whose gradient is NaN or +-Inf is skipped: its code and moments stay as they were.
@@ -29,6 +29,9 @@ struct DqtUpdateArgs {
   int64_t n = 0;
   uint64_t global_offset = 0;  // global element index of codes[0] within the whole tensor
   float scale = 1.0f;          // w = code / scale; > 0, the tensor's (not the shard's) scale
+  // Scale of the new codes (y = W2 * new_scale); 0 keeps `scale`. Differs from `scale` only when
+  // the run recomputes its scales (reference code: new_scale = Qp / max(w)).
+  float new_scale = 0.0f;
   float lr = 0.0f;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-6f, weight_decay = 0.0f;
   int step = 1;  // 1-based AdamW step t; also the SR counter's step
@@ -62,7 +65,7 @@ struct DqtUpdateStats {
 // (IEEE multiplies only, unlike libm pow) so that every host, whatever its CPU, agrees.
 struct DqtUpdateConstants {
   float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
-  float step_size, lr_wd, scale;
+  float step_size, lr_wd, scale, new_scale;
   RngKey key;
   uint32_t step;
 };
@@ -88,6 +91,7 @@ inline DqtUpdateConstants MakeDqtUpdateConstants(const DqtUpdateArgs& a) {
   k.step_size = static_cast<float>(static_cast<double>(a.lr) * std::sqrt(bias2) / bias1);
   k.lr_wd = static_cast<float>(static_cast<double>(a.lr) * static_cast<double>(a.weight_decay));
   k.scale = a.scale;
+  k.new_scale = a.new_scale > 0.0f ? a.new_scale : a.scale;
   k.key = MakeRngKey(a.seed, a.param_id);
   k.step = static_cast<uint32_t>(a.step);
   return k;
@@ -119,6 +123,10 @@ inline absl::Status ValidateDqtUpdateArgs(const DqtUpdateArgs& a) {
   }
   if (!(a.scale > 0.0f) || !IsFiniteFloat(a.scale)) {
     return absl::InvalidArgumentError(absl::StrCat("DqtUpdate: scale must be > 0, got ", a.scale));
+  }
+  if (!(a.new_scale >= 0.0f) || !IsFiniteFloat(a.new_scale)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DqtUpdate: new_scale must be >= 0 (0: keep scale), got ", a.new_scale));
   }
   if (a.step < 1) return absl::InvalidArgumentError(absl::StrCat("DqtUpdate: step ", a.step));
   if (!a.grid.IsValid()) return absl::InvalidArgumentError("DqtUpdate: invalid grid");
@@ -155,7 +163,7 @@ DQT_HOST_DEVICE inline float DqtTarget(int8_t code, float g, float* m, float* v,
   const float w = RnDiv(static_cast<float>(code), k.scale);
   const float w1 = RnSub(w, RnMul(k.step_size, RnDiv(*m, RnAdd(RnSqrt(*v), k.eps))));
   const float w2 = RnSub(w1, RnMul(k.lr_wd, w1));
-  return RnMul(w2, k.scale);
+  return RnMul(w2, k.new_scale);
 }
 
 // CPU twin: host pointers, kMomentBlock-element blocks in parallel over the OpenMP team.

@@ -173,6 +173,7 @@ RunProto DefaultRunProto() {
   q.set_moments(QuantProto::FP32);
   q.set_scale_init(QuantProto::ABSMEAN);
   q.set_recompute_scale(false);
+  q.set_per_channel_scale(false);
 
   OptimizerProto& o = *run.mutable_optimizer();
   o.set_lr(c.schedule.peak_lr);
@@ -315,6 +316,8 @@ RunConfig ToRunConfig(const RunProto& run) {
                                                         : MomentFormat::kFp32;
   qc.scale_init =
       q.scale_init() == proto::QuantProto::ABSMAX ? ScaleInit::kAbsMax : ScaleInit::kAbsMean;
+  qc.recompute_scale = q.recompute_scale();
+  qc.per_channel_scale = q.per_channel_scale();
 
   const OptimizerProto& o = run.optimizer();
   c.schedule.kind = o.schedule() == OptimizerProto::WARMUP_LINEAR ? ScheduleKind::kWarmupLinear

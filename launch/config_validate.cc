@@ -155,7 +155,16 @@ void CheckQuant(const QuantProto& q, Violations& v) {
     v.Add("quant.scale_init", EnumText(QuantProto::ScaleInit_descriptor(), q.scale_init()),
           "must be ABSMEAN or ABSMAX");
   }
-  if (q.recompute_scale()) v.Unsupported("quant.recompute_scale", "true", "false");
+  if (q.per_channel_scale() && q.optimizer() != QuantProto::DQT) {
+    v.Add("quant.per_channel_scale", "true", "only DQT code tensors have scales");
+  }
+  if (q.per_channel_scale() && q.moments() == QuantProto::INT8) {
+    v.Add("quant.per_channel_scale", "true",
+          "needs quant.moments FP32 or BF16 (INT8 moment blocks of 256 would straddle rows)");
+  }
+  if (q.recompute_scale() && q.optimizer() != QuantProto::DQT) {
+    v.Add("quant.recompute_scale", "true", "only DQT code tensors have scales to recompute");
+  }
 }
 
 void CheckOptimizer(const OptimizerProto& o, const StepsBound& steps, Violations& v) {

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake g++ ninja-build ccache pkg-config libprotobuf-dev protobuf-compiler libabsl-dev
       libgtest-dev libgmock-dev libopenblas-openmp-dev libpcre2-dev libxxhash-dev libopenmpi-dev libssl-dev
-      openmpi-bin python3 python3-numpy xz-utils clang-format git)
+      openmpi-bin python3 python3-numpy xz-utils clang-format git gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -31,7 +31,7 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
   Add("model.norm.weight", {d}, ParamKind::kNorm);
   Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
   // Storage offsets, each tensor 64-byte aligned inside its buffer.
-  int64_t logical = 0, value = 0, code = 0;
+  int64_t logical = 0, value = 0, code = 0, scale_total = 0;
   auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
   for (ParamTensor& t : tensors_) {
     t.offset = logical;
@@ -44,8 +44,13 @@ LlamaParams::LlamaParams(const LlamaConfig& c) : config_(c) {
       value = align(value + t.numel);
     }
     max_numel_ = std::max(max_numel_, t.numel);
+    const bool per_row =
+        t.storage == ParamStorage::kCodes && c.quant.per_channel_scale && t.shape.size() == 2;
+    t.scale_count = per_row ? t.shape[0] : 1;
+    t.scale_offset = scale_total;
+    scale_total += t.scale_count;
   }
-  scales_.assign(tensors_.size(), 1.0f);
+  scales_.assign(scale_total, 1.0f);
   values_ = Buffer<float>(value, MemoryKind::kWeights);
   codes_ = Buffer<int8_t>(code, MemoryKind::kWeights);
   grads_ = Buffer<float>(logical, MemoryKind::kGradients);
@@ -97,28 +102,33 @@ absl::Status LlamaParams::Init() {
           4096);
     }
     if (t.storage != ParamStorage::kCodes) continue;
-    // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|.
+    // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
+    // the whole tensor or over each output row (per-channel scales).
     const QuantGrid grid = config_.quant.grid;
-    double range = 0;
-    if (config_.quant.scale_init == ScaleInit::kAbsMean) {
-      for (int64_t i = 0; i < t.numel; ++i) range += std::fabs(data[i]);
-      range /= t.numel;
-    } else {
-      for (int64_t i = 0; i < t.numel; ++i) range = std::max(range, double(std::fabs(data[i])));
-    }
-    const double scale = grid.qmax() / range;
-    if (!(range >= 1e-5) || !std::isfinite(scale)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: degenerate quantization scale (weight range %g from init_std %g); the grid "
-          "would collapse: raise model.init_std",
-          t.name, range, config_.init_std));
-    }
-    scales_[t.id] = static_cast<float>(scale);
+    const int64_t group = ScaleGroup(t);
     int8_t* codes = codes_.data() + t.code_offset;
-    const float s = scales_[t.id];
-    for (int64_t i = 0; i < t.numel; ++i) {
-      const float y = std::nearbyint(data[i] * s);
-      codes[i] = static_cast<int8_t>(std::clamp<float>(y, grid.qmin(), grid.qmax()));
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      const float* w = data + r * group;
+      double range = 0;
+      if (config_.quant.scale_init == ScaleInit::kAbsMean) {
+        for (int64_t i = 0; i < group; ++i) range += std::fabs(w[i]);
+        range /= group;
+      } else {
+        for (int64_t i = 0; i < group; ++i) range = std::max(range, double(std::fabs(w[i])));
+      }
+      const double s = grid.qmax() / range;
+      if (!(range >= 1e-5) || !std::isfinite(s)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: degenerate quantization scale (weight range %g from init_std %g); the grid "
+            "would collapse: raise model.init_std",
+            t.name, range, config_.init_std));
+      }
+      set_scale(t, r, static_cast<float>(s));
+      const float sf = scale(t, r);
+      for (int64_t i = 0; i < group; ++i) {
+        const float y = std::nearbyint(w[i] * sf);
+        codes[r * group + i] = static_cast<int8_t>(std::clamp<float>(y, grid.qmin(), grid.qmax()));
+      }
     }
   }
   return absl::OkStatus();
@@ -149,9 +159,11 @@ const float* LlamaParams::Weights(const ParamTensor& t, float* scratch) const {
       return scratch;
     case ParamStorage::kCodes: {
       const int8_t* codes = codes_.data() + t.code_offset;
-      const float s = scales_[t.id];
+      const float* s = scales_.data() + t.scale_offset;
+      const int64_t group = ScaleGroup(t);
       ParallelFor(
-          t.numel, [&](int64_t i) { scratch[i] = static_cast<float>(codes[i]) / s; }, 4096);
+          t.numel, [&](int64_t i) { scratch[i] = static_cast<float>(codes[i]) / s[i / group]; },
+          4096);
       return scratch;
     }
   }
@@ -172,12 +184,12 @@ void LlamaParams::SetLogicalValues(const float* in) {
       std::copy_n(src, t.numel, values_.data() + t.value_offset);
       continue;
     }
-    const float s = scales_[t.id];
     const QuantGrid grid = config_.quant.grid;
+    const int64_t group = ScaleGroup(t);
     int8_t* codes = codes_.data() + t.code_offset;
     for (int64_t i = 0; i < t.numel; ++i) {
-      codes[i] = static_cast<int8_t>(
-          std::clamp<float>(std::nearbyint(src[i] * s), grid.qmin(), grid.qmax()));
+      codes[i] = static_cast<int8_t>(std::clamp<float>(std::nearbyint(src[i] * scale(t, i / group)),
+                                                       grid.qmin(), grid.qmax()));
     }
   }
 }

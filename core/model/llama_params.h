@@ -30,6 +30,8 @@ struct ParamTensor {
   int64_t offset = 0;         // into the flat gradient buffer (and logical fp32 layout)
   int64_t value_offset = -1;  // into values() when the storage holds fp32, else -1
   int64_t code_offset = -1;   // into codes() for kCodes, else -1
+  int64_t scale_offset = 0;   // first of this tensor's scales (see LlamaParams::scale)
+  int64_t scale_count = 1;    // 1 (per tensor) or shape[0] (per output channel)
   ParamKind kind = ParamKind::kLinear;
   ParamStorage storage = ParamStorage::kFloat;
   uint32_t id = 0;  // position in the list: the RNG stream of this tensor
@@ -54,7 +56,15 @@ class LlamaParams {
   const Buffer<float>& grads() const { return grads_; }
   Buffer<int8_t>& codes() { return codes_; }
   const Buffer<int8_t>& codes() const { return codes_; }
-  float scale(const ParamTensor& t) const { return scales_[t.id]; }
+  // Scale of row `row` of `t` (w = code / scale); every row shares one unless per-channel.
+  float scale(const ParamTensor& t, int64_t row = 0) const {
+    return scales_[t.scale_offset + (t.scale_count > 1 ? row : 0)];
+  }
+  void set_scale(const ParamTensor& t, int64_t row, float scale) {
+    scales_[t.scale_offset + (t.scale_count > 1 ? row : 0)] = scale;
+  }
+  // Elements per scale: numel (per tensor) or the row length (per channel).
+  static int64_t ScaleGroup(const ParamTensor& t) { return t.numel / t.scale_count; }
   bool has_codes() const { return codes_.size() > 0; }
 
   // fp32 weights of `t` as the forward uses them: the values themselves (kFloat), their absmean
@@ -74,7 +84,7 @@ class LlamaParams {
 
   LlamaConfig config_;
   std::vector<ParamTensor> tensors_;
-  std::vector<float> scales_;  // per tensor id; 1 for tensors without codes
+  std::vector<float> scales_;  // ParamTensor::scale_offset indexes it; 1 without codes
   int64_t max_numel_ = 0;
   Buffer<float> values_;
   Buffer<float> grads_;

@@ -18,6 +18,11 @@ struct QuantConfig {
   bool int8_activations = false;  // per-token absmax int8 inputs of quantized linears (STE)
   MomentFormat moments = MomentFormat::kFp32;  // DQT moment storage
   ScaleInit scale_init = ScaleInit::kAbsMean;
+  // Recompute each code tensor's scale every step as the reference code does,
+  // s = Qp / max(w) (signed max); by default the init scale stays fixed.
+  bool recompute_scale = false;
+  // One scale per output row (per channel) of each matrix instead of one per tensor.
+  bool per_channel_scale = false;
 
   bool quantized() const { return optimizer != OptimizerKind::kFp; }
 };

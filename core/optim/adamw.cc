@@ -1,12 +1,39 @@
 // AdamW over fp32 tensors and the DQT update over code tensors; thread-count independent.
 #include "core/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/parallel.h"
 
 namespace dqt {
+
+MomentsView SliceMoments(const MomentsView& view, int64_t begin, int64_t n) {
+  if (begin == 0 && n == view.n) return view;
+  MomentsView s = view;
+  s.n = n;
+  s.global_offset = view.global_offset + static_cast<uint64_t>(begin);
+  switch (view.format) {
+    case MomentFormat::kFp32:
+      s.m = static_cast<float*>(view.m) + begin;
+      s.v = static_cast<float*>(view.v) + begin;
+      break;
+    case MomentFormat::kBf16:
+      s.m = static_cast<uint16_t*>(view.m) + begin;
+      s.v = static_cast<uint16_t*>(view.v) + begin;
+      break;
+    case MomentFormat::kBlock8:
+      DQT_CHECK(begin % kMomentBlock == 0) << "block8 moments sliced inside a block at " << begin;
+      s.m = static_cast<int8_t*>(view.m) + begin;
+      s.v = static_cast<uint8_t*>(view.v) + begin;
+      s.m_absmax = view.m_absmax + begin / kMomentBlock;
+      s.v_max = view.v_max + begin / kMomentBlock;
+      break;
+  }
+  return s;
+}
 
 std::string LayerTypeOf(const ParamTensor& t) {
   switch (t.kind) {
@@ -48,8 +75,8 @@ double AdamW::GradNorm(const LlamaParams& params) {
   return std::sqrt(total);
 }
 
-HealthByLayerType AdamW::Step(LlamaParams& params, int step, float lr, float weight_decay,
-                              double grad_norm) {
+absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, float lr,
+                                              float weight_decay, double grad_norm) {
   const float clip = (config_.grad_clip > 0 && grad_norm > config_.grad_clip)
                          ? static_cast<float>(config_.grad_clip / grad_norm)
                          : 1.0f;
@@ -66,25 +93,43 @@ HealthByLayerType AdamW::Step(LlamaParams& params, int step, float lr, float wei
         ParallelFor(
             t.numel, [&](int64_t i) { grad[i] *= clip; }, 4096);
       }
-      DqtUpdateArgs a;
-      a.codes = params.codes().data() + t.code_offset;
-      a.grad = grad;
-      a.moments = code_moments_[t.id].view();
-      a.n = t.numel;
-      a.global_offset = 0;
-      a.scale = params.scale(t);
-      a.lr = lr;
-      a.beta1 = b1;
-      a.beta2 = b2;
-      a.eps = eps;
-      a.weight_decay = wd;
-      a.step = step + 1;
-      a.seed = params.config().seed;
-      a.param_id = t.id;
-      a.grid = params.config().quant.grid;
       CodeHealth& h = health[LayerTypeOf(t)];
       h.numel += t.numel;
-      h.stats += DqtUpdate(a);
+      // One update per scale group: the whole tensor, or each output row (per-channel scales).
+      // Slices keep their global element offsets, so the SR noise is that of one whole update.
+      const int64_t group = LlamaParams::ScaleGroup(t);
+      const MomentsView moments = code_moments_[t.id].view();
+      for (int64_t r = 0; r < t.scale_count; ++r) {
+        DqtUpdateArgs a;
+        a.codes = params.codes().data() + t.code_offset + r * group;
+        a.grad = grad + r * group;
+        a.moments = SliceMoments(moments, r * group, group);
+        a.n = group;
+        a.global_offset = static_cast<uint64_t>(r * group);
+        a.scale = params.scale(t, r);
+        a.lr = lr;
+        a.beta1 = b1;
+        a.beta2 = b2;
+        a.eps = eps;
+        a.weight_decay = wd;
+        a.step = step + 1;
+        a.seed = params.config().seed;
+        a.param_id = t.id;
+        a.grid = params.config().quant.grid;
+        if (params.config().quant.recompute_scale) {
+          // Reference code: s = Qp / max(W_prev), signed max; W_prev = code / s.
+          const int top = *std::max_element(a.codes, a.codes + group);
+          if (top <= 0) {
+            return absl::FailedPreconditionError(absl::StrFormat(
+                "step %d: %s (row %d) has no positive weight, so the recomputed scale "
+                "Qp / max(w) is degenerate; train with quant.recompute_scale=false",
+                step, t.name, r));
+          }
+          a.new_scale = static_cast<float>(double(a.grid.qmax()) * double(a.scale) / top);
+        }
+        h.stats += DqtUpdate(a);
+        if (a.new_scale > 0.0f) params.set_scale(t, r, a.new_scale);
+      }
       continue;
     }
     float* w = params.values().data() + t.value_offset;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/base/buffer.h"
 #include "core/model/llama_params.h"
 #include "core/optim/optim_config.h"
@@ -28,6 +29,9 @@ struct CodeHealth {
 };
 using HealthByLayerType = std::map<std::string, CodeHealth>;
 
+// Elements [begin, begin + n) of a moment store's view (block8: begin a multiple of 256).
+MomentsView SliceMoments(const MomentsView& view, int64_t begin, int64_t n);
+
 // "q" for "model.layers.3.self_attn.q_proj.weight", "embed", "head" or "norm".
 std::string LayerTypeOf(const ParamTensor& t);
 
@@ -42,9 +46,10 @@ class AdamW {
   // `grad_norm`; fp32 tensors: m, v, bias correction, w -= lr * (m_hat / (sqrt(v_hat) + eps) +
   // wd * w) with wd on matrices only; code tensors: the DQT update (ALGORITHMS.md 4) with SR
   // noise keyed by (seed, tensor id, step + 1). `step` is 0-based. Returns code health (empty
-  // without code tensors). Clipping scales the gradient buffer in place.
-  HealthByLayerType Step(LlamaParams& params, int step, float lr, float weight_decay,
-                         double grad_norm);
+  // without code tensors). Clipping scales the gradient buffer in place. With recomputed scales,
+  // an error when a tensor's largest weight is not positive (the scale would be degenerate).
+  [[nodiscard]] absl::StatusOr<HealthByLayerType> Step(LlamaParams& params, int step, float lr,
+                                                       float weight_decay, double grad_norm);
 
   // fp32 moments of the fp32-stored tensors, in the values() layout.
   Buffer<float>& m() { return m_; }

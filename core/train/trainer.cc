@@ -228,7 +228,8 @@ absl::Status Trainer::Run() {
     }
     const float lr = LearningRateAt(config_.schedule, step);
     const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);
-    const HealthByLayerType health = optimizer_->Step(model_->params(), step, lr, wd, grad_norm);
+    DQT_ASSIGN_OR_RETURN(const HealthByLayerType health,
+                         optimizer_->Step(model_->params(), step, lr, wd, grad_norm));
     step_losses_.push_back(loss);
     if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);

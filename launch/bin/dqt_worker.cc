@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
+#include "core/base/memory_ledger.h"
 #include "core/train/trainer.h"
 #include "launch/config.h"
 #include "launch/flags.h"
@@ -40,6 +41,14 @@ absl::Status Main(const std::string& cfg_path, const std::vector<std::string>& s
                static_cast<long long>(params.numel()), config.model.n_layers, config.model.d_model,
                config.model.vocab_size, config.train.steps,
                config.train.micro_batch * config.train.seq_len * config.train.grad_accum);
+  const dqt::MemorySnapshot mem = dqt::ReadMemoryLedger();
+  const double n = static_cast<double>(params.numel());
+  std::fprintf(stderr,
+               "dqt_worker: memory from the allocator, bytes/parameter: weights %.3f, optimizer "
+               "state %.3f, gradients %.3f (peak activations follow in the log after step 0)\n",
+               mem.Current(dqt::MemoryKind::kWeights) / n,
+               mem.Current(dqt::MemoryKind::kOptimizer) / n,
+               mem.Current(dqt::MemoryKind::kGradients) / n);
   if (absl::Status s = (*trainer)->Run(); !s.ok()) return s;
   const dqt::EvalResult& r = *(*trainer)->final_eval();
   std::fprintf(stderr,

@@ -338,7 +338,7 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
        "quant.weight_format = INTEGER: must be TERNARY with quant.optimizer = BITNET"},
       {{"quant.moments=bf16"}, "quant.moments = BF16: only quant.optimizer = DQT"},
       {{"quant.moments=int8"}, "quant.moments = INT8: only quant.optimizer = DQT"},
-      {{"quant.recompute_scale=true"}, "quant.recompute_scale = true: not supported yet"},
+      {{"quant.recompute_scale=true"}, "quant.recompute_scale = true: only DQT"},
       {{"quant.weight_bits=4"}, "quant.weight_bits = 4: must be 0 unless quant.weight_format"},
       {{"quant.optimizer=dqt", "quant.weight_format=INTEGER"},
        "quant.weight_bits = 0: must be in [2, 8]"},
@@ -354,7 +354,7 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
       {"quant.optimizer=dqt", "quant.weight_format=INTEGER", "quant.weight_bits=4",
        "quant.moments=INT8", "quant.scale_init=ABSMAX", "quant.int8_activations=true"},
       {"quant.optimizer=dqt", "quant.weight_format=INTEGER", "quant.weight_bits=8",
-       "quant.moments=BF16"},
+       "quant.moments=BF16", "quant.recompute_scale=true"},
   };
   for (const auto& overrides : good) EXPECT_THAT(ValidateWith(overrides), IsOk()) << overrides[1];
 }

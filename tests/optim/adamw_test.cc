@@ -29,7 +29,7 @@ TEST(AdamW, FirstStepMatchesFormula) {
   cfg.grad_clip = 0;  // no clipping in this test
   AdamW opt(cfg, params);
   const float lr = 1e-2f, wd = 0.1f;
-  opt.Step(params, 0, lr, wd, AdamW::GradNorm(params));
+  ASSERT_TRUE(opt.Step(params, 0, lr, wd, AdamW::GradNorm(params)).ok());
   for (const ParamTensor& t : params.tensors()) {
     const float decay = t.kind == ParamKind::kNorm ? 0.0f : wd;
     for (int64_t j = 0; j < t.numel; ++j) {
@@ -54,8 +54,58 @@ TEST(AdamW, ClippingScalesGradientsToTheBound) {
   cfg.grad_clip = 1.0f;
   cfg.beta1 = 0.0f;  // m = clipped g, so the clip factor is visible in m
   AdamW opt(cfg, params);
-  opt.Step(params, 0, 1e-3f, 0.0f, norm);
+  ASSERT_TRUE(opt.Step(params, 0, 1e-3f, 0.0f, norm).ok());
   EXPECT_NEAR(opt.m()[0], 1.0 / norm, 1e-7);
+}
+
+}  // namespace
+}  // namespace dqt
+
+namespace dqt {
+namespace {
+
+TEST(AdamW, RecomputedScaleFollowsTheLargestWeight) {
+  LlamaConfig c = Tiny();
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Integer(4);
+  c.quant.recompute_scale = true;
+  LlamaParams params(c);
+  ASSERT_TRUE(params.Init().ok());
+  const ParamTensor& t = params.tensors()[2];  // layer 0 q_proj
+  ASSERT_EQ(t.storage, ParamStorage::kCodes);
+  int8_t* codes = params.codes().data() + t.code_offset;
+  for (int64_t i = 0; i < t.numel; ++i) codes[i] = std::min<int8_t>(codes[i], 3);
+  codes[0] = 3;  // the largest weight is now 3 / s: the top levels 4..7 are empty
+  params.grads().Zero();
+  const float old_scale = params.scale(t);
+  AdamWConfig cfg;
+  cfg.weight_decay = 0;
+  AdamW opt(cfg, params);
+  // lr so small the AdamW step moves nothing: only the rescaling acts.
+  ASSERT_TRUE(opt.Step(params, 0, 1e-12f, 0.0f, 0.0).ok());
+  const float expected = static_cast<float>(7.0 * old_scale / 3.0);
+  EXPECT_FLOAT_EQ(params.scale(t), expected);
+  // Codes are re-expressed on the new grid: y = (c / s_old) * s_new = 7c/3, rounded
+  // stochastically, so the former maximum 3 now sits at (or within one level of) the top.
+  EXPECT_GE(codes[0], 6);  // y = 3 / s_old * s_new = 7 up to float rounding
+  for (int64_t i = 0; i < t.numel; ++i) ASSERT_LE(codes[i], 7);
+}
+
+TEST(AdamW, RecomputedScaleWithoutPositiveWeightIsAnError) {
+  LlamaConfig c = Tiny();
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Ternary();
+  c.quant.recompute_scale = true;
+  LlamaParams params(c);
+  ASSERT_TRUE(params.Init().ok());
+  const ParamTensor& t = params.tensors()[2];
+  int8_t* codes = params.codes().data() + t.code_offset;
+  for (int64_t i = 0; i < t.numel; ++i) codes[i] = std::min<int8_t>(codes[i], 0);
+  params.grads().Zero();
+  AdamW opt(AdamWConfig{}, params);
+  const absl::StatusOr<HealthByLayerType> r = opt.Step(params, 0, 1e-3f, 0.0f, 0.0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(r.status().message()).find("q_proj"), std::string::npos);
 }
 
 }  // namespace

@@ -92,6 +92,12 @@ INSTANTIATE_TEST_SUITE_P(
               "quant.int8_activations=true"},
              1.0},
         Mode{{"quant.optimizer=DQT", "quant.weight_format=TERNARY", "quant.moments=BF16"}, 1.0},
+        Mode{{"quant.optimizer=DQT", "quant.weight_format=INTEGER", "quant.weight_bits=4",
+              "quant.recompute_scale=true", "quant.scale_init=ABSMAX"},
+             1.0},
+        Mode{{"quant.optimizer=DQT", "quant.weight_format=INTEGER", "quant.weight_bits=4",
+              "quant.per_channel_scale=true"},
+             1.0},
         Mode{{"quant.optimizer=DQT", "quant.weight_format=TERNARY", "quant.policy=ALL",
               "quant.moments=INT8", "optimizer.lr=1e-3"},
              0.1}));
@@ -164,6 +170,41 @@ TEST(DqtTraining, InitScaleIsAbsMeanOfTheDraw) {
     for (int64_t i = 0; i < t.numel; ++i) {
       const float y = std::nearbyint(w0[i] * dqt.scale(t));
       ASSERT_EQ(codes[i], static_cast<int8_t>(std::fmin(7.f, std::fmax(-8.f, y)))) << t.name;
+    }
+  }
+}
+
+TEST(DqtTraining, PerChannelScalesAreAbsMeanOfEachRow) {
+  LlamaConfig c;
+  c.vocab_size = 17;
+  c.d_model = 16;
+  c.n_layers = 1;
+  c.n_heads = 2;
+  c.n_kv_heads = 2;
+  c.ffn_dim = 24;
+  c.context = 4;
+  LlamaConfig q = c;
+  q.quant.optimizer = OptimizerKind::kDqt;
+  q.quant.grid = QuantGrid::Integer(3);
+  q.quant.per_channel_scale = true;
+  LlamaParams fp(c), dqt(q);
+  ASSERT_THAT(fp.Init(), IsOk());
+  ASSERT_THAT(dqt.Init(), IsOk());
+  std::vector<float> logical(dqt.numel());
+  dqt.LogicalValues(logical.data());
+  for (const ParamTensor& t : dqt.tensors()) {
+    if (t.storage != ParamStorage::kCodes) continue;
+    ASSERT_EQ(t.scale_count, t.shape[0]) << t.name;
+    const int64_t cols = t.shape[1];
+    const float* w0 = fp.values().data() + fp.tensors()[t.id].value_offset;
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      double mean = 0;
+      for (int64_t i = 0; i < cols; ++i) mean += std::fabs(w0[r * cols + i]);
+      mean /= cols;
+      EXPECT_NEAR(dqt.scale(t, r), 3.0 / mean, 1e-4 * 3.0 / mean) << t.name << " row " << r;
+      // The forward sees code / (that row's scale).
+      const int8_t code = dqt.codes()[t.code_offset + r * cols];
+      EXPECT_EQ(logical[t.offset + r * cols], static_cast<float>(code) / dqt.scale(t, r));
     }
   }
 }
