@@ -68,7 +68,11 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
   if (absl::Status s = ValidateModelShape(ckpt.config); !s.ok()) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
   }
-  auto model = std::make_unique<LlamaModel>(ckpt.config);
+  // Inference runs an fp32 model holding each tensor's forward weights (code / scale for DQT,
+  // ternarized latents for BitNet), so every tool and --ternarize see plain weights.
+  LlamaConfig inference = ckpt.config;
+  inference.quant = QuantConfig{};
+  auto model = std::make_unique<LlamaModel>(inference);
   if (absl::Status s = RestoreParams(ckpt, model->params()); !s.ok()) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
   }

@@ -1,11 +1,13 @@
-// Checkpoint I/O. Layout: "DQTCKPT1" | u64 manifest bytes | manifest text | u64 floats |
-// fp32 values [| m | v] | u64 xxh64 of all preceding bytes.
+// Checkpoint I/O. Layout: "DQTCKPT2" | u64 manifest bytes | manifest text | per tensor, in
+// order: fp32 values, or fp32 scales + codes (ternary packed 2-bit, n-bit int8) |
+// [u64 n | fp32 m (n) | fp32 v (n)] | u64 xxh64 of all preceding bytes.
 #include "core/train/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -15,29 +17,36 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/base/packed_ternary.h"
 #include "core/base/status.h"
 
 namespace dqt {
 namespace {
 
-constexpr char kMagic[8] = {'D', 'Q', 'T', 'C', 'K', 'P', 'T', '1'};
+constexpr char kMagic[8] = {'D', 'Q', 'T', 'C', 'K', 'P', 'T', '2'};
 
 std::string Manifest(const LlamaParams& params, const CheckpointState& state, bool has_adam) {
   const LlamaConfig& c = params.config();
+  const QuantConfig& q = c.quant;
   std::ostringstream m;
   m << "vocab_size " << c.vocab_size << "\nd_model " << c.d_model << "\nn_layers " << c.n_layers
     << "\nn_heads " << c.n_heads << "\nn_kv_heads " << c.n_kv_heads << "\nffn_dim " << c.ffn_dim
     << "\ncontext " << c.context << "\nrope_theta " << absl::StrCat(c.rope_theta) << "\nnorm_eps "
     << absl::StrCat(c.norm_eps) << "\nsubln " << (c.subln ? 1 : 0) << "\ninit_std "
-    << absl::StrCat(c.init_std) << "\nseed " << c.seed << "\nstep " << state.step
+    << absl::StrCat(c.init_std) << "\nseed " << c.seed << "\nquant_optimizer "
+    << static_cast<int>(q.optimizer) << "\nquant_bits " << q.grid.bits << "\nquant_policy "
+    << static_cast<int>(q.policy) << "\nquant_int8_activations " << (q.int8_activations ? 1 : 0)
+    << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nstep " << state.step
     << "\nsamples_consumed " << state.samples_consumed << "\nadam " << (has_adam ? 1 : 0) << "\n";
   for (const ParamTensor& t : params.tensors()) {
-    m << "tensor " << t.name << " " << t.offset << " " << t.numel << "\n";
+    m << "tensor " << t.name << " " << t.offset << " " << t.numel << " "
+      << static_cast<int>(t.storage) << " " << t.scale_count << "\n";
   }
   return m.str();
 }
 
-absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool* has_adam) {
+absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool* has_adam,
+                           std::vector<int64_t>* scale_counts) {
   LlamaConfig& c = out->config;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
@@ -45,8 +54,17 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
     const absl::string_view k = f[0];
     int64_t i = 0;
     if (k == "tensor") {
-      ok = f.size() == 4;
-      if (ok) out->tensor_names.emplace_back(f[1]);
+      StoredTensor t;
+      int64_t storage = 0, scales = 0;
+      ok = f.size() == 6 && absl::SimpleAtoi(f[2], &t.offset) && absl::SimpleAtoi(f[3], &t.numel) &&
+           absl::SimpleAtoi(f[4], &storage) && absl::SimpleAtoi(f[5], &scales) && storage >= 0 &&
+           storage <= 2 && t.numel >= 0 && scales >= 1 && scales <= std::max<int64_t>(t.numel, 1);
+      if (ok) {
+        t.name = std::string(f[1]);
+        t.storage = static_cast<ParamStorage>(storage);
+        out->tensors.push_back(std::move(t));
+        scale_counts->push_back(scales);
+      }
     } else if (k == "rope_theta") {
       ok = ok && absl::SimpleAtof(f[1], &c.rope_theta);
     } else if (k == "norm_eps") {
@@ -74,6 +92,16 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
         c.context = i;
       else if (k == "subln")
         c.subln = i != 0;
+      else if (k == "quant_optimizer" && i >= 0 && i <= 2)
+        c.quant.optimizer = static_cast<OptimizerKind>(i);
+      else if (k == "quant_bits" && (i == 0 || (i >= 2 && i <= 8)))
+        c.quant.grid = i == 0 ? QuantGrid::Ternary() : QuantGrid::Integer(static_cast<int>(i));
+      else if (k == "quant_policy" && i >= 0 && i <= 1)
+        c.quant.policy = static_cast<QuantPolicy>(i);
+      else if (k == "quant_int8_activations")
+        c.quant.int8_activations = i != 0;
+      else if (k == "quant_per_channel")
+        c.quant.per_channel_scale = i != 0;
       else if (k == "step")
         out->state.step = i;
       else if (k == "adam")
@@ -88,26 +116,17 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
   return absl::OkStatus();
 }
 
+int64_t CodeBytes(const QuantGrid& grid, int64_t n) {
+  return grid.kind == QuantGrid::Kind::kTernary ? PackedTernaryBytes(n) : n;
+}
+
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, const float* adam_m,
                             const float* adam_v, const CheckpointState& state) {
-  // The file holds every tensor's forward weights in the logical fp32 layout (code tensors as
-  // code / scale), so any reader gets a plain fp32 model; optimizer moments are saved for
-  // all-fp32 models only (resuming quantized runs is not supported yet).
-  const bool logical_is_values =
-      !params.has_codes() && params.values().size() == static_cast<size_t>(params.numel());
-  const bool has_adam = adam_m != nullptr && adam_v != nullptr && logical_is_values;
+  const bool has_adam = adam_m != nullptr && adam_v != nullptr;
   const std::string manifest = Manifest(params, state, has_adam);
   const uint64_t manifest_bytes = manifest.size();
-  const uint64_t floats = params.numel();
-  Buffer<float> logical;
-  const float* values = params.values().data();
-  if (!logical_is_values || params.config().quant.optimizer != OptimizerKind::kFp) {
-    logical = Buffer<float>(floats, MemoryKind::kWorkspace);
-    params.LogicalValues(logical.data());
-    values = logical.data();
-  }
   XXH64_state_t* hash = XXH64_createState();
   XXH64_reset(hash, 0);
   const std::string tmp = path + ".tmp";
@@ -125,9 +144,29 @@ absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, 
   put(kMagic, sizeof(kMagic));
   put(&manifest_bytes, sizeof(manifest_bytes));
   put(manifest.data(), manifest.size());
-  put(&floats, sizeof(floats));
-  put(values, floats * sizeof(float));
+  const QuantGrid grid = params.config().quant.grid;
+  std::vector<uint8_t> packed;
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage != ParamStorage::kCodes) {
+      put(params.values().data() + t.value_offset, t.numel * sizeof(float));
+      continue;
+    }
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      const float s = params.scale(t, r);
+      put(&s, sizeof(s));
+    }
+    const int8_t* codes = params.codes().data() + t.code_offset;
+    if (grid.kind == QuantGrid::Kind::kTernary) {
+      packed.resize(PackedTernaryBytes(t.numel));
+      PackTernary(codes, t.numel, packed.data());
+      put(packed.data(), packed.size());
+    } else {
+      put(codes, t.numel);
+    }
+  }
   if (has_adam) {
+    const uint64_t floats = params.values().size();
+    put(&floats, sizeof(floats));
     put(adam_m, floats * sizeof(float));
     put(adam_v, floats * sizeof(float));
   }
@@ -155,7 +194,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   auto corrupt = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, " is corrupt: ", why));
   };
-  const size_t fixed = sizeof(kMagic) + 2 * sizeof(uint64_t) + sizeof(uint64_t);
+  const size_t fixed = sizeof(kMagic) + 2 * sizeof(uint64_t);
   if (bytes.size() < fixed || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return corrupt("not a dqt checkpoint (bad magic or too short)");
   }
@@ -164,42 +203,104 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   if (XXH64(bytes.data(), bytes.size() - sizeof(stored), 0) != stored) {
     return corrupt("checksum mismatch (truncated or modified)");
   }
+  const size_t end = bytes.size() - sizeof(uint64_t);
   size_t pos = sizeof(kMagic);
-  uint64_t manifest_bytes = 0, floats = 0;
+  uint64_t manifest_bytes = 0;
   std::memcpy(&manifest_bytes, bytes.data() + pos, sizeof(uint64_t));
   pos += sizeof(uint64_t);
-  if (manifest_bytes > bytes.size() - fixed) return corrupt("manifest size out of range");
+  if (manifest_bytes > end - pos) return corrupt("manifest size out of range");
   LoadedCheckpoint out;
   bool has_adam = false;
-  DQT_RETURN_IF_ERROR(ParseManifest(bytes.substr(pos, manifest_bytes), &out, &has_adam));
+  std::vector<int64_t> scale_counts;
+  DQT_RETURN_IF_ERROR(
+      ParseManifest(bytes.substr(pos, manifest_bytes), &out, &has_adam, &scale_counts));
   pos += manifest_bytes;
-  std::memcpy(&floats, bytes.data() + pos, sizeof(uint64_t));
-  pos += sizeof(uint64_t);
-  const uint64_t arrays = has_adam ? 3 : 1;
-  if (bytes.size() - sizeof(uint64_t) - pos != arrays * floats * sizeof(float)) {
-    return corrupt("payload size does not match the manifest");
-  }
-  auto take = [&](std::vector<float>* v) {
-    v->resize(floats);
-    std::memcpy(v->data(), bytes.data() + pos, floats * sizeof(float));
-    pos += floats * sizeof(float);
+  auto take = [&](void* dst, size_t n) {
+    if (n > end - pos) return false;
+    std::memcpy(dst, bytes.data() + pos, n);
+    pos += n;
+    return true;
   };
-  take(&out.values);
-  if (has_adam) {
-    take(&out.adam_m);
-    take(&out.adam_v);
+  const QuantGrid grid = out.config.quant.grid;
+  int64_t logical = 0;
+  for (const StoredTensor& t : out.tensors) logical = std::max(logical, t.offset + t.numel);
+  out.values.assign(logical, 0.0f);
+  std::vector<uint8_t> packed;
+  for (size_t k = 0; k < out.tensors.size(); ++k) {
+    StoredTensor& t = out.tensors[k];
+    float* forward = out.values.data() + t.offset;
+    if (t.storage != ParamStorage::kCodes) {
+      t.values.resize(t.numel);
+      if (!take(t.values.data(), t.numel * sizeof(float))) return corrupt("payload too short");
+      if (t.storage == ParamStorage::kLatentTernary) {
+        TernarizeAbsMean(t.values.data(), t.numel, forward);
+      } else {
+        std::copy(t.values.begin(), t.values.end(), forward);
+      }
+      continue;
+    }
+    t.scales.resize(scale_counts[k]);
+    t.codes.resize(t.numel);
+    if (!take(t.scales.data(), t.scales.size() * sizeof(float)))
+      return corrupt("payload too short");
+    packed.resize(CodeBytes(grid, t.numel));
+    if (!take(packed.data(), packed.size())) return corrupt("payload too short");
+    if (grid.kind == QuantGrid::Kind::kTernary) {
+      // 0b10 is no ternary code: refuse it here rather than abort in UnpackTernary.
+      for (uint8_t byte : packed) {
+        for (int j = 0; j < 4; ++j) {
+          if (((byte >> (2 * j)) & 3) == 2) return corrupt("invalid packed ternary code");
+        }
+      }
+      UnpackTernary(packed.data(), t.numel, t.codes.data());
+    } else {
+      std::memcpy(t.codes.data(), packed.data(), t.numel);
+    }
+    const int64_t group = t.numel / static_cast<int64_t>(t.scales.size());
+    for (int64_t i = 0; i < t.numel; ++i) {
+      if (t.codes[i] < grid.qmin() || t.codes[i] > grid.qmax()) return corrupt("code off the grid");
+      forward[i] = static_cast<float>(t.codes[i]) / t.scales[i / group];
+    }
   }
+  if (has_adam) {
+    uint64_t floats = 0;
+    if (!take(&floats, sizeof(floats)) || floats > (end - pos) / (2 * sizeof(float))) {
+      return corrupt("optimizer state size out of range");
+    }
+    out.adam_m.resize(floats);
+    out.adam_v.resize(floats);
+    take(out.adam_m.data(), floats * sizeof(float));
+    take(out.adam_v.data(), floats * sizeof(float));
+  }
+  if (pos != end) return corrupt("payload size does not match the manifest");
   return out;
 }
 
 absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {
   const auto& tensors = params.tensors();
-  bool same = ckpt.tensor_names.size() == tensors.size() &&
-              ckpt.values.size() == static_cast<size_t>(params.numel());
-  for (size_t i = 0; same && i < tensors.size(); ++i)
-    same = ckpt.tensor_names[i] == tensors[i].name;
+  bool same = ckpt.tensors.size() == tensors.size() &&
+              ckpt.values.size() <= static_cast<size_t>(params.numel());
+  for (size_t i = 0; same && i < tensors.size(); ++i) {
+    same = ckpt.tensors[i].name == tensors[i].name && ckpt.tensors[i].numel == tensors[i].numel &&
+           ckpt.tensors[i].offset == tensors[i].offset;
+  }
   if (!same) return absl::InvalidArgumentError("checkpoint tensors do not match the model layout");
-  params.SetLogicalValues(ckpt.values.data());
+  std::vector<float> logical(params.numel(), 0.0f);
+  std::copy(ckpt.values.begin(), ckpt.values.end(), logical.begin());
+  params.SetLogicalValues(logical.data());
+  // Tensors stored the way this model stores them come back exactly.
+  const bool same_grid = ckpt.config.quant.grid == params.config().quant.grid;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const ParamTensor& t = tensors[i];
+    const StoredTensor& s = ckpt.tensors[i];
+    if (s.storage != t.storage) continue;
+    if (t.storage != ParamStorage::kCodes) {
+      std::copy(s.values.begin(), s.values.end(), params.values().data() + t.value_offset);
+    } else if (same_grid && static_cast<int64_t>(s.scales.size()) == t.scale_count) {
+      std::copy(s.codes.begin(), s.codes.end(), params.codes().data() + t.code_offset);
+      for (int64_t r = 0; r < t.scale_count; ++r) params.set_scale(t, r, s.scales[r]);
+    }
+  }
   return absl::OkStatus();
 }
 

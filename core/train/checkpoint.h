@@ -1,6 +1,8 @@
-// Single-process checkpoint file: model config, step, data position, every tensor (fp32) and
-// optionally the AdamW moments, with an xxHash64 over the whole file so corruption is caught.
-// Written atomically (temporary file, fsync, rename).
+// Single-process checkpoint file: model shape and quantization, step, data position, every
+// tensor as stored (fp32 values, BitNet latents, or DQT codes + scales: ternary codes packed
+// 2 bits each, n-bit codes one byte each) and optionally the fp32 AdamW moments, with an
+// xxHash64 over the whole file so corruption is caught. Written atomically (temporary file,
+// fsync, rename).
 #pragma once
 
 #include <cstdint>
@@ -17,23 +19,36 @@ struct CheckpointState {
   uint64_t samples_consumed = 0;  // sampler position (sequences drawn by this rank)
 };
 
-struct LoadedCheckpoint {
-  LlamaConfig config;
-  CheckpointState state;
-  std::vector<std::string> tensor_names;
-  std::vector<float> values;          // flat, in LlamaParams layout
-  std::vector<float> adam_m, adam_v;  // empty when saved without optimizer state
+// One tensor as the file stores it.
+struct StoredTensor {
+  std::string name;
+  int64_t offset = 0;  // logical (gradient-layout) offset
+  int64_t numel = 0;
+  ParamStorage storage = ParamStorage::kFloat;
+  std::vector<float> values;  // kFloat / kLatentTernary: the stored fp32 values
+  std::vector<float> scales;  // kCodes: one per scale group
+  std::vector<int8_t> codes;  // kCodes: unpacked codes
 };
 
-// Writes `path` (a file). `adam_m`/`adam_v` may be null (inference-only checkpoint).
+struct LoadedCheckpoint {
+  LlamaConfig config;  // shape and quantization the run trained with
+  CheckpointState state;
+  std::vector<StoredTensor> tensors;
+  std::vector<float> values;          // every tensor's forward weights, logical fp32 layout
+  std::vector<float> adam_m, adam_v;  // fp32 moments of fp32-stored tensors; may be empty
+};
+
+// Writes `path` (a file). `adam_m`/`adam_v` (values() layout) may be null (no optimizer state).
 [[nodiscard]] absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
                                           const float* adam_m, const float* adam_v,
                                           const CheckpointState& state);
 
-// Reads and verifies `path`: magic, version, checksum, sizes and tensor layout.
+// Reads and verifies `path`: magic, checksum, sizes and tensor layout.
 [[nodiscard]] absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
 
-// Copies loaded values into `params`; an error when the tensor layout differs.
+// Fills `params`: tensors stored the same way (codes and scales, latents, values) are restored
+// exactly; others get the forward weights (e.g. a DQT checkpoint into an fp32 model).
+// An error when the tensor layout differs.
 [[nodiscard]] absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params);
 
 }  // namespace dqt

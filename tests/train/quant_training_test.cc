@@ -127,23 +127,7 @@ TEST(DqtTraining, CodesOnlyOnTheGridAndHealthLogged) {
   EXPECT_NE(t.log.find("\"event\":\"memory\""), std::string::npos);
 }
 
-TEST(DqtTraining, DegenerateScaleIsAnError) {
-  LlamaConfig c;
-  c.vocab_size = 17;
-  c.d_model = 8;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 8;
-  c.context = 4;
-  c.init_std = 1e-9f;
-  c.quant.optimizer = OptimizerKind::kDqt;
-  c.quant.grid = QuantGrid::Integer(8);
-  LlamaParams params(c);
-  EXPECT_THAT(params.Init(), StatusIs(absl::StatusCode::kInvalidArgument, "degenerate"));
-}
-
-TEST(DqtTraining, InitScaleIsAbsMeanOfTheDraw) {
+LlamaConfig SmallConfig() {
   LlamaConfig c;
   c.vocab_size = 17;
   c.d_model = 16;
@@ -152,6 +136,20 @@ TEST(DqtTraining, InitScaleIsAbsMeanOfTheDraw) {
   c.n_kv_heads = 2;
   c.ffn_dim = 24;
   c.context = 4;
+  return c;
+}
+
+TEST(DqtTraining, DegenerateScaleIsAnError) {
+  LlamaConfig c = SmallConfig();
+  c.init_std = 1e-9f;
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Integer(8);
+  LlamaParams params(c);
+  EXPECT_THAT(params.Init(), StatusIs(absl::StatusCode::kInvalidArgument, "degenerate"));
+}
+
+TEST(DqtTraining, InitScaleIsAbsMeanOfTheDraw) {
+  const LlamaConfig c = SmallConfig();
   LlamaConfig q = c;
   q.quant.optimizer = OptimizerKind::kDqt;
   q.quant.grid = QuantGrid::Integer(4);
@@ -175,14 +173,7 @@ TEST(DqtTraining, InitScaleIsAbsMeanOfTheDraw) {
 }
 
 TEST(DqtTraining, PerChannelScalesAreAbsMeanOfEachRow) {
-  LlamaConfig c;
-  c.vocab_size = 17;
-  c.d_model = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 24;
-  c.context = 4;
+  const LlamaConfig c = SmallConfig();
   LlamaConfig q = c;
   q.quant.optimizer = OptimizerKind::kDqt;
   q.quant.grid = QuantGrid::Integer(3);

@@ -1,0 +1,177 @@
+// The MPI backend under mpirun (np 2 and 4): every collective against locally computed values,
+// also with small per-call limits that force the split paths; grids and splits; MPI errors as
+// Status. Its own main: the MPI runtime around RUN_ALL_TESTS, one exit code for all ranks.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "dist/mpi_communicator.h"
+#include "dist/process_grid.h"
+#include "gtest/gtest.h"
+#include "tests/dist/collective_cases.h"
+#include "tests/testing/status_matchers.h"
+
+namespace dqt {
+namespace {
+
+using testing::IsOk;
+using testing::StatusIs;
+
+// Set by main for the duration of RUN_ALL_TESTS.
+MpiCommunicator* g_world = nullptr;
+// The world again, with pieces of at most 100000 elements: 1000003-element collectives take the
+// split paths (pieces, per-root reduce / broadcast).
+MpiCommunicator* g_world_in_pieces = nullptr;
+
+TEST(MpiCommunicator, AllReduceSumAndMax) {
+  testing::CheckAllReduce(*g_world);
+  testing::CheckAllReduce(*g_world_in_pieces);
+}
+
+TEST(MpiCommunicator, ReduceScatterEqualAndUneven) {
+  testing::CheckReduceScatter(*g_world);
+  testing::CheckReduceScatter(*g_world_in_pieces);
+}
+
+TEST(MpiCommunicator, AllGatherEqualUnevenAndInPlace) {
+  testing::CheckAllGather(*g_world);
+  testing::CheckAllGather(*g_world_in_pieces);
+}
+
+TEST(MpiCommunicator, AllGatherOfPackedTernaryShards) {
+  testing::CheckPackedTernaryAllGather(*g_world);
+}
+
+TEST(MpiCommunicator, BroadcastFromEveryKindOfRoot) {
+  testing::CheckBroadcast(*g_world);
+  testing::CheckBroadcast(*g_world_in_pieces);
+}
+
+TEST(MpiCommunicator, Split) { testing::CheckSplit(*g_world); }
+
+TEST(MpiCommunicator, ProcessGrids) { testing::CheckProcessGrids(*g_world); }
+
+TEST(MpiCommunicator, TwoByTwoGrid) {
+  if (g_world->size() != 4) GTEST_SKIP() << "needs 4 ranks";
+  absl::StatusOr<ProcessGrid> grid = ProcessGrid::Create(*g_world, 2, 2);
+  ASSERT_THAT(grid, IsOk());
+  constexpr int kDpRank[4] = {0, 0, 1, 1}, kTpRank[4] = {0, 1, 0, 1};
+  EXPECT_EQ(grid->dp_rank(), kDpRank[g_world->rank()]);
+  EXPECT_EQ(grid->tp_rank(), kTpRank[g_world->rank()]);
+  // Sharded-update shape: reduce-scatter over DP, then all-gather the shards back.
+  std::vector<float> grads(6), shard(3);
+  for (int i = 0; i < 6; ++i) grads[i] = static_cast<float>(g_world->rank() * 10 + i);
+  ASSERT_THAT(grid->dp_group().ReduceScatter(grads.data(), shard.data(), 3), IsOk());
+  const int other = (1 - grid->dp_rank()) * 2 + grid->tp_rank();
+  for (int i = 0; i < 3; ++i) {
+    const int j = grid->dp_rank() * 3 + i;
+    EXPECT_EQ(shard[i], static_cast<float>(g_world->rank() * 10 + j + other * 10 + j));
+  }
+  std::vector<float> gathered(6);
+  ASSERT_THAT(grid->dp_group().AllGather(shard.data(), gathered.data(), 3 * sizeof(float)), IsOk());
+  for (int j = 0; j < 6; ++j) {
+    EXPECT_EQ(gathered[j], static_cast<float>(g_world->rank() * 10 + other * 10 + 2 * j));
+  }
+}
+
+TEST(MpiCommunicator, InvalidArgumentsFailLocally) { testing::CheckInvalidArguments(*g_world); }
+
+TEST(MpiCommunicator, MpiErrorsComeBackAsStatus) {
+  // Without MPI_ERRORS_RETURN on the communicator this call would abort the job.
+  auto bad_root = [](MPI_Comm comm, int size) -> absl::Status {
+    char byte = 0;
+    DQT_MPI_CHECK(MPI_Bcast(&byte, 1, MPI_BYTE, size + 3, comm));
+    return absl::OkStatus();
+  };
+  EXPECT_THAT(bad_root(g_world->comm(), g_world->size()),
+              StatusIs(absl::StatusCode::kInvalidArgument, "MPI_Bcast"));
+  EXPECT_THAT(g_world->Barrier(), IsOk());
+}
+
+TEST(MpiError, ArgumentClassesAreInvalidArgument) {
+  EXPECT_THAT(MpiError(MPI_ERR_COUNT, "MPI_Allreduce(x)", "f.cc", 12),
+              StatusIs(absl::StatusCode::kInvalidArgument, "MPI_Allreduce(x) failed (f.cc:12)"));
+  EXPECT_THAT(MpiError(MPI_ERR_INTERN, "MPI_Barrier(c)", "f.cc", 3),
+              StatusIs(absl::StatusCode::kInternal, "MPI_Barrier(c) failed"));
+}
+
+TEST(MpiCommunicator, AdoptRejectsBadArguments) {
+  EXPECT_THAT(MpiCommunicator::Adopt(MPI_COMM_NULL),
+              StatusIs(absl::StatusCode::kInvalidArgument, "MPI_COMM_NULL"));
+  MPI_Comm dup = MPI_COMM_NULL;
+  ASSERT_EQ(MPI_Comm_dup(g_world->comm(), &dup), MPI_SUCCESS);
+  EXPECT_THAT(MpiCommunicator::Adopt(dup, {.max_count_per_call = 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "max_count_per_call"));
+}
+
+// Ranks other than 0 print only their failures, every line prefixed with the rank.
+class RankFailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed()) return;
+    std::string text =
+        absl::StrFormat("%s:%d: Failure\n%s", result.file_name() ? result.file_name() : "?",
+                        result.line_number(), result.message());
+    Print(text);
+  }
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result()->Failed())
+      Print(absl::StrCat("FAILED ", info.test_suite_name(), ".", info.name()));
+  }
+
+ private:
+  void Print(const std::string& text) const {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      std::printf("[rank %d] %.*s\n", rank_, static_cast<int>(line.size()), line.data());
+    }
+    std::fflush(stdout);
+  }
+
+  int rank_;
+};
+
+}  // namespace
+}  // namespace dqt
+
+int main(int argc, char** argv) {
+  absl::StatusOr<std::unique_ptr<dqt::MpiRuntime>> runtime = dqt::MpiRuntime::Init(&argc, &argv);
+  if (!runtime.ok()) {
+    std::fprintf(stderr, "MPI init failed: %s\n", runtime.status().ToString().c_str());
+    return 1;
+  }
+  int exit_code = 1;
+  {  // Communicators end before the runtime finalizes MPI.
+    absl::StatusOr<std::unique_ptr<dqt::MpiCommunicator>> world = (*runtime)->World();
+    absl::StatusOr<std::unique_ptr<dqt::MpiCommunicator>> in_pieces =
+        (*runtime)->World({.max_count_per_call = 100000});
+    if (!world.ok() || !in_pieces.ok()) {
+      std::fprintf(stderr, "MPI world: %s %s\n", world.status().ToString().c_str(),
+                   in_pieces.status().ToString().c_str());
+      return 1;
+    }
+    dqt::g_world = world->get();
+    dqt::g_world_in_pieces = in_pieces->get();
+    const int rank = dqt::g_world->rank();
+    ::testing::InitGoogleTest(&argc, argv);
+    if (rank != 0) {
+      ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
+      delete listeners.Release(listeners.default_result_printer());
+      listeners.Append(new dqt::RankFailurePrinter(rank));
+    }
+    const int local = RUN_ALL_TESTS();
+    // A failure on any rank fails every rank.
+    double failed = local != 0 ? 1.0 : 0.0;
+    const absl::Status status = dqt::g_world->AllReduce(&failed, 1, dqt::ReduceOp::kMax);
+    if (!status.ok()) std::fprintf(stderr, "[rank %d] %s\n", rank, status.ToString().c_str());
+    if (rank == 0 && local == 0 && failed != 0)
+      std::printf("FAILED on another rank (lines prefixed [rank N])\n");
+    exit_code = status.ok() && failed == 0 ? 0 : 1;
+    dqt::g_world = dqt::g_world_in_pieces = nullptr;
+  }
+  return exit_code;
+}
