@@ -12,6 +12,9 @@ shapes=(
   "--d_model 128 --n_layers 4 --n_heads 2 --ffn_dim 352 --seq 128 --batch 8"
   "--d_model 256 --n_layers 4 --n_heads 4 --ffn_dim 704 --seq 128 --batch 8"
   "--d_model 512 --n_layers 8 --n_heads 8 --ffn_dim 1408 --seq 256 --batch 4"
+  "--d_model 512 --n_layers 8 --n_heads 8 --ffn_dim 1408 --seq 256 --batch 4 --mode bitnet"
+  "--d_model 512 --n_layers 8 --n_heads 8 --ffn_dim 1408 --seq 256 --batch 4 --mode dqt-8"
+  "--d_model 512 --n_layers 8 --n_heads 8 --ffn_dim 1408 --seq 256 --batch 4 --mode dqt-ternary"
 )
 {
   echo "["
@@ -29,14 +32,17 @@ rows = json.load(open(sys.argv[1]))
 print("# CPU training throughput\n")
 print(f"Produced by `bench/cpu_train_step.sh` (raw JSON: `bench/results/cpu_train_step.json`) on "
       f"{sys.argv[2]}, {sys.argv[3]} cores, OpenBLAS (OpenMP build). fp32 forward + backward + "
-      "AdamW on random tokens, vocabulary 50257, mean of 5 steps after one warm-up step.\n")
-print("| params | d_model | layers | seq x batch | threads | fwd+bwd ms | AdamW ms | tokens/s | LM head share of GEMM FLOPs |")
-print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+      "AdamW on random tokens, vocabulary 50257, mean of 5 steps after one warm-up step. Modes "
+      "other than fp quantize q, k, v, o, gate, up, down (linear_only) with int8 activations: "
+      "bitnet ternarizes fp32 latents in the forward, dqt-N / dqt-ternary keep codes only and "
+      "add dequantization in the forward/backward and the SR update.\n")
+print("| mode | params | d_model | layers | seq x batch | threads | fwd+bwd ms | optimizer ms | tokens/s | LM head share of GEMM FLOPs |")
+print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
 for r in rows:
     d, f, v = r["d_model"], r["ffn_dim"], r["vocab"]
     head = v * d
     blocks = r["n_layers"] * (4 * d * d + 3 * d * f)  # q,k,v,o (no GQA in the bench) + SwiGLU
-    print(f"| {r['params']/1e6:.1f} M | {d} | {r['n_layers']} | {r['seq']} x {r['batch']} | "
+    print(f"| {r['mode']} | {r['params']/1e6:.1f} M | {d} | {r['n_layers']} | {r['seq']} x {r['batch']} | "
           f"{r['threads']} | {r['fwd_bwd_ms']:.0f} | {r['optimizer_ms']:.0f} | {r['tokens_per_s']:.0f} | "
           f"{100 * head / (head + blocks):.0f}% |")
 print("\nThe untied 50257-word LM head dominates the GEMM work of small models (last column, from the "

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/base/parallel.h"
@@ -15,7 +16,10 @@
 int main(int argc, char** argv) {
   int64_t d_model = 256, n_layers = 4, n_heads = 4, ffn_dim = 704, vocab = 50257, seq = 128,
           batch = 16, steps = 5;
+  std::string mode = "fp";
   dqt::Flags flags("train_step_bench", "train_step_bench [flags]");
+  flags.String("mode", &mode,
+               "fp | bitnet | dqt-N (N = 2..8) | dqt-ternary (linear_only, int8 acts)");
   flags.Int("d_model", &d_model, "model width");
   flags.Int("n_layers", &n_layers, "blocks");
   flags.Int("n_heads", &n_heads, "attention heads");
@@ -33,6 +37,19 @@ int main(int argc, char** argv) {
   c.ffn_dim = ffn_dim;
   c.vocab_size = vocab;
   c.context = seq;
+  if (mode != "fp") {
+    c.quant.int8_activations = true;
+    if (mode == "bitnet") {
+      c.quant.optimizer = dqt::OptimizerKind::kBitNet;
+    } else if (mode == "dqt-ternary") {
+      c.quant.optimizer = dqt::OptimizerKind::kDqt;
+    } else if (mode.rfind("dqt-", 0) == 0 && mode.size() == 5 && mode[4] >= '2' && mode[4] <= '8') {
+      c.quant.optimizer = dqt::OptimizerKind::kDqt;
+      c.quant.grid = dqt::QuantGrid::Integer(mode[4] - '0');
+    } else {
+      return dqt::FailWith(argv[0], absl::InvalidArgumentError("unknown --mode " + mode));
+    }
+  }
   dqt::LlamaModel model(c);
   DQT_CHECK_OK(model.params().Init());
   dqt::AdamW opt(dqt::AdamWConfig{}, model.params());
@@ -62,11 +79,12 @@ int main(int argc, char** argv) {
   }
   const double tokens_per_step = double(batch) * seq;
   std::printf(
-      "{\"bench\":\"train_step\",\"params\":%lld,\"d_model\":%lld,\"n_layers\":%lld,\"ffn_dim\":%"
+      "{\"bench\":\"train_step\",\"mode\":\"%s\",\"params\":%lld,\"d_model\":%lld,\"n_layers\":%"
+      "lld,\"ffn_dim\":%"
       "lld,"
       "\"vocab\":%lld,\"seq\":%lld,\"batch\":%lld,\"threads\":%d,\"fwd_bwd_ms\":%.1f,"
       "\"optimizer_ms\":%.1f,\"tokens_per_s\":%.0f}\n",
-      static_cast<long long>(model.params().numel()), static_cast<long long>(d_model),
+      mode.c_str(), static_cast<long long>(model.params().numel()), static_cast<long long>(d_model),
       static_cast<long long>(n_layers), static_cast<long long>(ffn_dim),
       static_cast<long long>(vocab), static_cast<long long>(seq), static_cast<long long>(batch),
       dqt::HostThreads(), 1e3 * fb_s / steps, 1e3 * opt_s / steps,
