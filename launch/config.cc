@@ -318,6 +318,9 @@ RunConfig ToRunConfig(const RunProto& run) {
       q.scale_init() == proto::QuantProto::ABSMAX ? ScaleInit::kAbsMax : ScaleInit::kAbsMean;
   qc.recompute_scale = q.recompute_scale();
   qc.per_channel_scale = q.per_channel_scale();
+  c.parallel.dp = run.parallel().dp();
+  c.parallel.tp = run.parallel().tp();
+  c.parallel.digest_every = run.parallel().digest_every();
 
   const OptimizerProto& o = run.optimizer();
   c.schedule.kind = o.schedule() == OptimizerProto::WARMUP_LINEAR ? ScheduleKind::kWarmupLinear

@@ -251,9 +251,9 @@ void CheckParallel(const RunProto& run, Violations& v) {
           "must be REPLICATED or SHARDED");
   }
   v.IntIn("parallel.digest_every", p.digest_every(), 0, kMaxSteps);
-  if (p.dp() >= 1 && p.tp() >= 1 && int64_t{p.dp()} * p.tp() > 1) {
-    v.Add("parallel.dp * parallel.tp", absl::StrCat(int64_t{p.dp()} * p.tp()),
-          "not supported yet (only a single process: dp = tp = 1)");
+  if (p.tp() > 1) v.Unsupported("parallel.tp", absl::StrCat(p.tp()), "1");
+  if (p.dp() > 1 && p.dp_mode() == ParallelProto::SHARDED) {
+    v.Unsupported("parallel.dp_mode", "SHARDED", "REPLICATED when parallel.dp > 1");
   }
   if (p.tp() < 1) return;
   const proto::ModelProto& m = run.model();

@@ -36,6 +36,13 @@ struct LogConfig {
   std::string jsonl_path;  // JSON lines, one per logged step ("" = stdout)
 };
 
+// Process layout. Only replicated data parallelism (tp = 1) runs today.
+struct ParallelConfig {
+  int dp = 1;
+  int tp = 1;
+  int digest_every = 100;  // steps between cross-rank weight digests (0: never)
+};
+
 struct RunConfig {
   LlamaConfig model;
   ScheduleConfig schedule;
@@ -44,6 +51,7 @@ struct RunConfig {
   TrainConfig train;
   CheckpointConfig checkpoint;
   LogConfig log;
+  ParallelConfig parallel;
 };
 
 }  // namespace dqt

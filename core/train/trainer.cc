@@ -14,6 +14,7 @@
 #include "core/base/status.h"
 #include "core/optim/schedule.h"
 #include "core/train/checkpoint.h"
+#include "core/train/data_parallel.h"
 
 namespace dqt {
 namespace {
@@ -111,7 +112,16 @@ EvalResult Evaluate(LlamaModel& model, const TokenSource& shard, int seq_len, in
   return r;
 }
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config) {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config,
+                                                         Communicator* comm) {
+  const int rank = comm != nullptr ? comm->rank() : 0;
+  const int world = comm != nullptr ? comm->size() : 1;
+  if (world != config.parallel.dp * config.parallel.tp) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the job has %d ranks but parallel.dp * parallel.tp = %d * %d; launch that many ranks "
+        "or set parallel.dp",
+        world, config.parallel.dp, config.parallel.tp));
+  }
   DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
   DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
@@ -121,13 +131,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
         absl::StrFormat("%s: %d tokens, fewer than one evaluation window of %d",
                         config.data.eval_shard, eval.size(), config.train.seq_len + 1));
   }
-  DQT_ASSIGN_OR_RETURN(SequenceSampler sampler,
-                       SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed,
-                                               /*rank=*/0, /*world=*/1));
+  DQT_ASSIGN_OR_RETURN(
+      SequenceSampler sampler,
+      SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed, rank, world));
   std::unique_ptr<Trainer> t(
-      new Trainer(config, std::move(train), std::move(eval), std::move(sampler)));
+      new Trainer(config, std::move(train), std::move(eval), std::move(sampler), comm));
   DQT_RETURN_IF_ERROR(t->model_->params().Init());
-  if (!config.log.jsonl_path.empty()) {
+  if (rank == 0 && !config.log.jsonl_path.empty()) {
     t->log_file_ = std::fopen(config.log.jsonl_path.c_str(), "w");
     if (t->log_file_ == nullptr) {
       return absl::PermissionDeniedError("cannot open log file " + config.log.jsonl_path);
@@ -137,12 +147,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
 }
 
 Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
-                 SequenceSampler sampler)
+                 SequenceSampler sampler, Communicator* comm)
     : config_(config),
       train_shard_(std::move(train)),
       eval_shard_(std::move(eval)),
       sampler_(std::move(sampler)),
-      model_(std::make_unique<LlamaModel>(config.model)) {
+      model_(std::make_unique<LlamaModel>(config.model)),
+      comm_(comm != nullptr ? comm : &single_) {
   optimizer_ = std::make_unique<AdamW>(config.adamw, model_->params());
 }
 
@@ -163,6 +174,7 @@ void Trainer::FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targ
 }
 
 absl::Status Trainer::Log(const std::string& line) {
+  if (!lead()) return absl::OkStatus();
   std::FILE* out = log_file_ != nullptr ? log_file_ : stdout;
   if (std::fprintf(out, "%s\n", line.c_str()) < 0 || std::fflush(out) != 0) {
     return absl::InternalError("writing the training log failed");
@@ -171,7 +183,7 @@ absl::Status Trainer::Log(const std::string& line) {
 }
 
 absl::Status Trainer::Save(int step) {
-  if (config_.checkpoint.dir.empty()) return absl::OkStatus();
+  if (config_.checkpoint.dir.empty() || !lead()) return absl::OkStatus();
   std::error_code ec;
   std::filesystem::create_directories(config_.checkpoint.dir, ec);
   if (ec) return absl::PermissionDeniedError("cannot create " + config_.checkpoint.dir);
@@ -190,12 +202,14 @@ absl::Status Trainer::Save(int step) {
 
 absl::Status Trainer::Run() {
   const TrainConfig& tc = config_.train;
-  const bool progress = tc.progress && ::isatty(STDERR_FILENO);
+  const bool progress = tc.progress && lead() && ::isatty(STDERR_FILENO);
   const float loss_scale = 1.0f / (static_cast<float>(tc.micro_batch) * tc.seq_len * tc.grad_accum);
-  const double tokens_per_step = double(tc.micro_batch) * tc.seq_len * tc.grad_accum;
+  const double tokens_per_step =
+      double(tc.micro_batch) * tc.seq_len * tc.grad_accum * comm_->size();  // global
   std::vector<int32_t> inputs, targets;
   const auto start = Clock::now();
   auto evaluate = [&](int step, bool whole) -> absl::Status {
+    if (!lead()) return absl::OkStatus();  // replicas hold the same weights
     const auto t0 = Clock::now();
     const EvalResult r = Evaluate(*model_, SourceOf(eval_shard_), tc.seq_len, tc.micro_batch,
                                   whole ? 0 : tc.eval_sequences);
@@ -218,6 +232,14 @@ absl::Status Trainer::Run() {
                                           loss_scale, &count);
       scored += count;
     }
+    if (comm_->size() > 1) {
+      DQT_RETURN_IF_ERROR(AverageGradients(*comm_, model_->params().grads().data(),
+                                           model_->params().grads().size(), reduce_scratch_));
+      double sums[2] = {loss_sum, static_cast<double>(scored)};
+      DQT_RETURN_IF_ERROR(comm_->AllReduce(sums, 2, ReduceOp::kSum));
+      loss_sum = sums[0];
+      scored = static_cast<int64_t>(sums[1]);
+    }
     const double loss = loss_sum / std::max<int64_t>(scored, 1);
     const double grad_norm = AdamW::GradNorm(model_->params());
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
@@ -231,6 +253,11 @@ absl::Status Trainer::Run() {
     DQT_ASSIGN_OR_RETURN(const HealthByLayerType health,
                          optimizer_->Step(model_->params(), step, lr, wd, grad_norm));
     step_losses_.push_back(loss);
+    const int digest_every = config_.parallel.digest_every;
+    if (comm_->size() > 1 && digest_every > 0 &&
+        ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
+      DQT_RETURN_IF_ERROR(CheckReplicaDigests(*comm_, model_->params(), step + 1));
+    }
     if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
     if (tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps)) {

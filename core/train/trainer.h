@@ -17,6 +17,7 @@
 #include "core/train/train_config.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
+#include "dist/communicator.h"
 
 namespace dqt {
 
@@ -48,8 +49,12 @@ std::string MemoryReportJson(int64_t params);
 
 class Trainer {
  public:
-  // Opens the shards and builds the model (initialized from config.model.seed).
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const RunConfig& config);
+  // Opens the shards and builds the model (initialized from config.model.seed). `comm` (not
+  // owned, may be null for one process) is the data-parallel group: each rank reads its own
+  // part of every global batch, gradients are averaged over it, rank 0 logs, evaluates and
+  // saves, and every parallel.digest_every steps the replicas' weights are compared.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const RunConfig& config,
+                                                         Communicator* comm = nullptr);
 
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -63,7 +68,9 @@ class Trainer {
   const std::optional<EvalResult>& final_eval() const { return final_eval_; }
 
  private:
-  Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler);
+  Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler,
+          Communicator* comm);
+  bool lead() const { return comm_->rank() == 0; }
   void FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targets);
   [[nodiscard]] absl::Status Log(const std::string& json_line);
   [[nodiscard]] absl::Status Save(int step);
@@ -79,6 +86,9 @@ class Trainer {
   std::optional<EvalResult> final_eval_;
   std::vector<std::string> saved_;  // checkpoints written by this run, oldest first
   std::FILE* log_file_ = nullptr;
+  SingleProcessCommunicator single_;
+  Communicator* comm_;            // single_ unless a data-parallel group was given
+  Buffer<float> reduce_scratch_;  // this rank's chunk of the gradient average
 };
 
 }  // namespace dqt

@@ -4,22 +4,21 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/memory_ledger.h"
+#include "core/base/status.h"
 #include "core/train/trainer.h"
+#include "dist/mpi_communicator.h"
 #include "launch/config.h"
 #include "launch/flags.h"
 #include "launch/process_env.h"
 
 namespace {
 
-absl::Status Main(const std::string& cfg_path, const std::vector<std::string>& sets,
-                  bool print_config) {
+// Every rank validates the config; only rank 0 prints (errors are printed by the rank that has
+// them, and a failing rank makes the launcher stop the others).
+absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
+                  const std::vector<std::string>& sets, bool print_config) {
   const dqt::ProcessEnv env = dqt::DiscoverProcessEnv();
-  if (env.world_size > 1) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "launched as rank %d of %d by %s, but multi-rank training is not implemented yet; "
-        "run a single process",
-        env.rank, env.world_size, env.launcher));
-  }
+  const bool lead = env.rank == 0;
   if (cfg_path.empty()) return absl::InvalidArgumentError("--cfg is required");
   absl::StatusOr<dqt::proto::RunProto> run = dqt::LoadRunProto(cfg_path, sets);
   if (!run.ok()) return run.status();
@@ -32,15 +31,24 @@ absl::Status Main(const std::string& cfg_path, const std::vector<std::string>& s
     return absl::OkStatus();
   }
   const dqt::RunConfig config = dqt::ToRunConfig(*run);
-  absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config);
+  // A multi-rank launch (mpirun, srun) trains with replicated data parallelism over MPI.
+  std::unique_ptr<dqt::MpiRuntime> mpi;
+  std::unique_ptr<dqt::MpiCommunicator> world;
+  if (env.world_size > 1) {
+    DQT_ASSIGN_OR_RETURN(mpi, dqt::MpiRuntime::Init(argc, argv));
+    DQT_ASSIGN_OR_RETURN(world, mpi->World());
+  }
+  absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config, world.get());
   if (!trainer.ok()) return trainer.status();
   const dqt::LlamaParams& params = (*trainer)->model().params();
-  std::fprintf(stderr,
-               "dqt_worker: %lld parameters (%d layers, d_model %d, vocab %d); %d steps of %d "
-               "tokens\n",
-               static_cast<long long>(params.numel()), config.model.n_layers, config.model.d_model,
-               config.model.vocab_size, config.train.steps,
-               config.train.micro_batch * config.train.seq_len * config.train.grad_accum);
+  if (!lead) return (*trainer)->Run();
+  std::fprintf(
+      stderr,
+      "dqt_worker: %lld parameters (%d layers, d_model %d, vocab %d); %d steps of %d "
+      "tokens\n",
+      static_cast<long long>(params.numel()), config.model.n_layers, config.model.d_model,
+      config.model.vocab_size, config.train.steps,
+      config.train.micro_batch * config.train.seq_len * config.train.grad_accum * env.world_size);
   const dqt::MemorySnapshot mem = dqt::ReadMemoryLedger();
   const double n = static_cast<double>(params.numel());
   std::fprintf(stderr,
@@ -73,5 +81,5 @@ int main(int argc, char** argv) {
     return dqt::FailWith(
         "dqt_worker", absl::InvalidArgumentError("unexpected argument " + flags.positional()[0]));
   }
-  return dqt::FailWith("dqt_worker", Main(cfg, sets, print_config));
+  return dqt::FailWith("dqt_worker", Main(&argc, &argv, cfg, sets, print_config));
 }

@@ -1,6 +1,6 @@
 // The MPI backend under mpirun (np 2 and 4): every collective against locally computed values,
 // also with small per-call limits that force the split paths; grids and splits; MPI errors as
-// Status. Its own main: the MPI runtime around RUN_ALL_TESTS, one exit code for all ranks.
+// Status. main: tests/testing/mpi_test_main.cc.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,6 +13,7 @@
 #include "dist/process_grid.h"
 #include "gtest/gtest.h"
 #include "tests/dist/collective_cases.h"
+#include "tests/testing/mpi_world.h"
 #include "tests/testing/status_matchers.h"
 
 namespace dqt {
@@ -21,11 +22,8 @@ namespace {
 using testing::IsOk;
 using testing::StatusIs;
 
-// Set by main for the duration of RUN_ALL_TESTS.
-MpiCommunicator* g_world = nullptr;
-// The world again, with pieces of at most 100000 elements: 1000003-element collectives take the
-// split paths (pieces, per-root reduce / broadcast).
-MpiCommunicator* g_world_in_pieces = nullptr;
+using testing::g_world;
+using testing::g_world_in_pieces;
 
 TEST(MpiCommunicator, AllReduceSumAndMax) {
   testing::CheckAllReduce(*g_world);
@@ -108,70 +106,5 @@ TEST(MpiCommunicator, AdoptRejectsBadArguments) {
               StatusIs(absl::StatusCode::kInvalidArgument, "max_count_per_call"));
 }
 
-// Ranks other than 0 print only their failures, every line prefixed with the rank.
-class RankFailurePrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit RankFailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& result) override {
-    if (!result.failed()) return;
-    std::string text =
-        absl::StrFormat("%s:%d: Failure\n%s", result.file_name() ? result.file_name() : "?",
-                        result.line_number(), result.message());
-    Print(text);
-  }
-  void OnTestEnd(const ::testing::TestInfo& info) override {
-    if (info.result()->Failed())
-      Print(absl::StrCat("FAILED ", info.test_suite_name(), ".", info.name()));
-  }
-
- private:
-  void Print(const std::string& text) const {
-    for (absl::string_view line : absl::StrSplit(text, '\n')) {
-      std::printf("[rank %d] %.*s\n", rank_, static_cast<int>(line.size()), line.data());
-    }
-    std::fflush(stdout);
-  }
-
-  int rank_;
-};
-
 }  // namespace
 }  // namespace dqt
-
-int main(int argc, char** argv) {
-  absl::StatusOr<std::unique_ptr<dqt::MpiRuntime>> runtime = dqt::MpiRuntime::Init(&argc, &argv);
-  if (!runtime.ok()) {
-    std::fprintf(stderr, "MPI init failed: %s\n", runtime.status().ToString().c_str());
-    return 1;
-  }
-  int exit_code = 1;
-  {  // Communicators end before the runtime finalizes MPI.
-    absl::StatusOr<std::unique_ptr<dqt::MpiCommunicator>> world = (*runtime)->World();
-    absl::StatusOr<std::unique_ptr<dqt::MpiCommunicator>> in_pieces =
-        (*runtime)->World({.max_count_per_call = 100000});
-    if (!world.ok() || !in_pieces.ok()) {
-      std::fprintf(stderr, "MPI world: %s %s\n", world.status().ToString().c_str(),
-                   in_pieces.status().ToString().c_str());
-      return 1;
-    }
-    dqt::g_world = world->get();
-    dqt::g_world_in_pieces = in_pieces->get();
-    const int rank = dqt::g_world->rank();
-    ::testing::InitGoogleTest(&argc, argv);
-    if (rank != 0) {
-      ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
-      delete listeners.Release(listeners.default_result_printer());
-      listeners.Append(new dqt::RankFailurePrinter(rank));
-    }
-    const int local = RUN_ALL_TESTS();
-    // A failure on any rank fails every rank.
-    double failed = local != 0 ? 1.0 : 0.0;
-    const absl::Status status = dqt::g_world->AllReduce(&failed, 1, dqt::ReduceOp::kMax);
-    if (!status.ok()) std::fprintf(stderr, "[rank %d] %s\n", rank, status.ToString().c_str());
-    if (rank == 0 && local == 0 && failed != 0)
-      std::printf("FAILED on another rank (lines prefixed [rank N])\n");
-    exit_code = status.ok() && failed == 0 ? 0 : 1;
-    dqt::g_world = dqt::g_world_in_pieces = nullptr;
-  }
-  return exit_code;
-}

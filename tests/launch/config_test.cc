@@ -360,10 +360,11 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
 }
 
 TEST(ValidateTest, UnsupportedParallelSettings) {
-  EXPECT_THAT(ValidateWith({"parallel.dp=2"}),
-              StatusIs(kInvalid, "parallel.dp * parallel.tp = 2: not supported yet"));
+  EXPECT_THAT(ValidateWith({"parallel.dp=2"}), IsOk());  // replicated data parallelism
+  EXPECT_THAT(ValidateWith({"parallel.dp=2", "parallel.dp_mode=SHARDED"}),
+              StatusIs(kInvalid, "parallel.dp_mode = SHARDED: not supported yet"));
   EXPECT_THAT(ValidateWith({"parallel.tp=2"}),
-              StatusIs(kInvalid, "parallel.dp * parallel.tp = 2: not supported yet"));
+              StatusIs(kInvalid, "parallel.tp = 2: not supported yet"));
   EXPECT_THAT(ValidateWith({"parallel.tp=3"}),
               StatusIs(kInvalid, "model.n_heads = 4: must be divisible by parallel.tp = 3"));
   EXPECT_THAT(ValidateWith({"parallel.dp=0"}), StatusIs(kInvalid, "parallel.dp = 0"));
