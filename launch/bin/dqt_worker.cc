@@ -13,6 +13,18 @@
 
 namespace {
 
+// In a multi-rank job an error on one rank must not leave the others waiting in a collective:
+// print this rank's message and abort the whole job (the launcher then stops every rank).
+absl::Status StopAllRanks(const dqt::MpiRuntime* mpi, const dqt::ProcessEnv& env,
+                          absl::Status status) {
+  if (status.ok() || mpi == nullptr) return status;
+  std::fprintf(stderr, "dqt_worker: rank %d of %d: %s\n", env.rank, env.world_size,
+               std::string(status.message()).c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  return status;
+}
+
 // Every rank validates the config; only rank 0 prints (errors are printed by the rank that has
 // them, and a failing rank makes the launcher stop the others).
 absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
@@ -39,9 +51,9 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
     DQT_ASSIGN_OR_RETURN(world, mpi->World());
   }
   absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config, world.get());
-  if (!trainer.ok()) return trainer.status();
+  if (!trainer.ok()) return StopAllRanks(mpi.get(), env, trainer.status());
   const dqt::LlamaParams& params = (*trainer)->model().params();
-  if (!lead) return (*trainer)->Run();
+  if (!lead) return StopAllRanks(mpi.get(), env, (*trainer)->Run());
   std::fprintf(
       stderr,
       "dqt_worker: %lld parameters (%d layers, d_model %d, vocab %d); %d steps of %d "
@@ -57,7 +69,7 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
                mem.Current(dqt::MemoryKind::kWeights) / n,
                mem.Current(dqt::MemoryKind::kOptimizer) / n,
                mem.Current(dqt::MemoryKind::kGradients) / n);
-  if (absl::Status s = (*trainer)->Run(); !s.ok()) return s;
+  if (absl::Status s = (*trainer)->Run(); !s.ok()) return StopAllRanks(mpi.get(), env, s);
   const dqt::EvalResult& r = *(*trainer)->final_eval();
   std::fprintf(stderr,
                "dqt_worker: held-out loss %.4f nats/token, perplexity %.2f, %.4f bits/byte over "
