@@ -162,10 +162,10 @@ class MomentStore {
   MomentsView view();
   void Load(int64_t block, float* m, float* v) const;
   void Store(int64_t block, const float* m, const float* v);
-
- private:
+  // Read-only use of the view (serialization); do not write through it.
   MomentsView ConstView() const;
 
+ private:
   MomentFormat format_ = MomentFormat::kFp32;
   int64_t n_ = 0;
   uint64_t global_offset_ = 0;

@@ -209,6 +209,7 @@ RunProto DefaultRunProto() {
   k.set_dir(c.checkpoint.dir);
   k.set_every(c.checkpoint.every);
   k.set_keep_last(c.checkpoint.keep_last);
+  k.set_resume(c.checkpoint.resume);
 
   run.mutable_log()->set_jsonl_path(c.log.jsonl_path);
 
@@ -354,6 +355,7 @@ RunConfig ToRunConfig(const RunProto& run) {
 
   c.checkpoint.dir = run.checkpoint().dir();
   c.checkpoint.every = run.checkpoint().every();
+  c.checkpoint.resume = run.checkpoint().resume();
   c.checkpoint.keep_last = run.checkpoint().keep_last();
   c.log.jsonl_path = run.log().jsonl_path();
   return c;

@@ -56,6 +56,9 @@ class AdamW {
   Buffer<float>& v() { return v_; }
   const Buffer<float>& m() const { return m_; }
   const Buffer<float>& v() const { return v_; }
+  // Moments of code tensors, by tensor id (empty stores for other tensors).
+  std::vector<MomentStore>& code_moments() { return code_moments_; }
+  const std::vector<MomentStore>& code_moments() const { return code_moments_; }
 
  private:
   AdamWConfig config_;

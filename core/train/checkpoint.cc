@@ -25,7 +25,8 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'Q', 'T', 'C', 'K', 'P', 'T', '2'};
 
-std::string Manifest(const LlamaParams& params, const CheckpointState& state, bool has_adam) {
+std::string Manifest(const LlamaParams& params, const CheckpointState& state, bool has_adam,
+                     bool has_code_moments) {
   const LlamaConfig& c = params.config();
   const QuantConfig& q = c.quant;
   std::ostringstream m;
@@ -37,7 +38,9 @@ std::string Manifest(const LlamaParams& params, const CheckpointState& state, bo
     << static_cast<int>(q.optimizer) << "\nquant_bits " << q.grid.bits << "\nquant_policy "
     << static_cast<int>(q.policy) << "\nquant_int8_activations " << (q.int8_activations ? 1 : 0)
     << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nstep " << state.step
-    << "\nsamples_consumed " << state.samples_consumed << "\nadam " << (has_adam ? 1 : 0) << "\n";
+    << "\nsamples_consumed " << state.samples_consumed << "\nadam " << (has_adam ? 1 : 0)
+    << "\nquant_moments " << static_cast<int>(q.moments) << "\ncode_moments "
+    << (has_code_moments ? 1 : 0) << "\n";
   for (const ParamTensor& t : params.tensors()) {
     m << "tensor " << t.name << " " << t.offset << " " << t.numel << " "
       << static_cast<int>(t.storage) << " " << t.scale_count << "\n";
@@ -46,7 +49,7 @@ std::string Manifest(const LlamaParams& params, const CheckpointState& state, bo
 }
 
 absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool* has_adam,
-                           std::vector<int64_t>* scale_counts) {
+                           bool* has_code_moments, std::vector<int64_t>* scale_counts) {
   LlamaConfig& c = out->config;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
@@ -106,6 +109,10 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
         out->state.step = i;
       else if (k == "adam")
         *has_adam = i != 0;
+      else if (k == "code_moments")
+        *has_code_moments = i != 0;
+      else if (k == "quant_moments" && i >= 0 && i <= 2)
+        c.quant.moments = static_cast<MomentFormat>(i);
       else
         ok = false;
     } else {
@@ -123,9 +130,10 @@ int64_t CodeBytes(const QuantGrid& grid, int64_t n) {
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, const float* adam_m,
-                            const float* adam_v, const CheckpointState& state) {
+                            const float* adam_v, const CheckpointState& state,
+                            const std::vector<MomentStore>* code_moments) {
   const bool has_adam = adam_m != nullptr && adam_v != nullptr;
-  const std::string manifest = Manifest(params, state, has_adam);
+  const std::string manifest = Manifest(params, state, has_adam, code_moments != nullptr);
   const uint64_t manifest_bytes = manifest.size();
   XXH64_state_t* hash = XXH64_createState();
   XXH64_reset(hash, 0);
@@ -170,6 +178,15 @@ absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, 
     put(adam_m, floats * sizeof(float));
     put(adam_v, floats * sizeof(float));
   }
+  if (code_moments != nullptr) {
+    for (const ParamTensor& t : params.tensors()) {
+      if (t.storage != ParamStorage::kCodes) continue;
+      const std::vector<uint8_t> raw = MomentStoreBytes((*code_moments)[t.id]);
+      const uint64_t size = raw.size();
+      put(&size, sizeof(size));
+      put(raw.data(), raw.size());
+    }
+  }
   const uint64_t digest = XXH64_digest(hash);
   XXH64_freeState(hash);
   ok = ok && std::fwrite(&digest, 1, sizeof(digest), f) == sizeof(digest);
@@ -210,10 +227,10 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   pos += sizeof(uint64_t);
   if (manifest_bytes > end - pos) return corrupt("manifest size out of range");
   LoadedCheckpoint out;
-  bool has_adam = false;
+  bool has_adam = false, has_code_moments = false;
   std::vector<int64_t> scale_counts;
-  DQT_RETURN_IF_ERROR(
-      ParseManifest(bytes.substr(pos, manifest_bytes), &out, &has_adam, &scale_counts));
+  DQT_RETURN_IF_ERROR(ParseManifest(bytes.substr(pos, manifest_bytes), &out, &has_adam,
+                                    &has_code_moments, &scale_counts));
   pos += manifest_bytes;
   auto take = [&](void* dst, size_t n) {
     if (n > end - pos) return false;
@@ -272,8 +289,53 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     take(out.adam_m.data(), floats * sizeof(float));
     take(out.adam_v.data(), floats * sizeof(float));
   }
+  if (has_code_moments) {
+    out.code_moments.resize(out.tensors.size());
+    for (size_t k = 0; k < out.tensors.size(); ++k) {
+      if (out.tensors[k].storage != ParamStorage::kCodes) continue;
+      uint64_t size = 0;
+      if (!take(&size, sizeof(size)) || size > end - pos)
+        return corrupt("moment size out of range");
+      out.code_moments[k].resize(size);
+      take(out.code_moments[k].data(), size);
+    }
+  }
   if (pos != end) return corrupt("payload size does not match the manifest");
   return out;
+}
+
+std::vector<uint8_t> MomentStoreBytes(const MomentStore& store) {
+  const MomentsView v = store.ConstView();
+  const int64_t array = MomentArrayBytes(v.format, v.n);
+  const int64_t scales = MomentScaleCount(v.format, v.n) * sizeof(float);
+  std::vector<uint8_t> out(2 * array + 2 * scales);
+  if (v.n == 0) return out;
+  std::memcpy(out.data(), v.m, array);
+  std::memcpy(out.data() + array, v.v, array);
+  if (scales > 0) {
+    std::memcpy(out.data() + 2 * array, v.m_absmax, scales);
+    std::memcpy(out.data() + 2 * array + scales, v.v_max, scales);
+  }
+  return out;
+}
+
+absl::Status RestoreMomentStore(const std::vector<uint8_t>& bytes, MomentStore& store) {
+  MomentsView v = store.view();
+  const int64_t array = MomentArrayBytes(v.format, v.n);
+  const int64_t scales = MomentScaleCount(v.format, v.n) * sizeof(float);
+  if (static_cast<int64_t>(bytes.size()) != 2 * array + 2 * scales) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint moments have ", bytes.size(),
+                                                   " bytes, the optimizer expects ",
+                                                   2 * array + 2 * scales));
+  }
+  if (v.n == 0) return absl::OkStatus();
+  std::memcpy(v.m, bytes.data(), array);
+  std::memcpy(v.v, bytes.data() + array, array);
+  if (scales > 0) {
+    std::memcpy(v.m_absmax, bytes.data() + 2 * array, scales);
+    std::memcpy(v.v_max, bytes.data() + 2 * array + scales, scales);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/model/llama_params.h"
+#include "kernels/moments.h"
 
 namespace dqt {
 
@@ -36,12 +37,22 @@ struct LoadedCheckpoint {
   std::vector<StoredTensor> tensors;
   std::vector<float> values;          // every tensor's forward weights, logical fp32 layout
   std::vector<float> adam_m, adam_v;  // fp32 moments of fp32-stored tensors; may be empty
+  // DQT moments per tensor id (empty for other tensors, or when saved without them): the raw
+  // arrays of the tensor's MomentStore, m then v then (block-8) the block scales.
+  std::vector<std::vector<uint8_t>> code_moments;
 };
 
-// Writes `path` (a file). `adam_m`/`adam_v` (values() layout) may be null (no optimizer state).
+// Raw bytes of a MomentStore (m, v, block scales) and back; sizes must match the store.
+std::vector<uint8_t> MomentStoreBytes(const MomentStore& store);
+[[nodiscard]] absl::Status RestoreMomentStore(const std::vector<uint8_t>& bytes,
+                                              MomentStore& store);
+
+// Writes `path` (a file). `adam_m`/`adam_v` (values() layout) may be null (no optimizer state);
+// `code_moments` (per tensor id) may be null (no DQT moments).
 [[nodiscard]] absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
                                           const float* adam_m, const float* adam_v,
-                                          const CheckpointState& state);
+                                          const CheckpointState& state,
+                                          const std::vector<MomentStore>* code_moments = nullptr);
 
 // Reads and verifies `path`: magic, checksum, sizes and tensor layout.
 [[nodiscard]] absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);

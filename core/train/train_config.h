@@ -27,9 +27,12 @@ struct TrainConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir;    // where checkpoints go ("" disables saving)
-  int every = 0;      // steps between checkpoints (0: only at the end)
-  int keep_last = 0;  // most recent checkpoints kept on disk (0: keep all)
+  std::string dir;  // where checkpoints go ("" disables saving)
+  int every = 0;    // steps between checkpoints (0: only at the end)
+  int keep_last = 0;
+  // Checkpoint to resume from: weights, optimizer state (fp32 AdamW and DQT moments), step and
+  // data position come back exactly, so the run continues as if never stopped. "" = fresh.
+  std::string resume;  // most recent checkpoints kept on disk (0: keep all)
 };
 
 struct LogConfig {

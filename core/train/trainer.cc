@@ -138,11 +138,14 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
       new Trainer(config, std::move(train), std::move(eval), std::move(sampler), comm));
   DQT_RETURN_IF_ERROR(t->model_->params().Init());
   if (rank == 0 && !config.log.jsonl_path.empty()) {
-    t->log_file_ = std::fopen(config.log.jsonl_path.c_str(), "w");
+    // A resumed run appends to its log rather than replacing it.
+    t->log_file_ =
+        std::fopen(config.log.jsonl_path.c_str(), config.checkpoint.resume.empty() ? "w" : "a");
     if (t->log_file_ == nullptr) {
       return absl::PermissionDeniedError("cannot open log file " + config.log.jsonl_path);
     }
   }
+  if (!config.checkpoint.resume.empty()) DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume));
   return t;
 }
 
@@ -155,6 +158,46 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
       model_(std::make_unique<LlamaModel>(config.model)),
       comm_(comm != nullptr ? comm : &single_) {
   optimizer_ = std::make_unique<AdamW>(config.adamw, model_->params());
+}
+
+absl::Status Trainer::Resume(const std::string& path) {
+  DQT_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(path));
+  const LlamaConfig& have = ckpt.config;
+  const LlamaConfig& want = config_.model;
+  const bool same_model =
+      have.vocab_size == want.vocab_size && have.d_model == want.d_model &&
+      have.n_layers == want.n_layers && have.n_heads == want.n_heads &&
+      have.n_kv_heads == want.n_kv_heads && have.ffn_dim == want.ffn_dim &&
+      have.subln == want.subln && have.quant.optimizer == want.quant.optimizer &&
+      have.quant.grid == want.quant.grid && have.quant.policy == want.quant.policy &&
+      have.quant.per_channel_scale == want.quant.per_channel_scale &&
+      have.quant.moments == want.quant.moments;
+  if (!same_model) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resume from ", path,
+                     ": it holds a different model shape or quantization than the config"));
+  }
+  LlamaParams& params = model_->params();
+  DQT_RETURN_IF_ERROR(RestoreParams(ckpt, params));
+  if (ckpt.adam_m.size() != optimizer_->m().size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resume from ", path, ": it has no optimizer state"));
+  }
+  std::copy(ckpt.adam_m.begin(), ckpt.adam_m.end(), optimizer_->m().data());
+  std::copy(ckpt.adam_v.begin(), ckpt.adam_v.end(), optimizer_->v().data());
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage != ParamStorage::kCodes) continue;
+    if (ckpt.code_moments.size() <= t.id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot resume from ", path, ": it has no DQT moments"));
+    }
+    DQT_RETURN_IF_ERROR(
+        RestoreMomentStore(ckpt.code_moments[t.id], optimizer_->code_moments()[t.id]));
+  }
+  start_step_ = ckpt.state.step;
+  samples_consumed_ = ckpt.state.samples_consumed;
+  return Log(
+      absl::StrFormat("{\"event\":\"resume\",\"from\":\"%s\",\"step\":%d}", path, start_step_));
 }
 
 Trainer::~Trainer() {
@@ -190,7 +233,7 @@ absl::Status Trainer::Save(int step) {
   const std::string path = absl::StrFormat("%s/step_%06d.dqt", config_.checkpoint.dir, step);
   CheckpointState state{step, samples_consumed_};
   DQT_RETURN_IF_ERROR(SaveCheckpoint(path, model_->params(), optimizer_->m().data(),
-                                     optimizer_->v().data(), state));
+                                     optimizer_->v().data(), state, &optimizer_->code_moments()));
   saved_.push_back(path);
   while (config_.checkpoint.keep_last > 0 &&
          saved_.size() > static_cast<size_t>(config_.checkpoint.keep_last)) {
@@ -220,7 +263,7 @@ absl::Status Trainer::Run() {
                         step, r.loss, r.perplexity, r.bits_per_byte, r.tokens,
                         whole ? "true" : "false", Seconds(t0)));
   };
-  for (int step = 0; step < tc.steps; ++step) {
+  for (int step = start_step_; step < tc.steps; ++step) {
     const auto t0 = Clock::now();
     model_->params().grads().Zero();
     double loss_sum = 0;

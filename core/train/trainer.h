@@ -84,6 +84,9 @@ class Trainer {
   uint64_t samples_consumed_ = 0;
   std::vector<double> step_losses_;
   std::optional<EvalResult> final_eval_;
+  [[nodiscard]] absl::Status Resume(const std::string& path);
+
+  int start_step_ = 0;
   std::vector<std::string> saved_;  // checkpoints written by this run, oldest first
   std::FILE* log_file_ = nullptr;
   SingleProcessCommunicator single_;
