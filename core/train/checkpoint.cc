@@ -347,9 +347,8 @@ absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {
            ckpt.tensors[i].offset == tensors[i].offset;
   }
   if (!same) return absl::InvalidArgumentError("checkpoint tensors do not match the model layout");
-  std::vector<float> logical(params.numel(), 0.0f);
-  std::copy(ckpt.values.begin(), ckpt.values.end(), logical.begin());
-  params.SetLogicalValues(logical.data());
+  // Same names, offsets and sizes: ckpt.values covers every tensor of the logical layout.
+  params.SetLogicalValues(ckpt.values.data());
   // Tensors stored the way this model stores them come back exactly.
   const bool same_grid = ckpt.config.quant.grid == params.config().quant.grid;
   for (size_t i = 0; i < tensors.size(); ++i) {
