@@ -1,6 +1,7 @@
 // Communicator: the only way model code talks to peers. Backends: single process (here), MPI on
-// host buffers (mpi_communicator.h), an in-process fake for tests (fake_communicator.h); NCCL on
-// device buffers comes later.
+// host buffers (mpi_communicator.h), an in-process fake for tests (fake_communicator.h); in CUDA
+// builds, on device buffers: NCCL (nccl_communicator.h) and MPI through host staging
+// (host_staged_communicator.h).
 #pragma once
 
 #include <cstddef>
@@ -21,8 +22,9 @@ enum class ReduceType { kFloat32, kFloat64 };
 // relies on mpirun tearing the job down when a process dies).
 //
 // The public calls validate arguments once here (non-virtual) and prefix backend errors with the
-// collective and the rank; backends implement the Do* hooks. Buffers are host memory. Results
-// are identical on every rank. MAX with NaN inputs is unspecified.
+// collective and the rank; backends implement the Do* hooks. Buffers are host memory (device
+// memory for the device backends, which say so). Results are identical on every rank. MAX with
+// NaN inputs is unspecified.
 class Communicator {
  public:
   Communicator() = default;

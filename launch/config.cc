@@ -321,6 +321,9 @@ RunConfig ToRunConfig(const RunProto& run) {
   qc.per_channel_scale = q.per_channel_scale();
   c.parallel.dp = run.parallel().dp();
   c.parallel.tp = run.parallel().tp();
+  c.parallel.dp_mode = run.parallel().dp_mode() == proto::ParallelProto::SHARDED
+                           ? DpMode::kSharded
+                           : DpMode::kReplicated;
   c.parallel.digest_every = run.parallel().digest_every();
 
   const OptimizerProto& o = run.optimizer();

@@ -69,11 +69,6 @@ class Violations {
   }
 
   // A feature the schema describes but the trainer does not implement yet.
-  void Unsupported(const std::string& path, const std::string& value,
-                   const std::string& supported) {
-    Add(path, value, absl::StrCat("not supported yet (only ", supported, ")"));
-  }
-
   absl::Status ToStatus() const {
     if (lines_.empty()) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrJoin(lines_, "\n"));
@@ -251,11 +246,19 @@ void CheckParallel(const RunProto& run, Violations& v) {
           "must be REPLICATED or SHARDED");
   }
   v.IntIn("parallel.digest_every", p.digest_every(), 0, kMaxSteps);
-  if (p.tp() > 1) v.Unsupported("parallel.tp", absl::StrCat(p.tp()), "1");
-  if (p.dp() > 1 && p.dp_mode() == ParallelProto::SHARDED) {
-    v.Unsupported("parallel.dp_mode", "SHARDED", "REPLICATED when parallel.dp > 1");
-  }
   if (p.tp() < 1) return;
+  if (p.tp() > 1) {
+    const std::string tp = absl::StrCat(p.tp());
+    // Not implemented under TP: SubLN norms over sharded features, BitNet's absmean over a
+    // sharded tensor, block-8 moment blocks that would straddle shards.
+    if (run.model().subln()) v.Add("parallel.tp", tp, "needs model.subln = false");
+    if (run.quant().optimizer() == proto::QuantProto::BITNET) {
+      v.Add("parallel.tp", tp, "needs quant.optimizer FP or DQT (BITNET is single-shard only)");
+    }
+    if (run.quant().moments() == proto::QuantProto::INT8) {
+      v.Add("parallel.tp", tp, "needs quant.moments FP32 or BF16");
+    }
+  }
   const proto::ModelProto& m = run.model();
   const std::pair<const char*, int> split[] = {{"model.n_heads", m.n_heads()},
                                                {"model.n_kv_heads", m.n_kv_heads()},

@@ -60,21 +60,22 @@ absl::Status ValidateModelShape(const LlamaConfig& c) {
 absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("--ckpt is required");
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " is a directory; pass one of its step_NNNNNN.dqt files"));
+  if (!std::filesystem::is_directory(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("checkpoint ", path,
+                     " is not a directory; pass a step_NNNNNN directory of checkpoint.dir"));
   }
-  DQT_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(path));
-  if (absl::Status s = ValidateModelShape(ckpt.config); !s.ok()) {
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(path));
+  if (absl::Status s = ValidateModelShape(info.config); !s.ok()) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
   }
   // Inference runs an fp32 model holding each tensor's forward weights (code / scale for DQT,
   // ternarized latents for BitNet), so every tool and --ternarize see plain weights.
-  LlamaConfig inference = ckpt.config;
+  LlamaConfig inference = info.config;
   inference.quant = QuantConfig{};
   auto model = std::make_unique<LlamaModel>(inference);
-  if (absl::Status s = RestoreParams(ckpt, model->params()); !s.ok()) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
+  if (absl::Status s = LoadCheckpointWeights(path, model->params()); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("checkpoint ", path, ": ", s.message()));
   }
   return model;
 }

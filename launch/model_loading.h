@@ -36,7 +36,8 @@ void DeclareTokenizerFlags(Flags& flags, TokenizerPaths* paths);
 // passes through this before any allocation, so a bad one is an error, not a crash.
 [[nodiscard]] absl::Status ValidateModelShape(const LlamaConfig& config);
 
-// Reads checkpoint `path` (verified by LoadCheckpoint) into a newly built model.
+// Reads checkpoint directory `path` (verified: manifest and shard checksums) into a newly built
+// fp32 model.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path);
 
 // The model must embed every id the tokenizer can produce (a larger, padded vocabulary is fine).

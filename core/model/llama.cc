@@ -25,7 +25,19 @@ void AddInPlace(float* dst, const float* src, int64_t n) {
 
 }  // namespace
 
-LlamaModel::LlamaModel(const LlamaConfig& config) : params_(config) {
+namespace {
+TpShard ShardOf(const Communicator* tp) {
+  return tp != nullptr ? TpShard{tp->size(), tp->rank()} : TpShard{};
+}
+}  // namespace
+
+LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp)
+    : tp_(tp != nullptr && tp->size() > 1 ? tp : nullptr),
+      heads_(config.n_heads / ShardOf(tp).size),
+      kv_heads_(config.n_kv_heads / ShardOf(tp).size),
+      ffn_(config.ffn_dim / ShardOf(tp).size),
+      params_(config, ShardOf(tp)) {
+  DQT_CHECK(tp_ == nullptr || !config.subln) << "tensor parallelism does not support SubLN";
   const std::vector<ParamTensor>& t = params_.tensors();
   size_t next = 0;
   auto take = [&]() { return &t[next++]; };
@@ -63,8 +75,9 @@ void LlamaModel::Reserve(int batch, int seq) {
   DQT_CHECK(seq >= 1 && seq <= c.context) << "seq " << seq << " outside [1, " << c.context << "]";
   batch_ = batch;
   seq_ = seq;
-  const size_t n = static_cast<size_t>(batch) * seq, d = c.d_model, f = c.ffn_dim;
-  const size_t qd = static_cast<size_t>(c.n_heads) * c.head_dim(), kv = c.kv_dim();
+  const size_t n = static_cast<size_t>(batch) * seq, d = c.d_model, f = ffn_;
+  const size_t qd = static_cast<size_t>(heads_) * c.head_dim();
+  const size_t kv = static_cast<size_t>(kv_heads_) * c.head_dim();
   acts_.clear();
   acts_.resize(c.n_layers);
   for (LayerActivations& a : acts_) {
@@ -75,7 +88,7 @@ void LlamaModel::Reserve(int batch, int seq) {
     a.k = Buffer<float>(n * kv, MemoryKind::kActivations);
     a.v = Buffer<float>(n * kv, MemoryKind::kActivations);
     a.probs =
-        Buffer<float>(static_cast<size_t>(batch) * c.n_heads * seq * seq, MemoryKind::kActivations);
+        Buffer<float>(static_cast<size_t>(batch) * heads_ * seq * seq, MemoryKind::kActivations);
     a.att = Buffer<float>(n * qd, MemoryKind::kActivations);
     a.x_mid = Buffer<float>(n * d, MemoryKind::kActivations);
     a.rstd_mid = Buffer<float>(n, MemoryKind::kActivations);
@@ -96,6 +109,7 @@ void LlamaModel::Reserve(int batch, int seq) {
   const size_t chunk = std::min<size_t>(n, kHeadChunkRows);
   logits_ = Buffer<float>(chunk * c.vocab_size, MemoryKind::kWorkspace);
   losses_ = Buffer<float>(chunk, MemoryKind::kActivations);
+  row_absmax_ = Buffer<float>(tp_ != nullptr ? n : 0, MemoryKind::kWorkspace);
   grad_x_ = Buffer<float>(n * d, MemoryKind::kActivations);
   grad_tmp_ = Buffer<float>(n * d, MemoryKind::kActivations);
   grad_tmp2_ = Buffer<float>(n * d, MemoryKind::kActivations);
@@ -109,18 +123,29 @@ void LlamaModel::Reserve(int batch, int seq) {
   grad_ffn_tmp_ = Buffer<float>(n * f, MemoryKind::kActivations);
 }
 
-void LlamaModel::QuantizeInput(float* x, int64_t rows, int cols) {
-  if (config().quant.int8_activations) ActQuantInt8(x, rows, cols);
+void LlamaModel::QuantizeInput(float* x, int64_t rows, int cols, bool sharded) {
+  if (!config().quant.int8_activations) return;
+  if (!sharded || tp_ == nullptr) {
+    ActQuantInt8(x, rows, cols);
+    return;
+  }
+  RowAbsMax(x, rows, cols, row_absmax_.data());
+  DQT_CHECK_OK(tp_->AllReduce(row_absmax_.data(), rows, ReduceOp::kMax));
+  ActQuantInt8WithAbsMax(x, rows, cols, row_absmax_.data());
+}
+
+void LlamaModel::TpSum(float* x, int64_t n) {
+  if (tp_ != nullptr) DQT_CHECK_OK(tp_->AllReduce(x, n, ReduceOp::kSum));
 }
 
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   Reserve(batch, seq);
   const LlamaConfig& c = config();
   const int64_t n = static_cast<int64_t>(batch) * seq;
-  const int d = c.d_model, f = c.ffn_dim, hd = c.head_dim();
-  const int qd = c.n_heads * hd, kv = c.kv_dim();
+  const int d = c.d_model, f = ffn_, hd = c.head_dim();
+  const int qd = heads_ * hd, kv = kv_heads_ * hd;
   const float eps = c.norm_eps;
-  const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
+  const AttentionShape shape{batch, seq, heads_, kv_heads_, hd};
   EmbeddingForward(inputs, n, W(embed_), d, acts_[0].x_in.data());
   for (int l = 0; l < c.n_layers; ++l) {
     LayerActivations& a = acts_[l];
@@ -132,16 +157,17 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
     LinearForward(a.xn_in.data(), W(lt.wq), n, d, qd, a.q.data());
     LinearForward(a.xn_in.data(), W(lt.wk), n, d, kv, a.k.data());
     LinearForward(a.xn_in.data(), W(lt.wv), n, d, kv, a.v.data());
-    RopeForward(a.q.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
-    RopeForward(a.k.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
+    RopeForward(a.q.data(), batch, seq, heads_, hd, c.context, rope_.data());
+    RopeForward(a.k.data(), batch, seq, kv_heads_, hd, c.context, rope_.data());
     AttentionForward(shape, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data());
     float* o_in = a.att.data();
     if (c.subln) {
       RmsNormForward(a.att.data(), W(lt.attn_subln), n, qd, eps, a.att_n.data(), a.rstd_att.data());
       o_in = a.att_n.data();
     }
-    QuantizeInput(o_in, n, qd);
+    QuantizeInput(o_in, n, qd, /*sharded=*/true);
     LinearForward(o_in, W(lt.wo), n, qd, d, a.x_mid.data());
+    TpSum(a.x_mid.data(), n * d);
     AddInPlace(a.x_mid.data(), a.x_in.data(), n * d);
     // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
     RmsNormForward(a.x_mid.data(), W(lt.post_norm), n, d, eps, a.xn_mid.data(), a.rstd_mid.data());
@@ -154,8 +180,9 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
       RmsNormForward(a.h.data(), W(lt.ffn_subln), n, f, eps, a.h_n.data(), a.rstd_h.data());
       down_in = a.h_n.data();
     }
-    QuantizeInput(down_in, n, f);
+    QuantizeInput(down_in, n, f, /*sharded=*/true);
     LinearForward(down_in, W(lt.wdown), n, f, d, x_out);
+    TpSum(x_out, n * d);
     AddInPlace(x_out, a.x_mid.data(), n * d);
   }
   RmsNormForward(x_final_.data(), W(final_norm_), n, d, eps, xn_final_.data(), rstd_final_.data());
@@ -192,9 +219,9 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
 void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
   const LlamaConfig& c = config();
   const int64_t n = static_cast<int64_t>(batch) * seq;
-  const int d = c.d_model, f = c.ffn_dim, hd = c.head_dim();
-  const int qd = c.n_heads * hd, kv = c.kv_dim();
-  const AttentionShape shape{batch, seq, c.n_heads, c.n_kv_heads, hd};
+  const int d = c.d_model, f = ffn_, hd = c.head_dim();
+  const int qd = heads_ * hd, kv = kv_heads_ * hd;
+  const AttentionShape shape{batch, seq, heads_, kv_heads_, hd};
   // grad_x_ holds d(final normed hidden); turn it into d(residual stream out of the last block).
   RmsNormBackward(x_final_.data(), W(final_norm_), rstd_final_.data(), grad_x_.data(), n, d,
                   grad_tmp_.data(), G(final_norm_));
@@ -216,6 +243,7 @@ void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
                    G(lt.wgate));
     LinearBackward(a.xn_mid.data(), W(lt.wup), grad_up_.data(), n, d, f, grad_tmp_.data(),
                    G(lt.wup), Accumulate::kYes);
+    TpSum(grad_tmp_.data(), n * d);
     RmsNormBackward(a.x_mid.data(), W(lt.post_norm), a.rstd_mid.data(), grad_tmp_.data(), n, d,
                     grad_tmp2_.data(), G(lt.post_norm));
     AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
@@ -229,13 +257,14 @@ void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
     }
     AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), grad_att_.data(),
                       grad_q_.data(), grad_k_.data(), grad_v_.data());
-    RopeBackward(grad_q_.data(), batch, seq, c.n_heads, hd, c.context, rope_.data());
-    RopeBackward(grad_k_.data(), batch, seq, c.n_kv_heads, hd, c.context, rope_.data());
+    RopeBackward(grad_q_.data(), batch, seq, heads_, hd, c.context, rope_.data());
+    RopeBackward(grad_k_.data(), batch, seq, kv_heads_, hd, c.context, rope_.data());
     LinearBackward(a.xn_in.data(), W(lt.wq), grad_q_.data(), n, d, qd, grad_tmp_.data(), G(lt.wq));
     LinearBackward(a.xn_in.data(), W(lt.wk), grad_k_.data(), n, d, kv, grad_tmp_.data(), G(lt.wk),
                    Accumulate::kYes);
     LinearBackward(a.xn_in.data(), W(lt.wv), grad_v_.data(), n, d, kv, grad_tmp_.data(), G(lt.wv),
                    Accumulate::kYes);
+    TpSum(grad_tmp_.data(), n * d);
     RmsNormBackward(a.x_in.data(), W(lt.input_norm), a.rstd_in.data(), grad_tmp_.data(), n, d,
                     grad_tmp2_.data(), G(lt.input_norm));
     AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);

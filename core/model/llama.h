@@ -1,5 +1,6 @@
 // LLaMA forward and backward, written out explicitly (no tape): each block is a short sequence
-// of kernel calls over named activation slots that the backward reads in reverse.
+// of kernel calls over named activation slots that the backward reads in reverse. With a
+// tensor-parallel group, each rank runs its heads and its slice of the MLP (Megatron layout).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 
 #include "core/base/buffer.h"
 #include "core/model/llama_params.h"
+#include "dist/communicator.h"
 
 namespace dqt {
 
@@ -37,7 +39,11 @@ struct LayerTensors {
 
 class LlamaModel {
  public:
-  explicit LlamaModel(const LlamaConfig& config);
+  // `tp` (not owned, may be null for one rank) is the tensor-parallel group: q/k/v and gate/up
+  // are column-parallel, o and down row-parallel, their partial outputs (and the input gradients
+  // of the column-parallel ones) are summed over the group, and the per-token absmax of a
+  // sharded quantized input is MAX-reduced over it. Embedding, norms and head are replicated.
+  explicit LlamaModel(const LlamaConfig& config, Communicator* tp = nullptr);
 
   LlamaParams& params() { return params_; }
   const LlamaParams& params() const { return params_; }
@@ -67,9 +73,14 @@ class LlamaModel {
   // fp32 weights of `t` for one kernel call (valid until the next W call).
   const float* W(const ParamTensor* t) { return params_.Weights(*t, weight_scratch_.data()); }
   float* G(const ParamTensor* t) { return params_.grads().data() + t->offset; }
-  // Per-token int8 fake quantization of a quantized linear's input, in place (STE backward).
-  void QuantizeInput(float* x, int64_t rows, int cols);
+  // Per-token int8 fake quantization of a quantized linear's input, in place (STE backward);
+  // `sharded`: the columns are this rank's share of each row, so the absmax is MAX-reduced.
+  void QuantizeInput(float* x, int64_t rows, int cols, bool sharded = false);
+  // Sums a partial result over the tensor-parallel group (no-op for one rank).
+  void TpSum(float* x, int64_t n);
 
+  Communicator* tp_;            // null for one rank
+  int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
   LlamaParams params_;
   const ParamTensor* embed_;
   std::vector<LayerTensors> layers_;
@@ -82,6 +93,7 @@ class LlamaModel {
   std::vector<LayerActivations> acts_;
   Buffer<float> x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
   Buffer<float> logits_, losses_;                  // (chunk, V), (chunk)
+  Buffer<float> row_absmax_;                       // (N) for sharded activation quantization
   // Backward scratch.
   Buffer<float> grad_x_, grad_tmp_, grad_tmp2_, grad_q_, grad_k_, grad_v_, grad_att_, grad_h_,
       grad_gate_, grad_up_, grad_ffn_tmp_;

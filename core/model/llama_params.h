@@ -1,9 +1,12 @@
 // Parameter layout of a LLaMA model: named tensors in a fixed order (the order defines each
 // tensor's parameter id for the RNG). fp32 tensors live in one flat value buffer; DQT-quantized
 // tensors live ONLY as int8 codes plus one fp32 scale (w = code / scale), with no fp32 copy.
-// Gradients are fp32 for every tensor, in one flat buffer (the "logical" layout).
+// Gradients are fp32 for every tensor, in one flat buffer (the "logical" layout). Under tensor
+// parallelism a rank holds its Megatron shard of each linear; element indices of the whole
+// ("global") tensor key the RNG, so init and SR do not depend on the layout.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +19,19 @@ namespace dqt {
 
 enum class ParamKind { kEmbedding, kNorm, kLinear, kHead };
 
+// How a tensor is split across the tensor-parallel ranks (Megatron layout).
+enum class TpSplit {
+  kNone,  // every TP rank holds the whole tensor (embedding, norms, head)
+  kRows,  // column-parallel linear (q, k, v, gate, up): a block of whole output rows
+  kCols,  // row-parallel linear (o, down): a block of input columns of every row
+};
+
+// This rank's place in its tensor-parallel group.
+struct TpShard {
+  int size = 1;
+  int rank = 0;
+};
+
 // What a tensor's weights are made of.
 enum class ParamStorage {
   kFloat,          // fp32 values, used as they are (fp training, or norms/embeddings kept fp)
@@ -24,9 +40,13 @@ enum class ParamStorage {
 };
 
 struct ParamTensor {
-  std::string name;            // Hugging Face LlamaForCausalLM name
-  std::vector<int64_t> shape;  // row-major; linear weights are (out, in)
-  int64_t numel = 0;
+  std::string name;                 // Hugging Face LlamaForCausalLM name
+  std::vector<int64_t> shape;       // this rank's shard, row-major; linear weights are (out, in)
+  std::vector<int64_t> full_shape;  // the whole tensor
+  int64_t numel = 0;                // of the shard
+  int64_t full_numel = 0;
+  TpSplit split = TpSplit::kNone;
+  int64_t shard_begin = 0;    // first row (kRows) or column (kCols) of the shard in the whole
   int64_t offset = 0;         // into the flat gradient buffer (and logical fp32 layout)
   int64_t value_offset = -1;  // into values() when the storage holds fp32, else -1
   int64_t code_offset = -1;   // into codes() for kCodes, else -1
@@ -37,16 +57,47 @@ struct ParamTensor {
   uint32_t id = 0;  // position in the list: the RNG stream of this tensor
 };
 
+// Global (whole-tensor) element index of element i of the shard.
+inline uint64_t GlobalIndex(const ParamTensor& t, int64_t i) {
+  switch (t.split) {
+    case TpSplit::kNone:
+      return static_cast<uint64_t>(i);
+    case TpSplit::kRows:
+      return static_cast<uint64_t>(t.shard_begin * t.shape[1] + i);
+    case TpSplit::kCols: {
+      const int64_t cols = t.shape[1];
+      return static_cast<uint64_t>((i / cols) * t.full_shape[1] + t.shard_begin + i % cols);
+    }
+  }
+  return 0;
+}
+
+// Calls fn(local_begin, n, global_begin) for the maximal runs of shard elements [begin, end)
+// whose global indices are consecutive, in order (one run unless the tensor is kCols).
+template <typename F>
+void ForEachGlobalRun(const ParamTensor& t, int64_t begin, int64_t end, F&& fn) {
+  const int64_t run = t.split == TpSplit::kCols ? t.shape[1] : t.numel;
+  while (begin < end) {
+    const int64_t n = std::min(end, (begin / run + 1) * run) - begin;
+    fn(begin, n, GlobalIndex(t, begin));
+    begin += n;
+  }
+}
+
 class LlamaParams {
  public:
-  explicit LlamaParams(const LlamaConfig& config);
+  // The whole model (tp.size == 1) or tensor-parallel rank tp.rank's shard of it.
+  explicit LlamaParams(const LlamaConfig& config, TpShard tp = {});
 
-  // Normal(0, init_std) for matrices, 1 for norm gains: a pure function of (seed, id, index).
-  // kCodes tensors are quantized from that draw (ALGORITHMS.md 4: scale = Qp / mean|W0|, or
-  // Qp / max|W0|); a degenerate scale (zero, tiny or non-finite range) is an error.
+  // Normal(0, init_std) for matrices, 1 for norm gains: a pure function of (seed, id, global
+  // index). kCodes tensors are quantized from that draw (ALGORITHMS.md 4: scale = Qp / mean|W0|,
+  // or Qp / max|W0|) with the scale taken over the whole tensor (or whole row), so a TP shard
+  // starts bit-identical to the same elements of the unsharded model; a degenerate scale (zero,
+  // tiny or non-finite range) is an error.
   [[nodiscard]] absl::Status Init();
 
   const LlamaConfig& config() const { return config_; }
+  const TpShard& tp() const { return tp_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   // Logical parameter count (every tensor, whatever its storage).
   int64_t numel() const { return grads_.size(); }
@@ -63,6 +114,8 @@ class LlamaParams {
   void set_scale(const ParamTensor& t, int64_t row, float scale) {
     scales_[t.scale_offset + (t.scale_count > 1 ? row : 0)] = scale;
   }
+  // Scale groups of all tensors (ParamTensor::scale_offset indexes them).
+  int64_t num_scales() const { return static_cast<int64_t>(scales_.size()); }
   // Elements per scale: numel (per tensor) or the row length (per channel).
   static int64_t ScaleGroup(const ParamTensor& t) { return t.numel / t.scale_count; }
   bool has_codes() const { return codes_.size() > 0; }
@@ -79,13 +132,16 @@ class LlamaParams {
   int64_t max_tensor_numel() const { return max_numel_; }
 
  private:
-  void Add(std::string name, std::vector<int64_t> shape, ParamKind kind);
+  void Add(std::string name, std::vector<int64_t> full_shape, ParamKind kind,
+           TpSplit split = TpSplit::kNone);
   ParamStorage StorageFor(ParamKind kind) const;
 
   LlamaConfig config_;
+  TpShard tp_;
   std::vector<ParamTensor> tensors_;
   std::vector<float> scales_;  // ParamTensor::scale_offset indexes it; 1 without codes
   int64_t max_numel_ = 0;
+  int64_t max_full_numel_ = 0;
   Buffer<float> values_;
   Buffer<float> grads_;
   Buffer<int8_t> codes_;

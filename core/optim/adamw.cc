@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/parallel.h"
+#include "core/base/status.h"
 
 namespace dqt {
 
@@ -52,16 +53,70 @@ std::string LayerTypeOf(const ParamTensor& t) {
   return t.name.substr(begin, end - begin);
 }
 
+std::vector<OwnedSlice> WholeTensors(const LlamaParams& params) {
+  std::vector<OwnedSlice> owned;
+  for (const ParamTensor& t : params.tensors()) owned.push_back({t.id, 0, t.numel});
+  return owned;
+}
+
 AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params)
-    : config_(config),
-      m_(params.values().size(), MemoryKind::kOptimizer),
-      v_(params.values().size(), MemoryKind::kOptimizer) {
-  code_moments_.resize(params.tensors().size());
+    : AdamW(config, params, WholeTensors(params), nullptr) {}
+
+AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params, std::vector<OwnedSlice> owned,
+             Communicator* tp)
+    : config_(config), owned_(std::move(owned)), tp_(tp) {
+  moments_.resize(params.tensors().size());
+  for (const OwnedSlice& s : owned_) {
+    const ParamTensor& t = params.tensors()[s.tensor];
+    DQT_CHECK(s.begin >= 0 && s.begin <= s.end && s.end <= t.numel &&
+              moments_[s.tensor].size() == 0)
+        << "bad owned slice of " << t.name << ": [" << s.begin << ", " << s.end << ")";
+    const MomentFormat format =
+        t.storage == ParamStorage::kCodes ? params.config().quant.moments : MomentFormat::kFp32;
+    moments_[s.tensor] = MomentStore(format, s.end - s.begin, static_cast<uint64_t>(s.begin));
+  }
+}
+
+absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& params, int step) {
+  // Largest code of every scale group over this rank's shard; groups that span TP ranks (a
+  // per-tensor scale of a split tensor, a row of a column-split one) are MAX-reduced.
+  std::vector<float> top(params.num_scales(), 0.0f);
+  std::vector<int64_t> shared;
   for (const ParamTensor& t : params.tensors()) {
-    if (t.storage == ParamStorage::kCodes) {
-      code_moments_[t.id] = MomentStore(params.config().quant.moments, t.numel, 0);
+    if (t.storage != ParamStorage::kCodes) continue;
+    const int64_t group = LlamaParams::ScaleGroup(t);
+    const int8_t* codes = params.codes().data() + t.code_offset;
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      top[t.scale_offset + r] = *std::max_element(codes + r * group, codes + (r + 1) * group);
+      const bool spans_ranks =
+          t.split == TpSplit::kCols || (t.split == TpSplit::kRows && t.scale_count == 1);
+      if (spans_ranks) shared.push_back(t.scale_offset + r);
     }
   }
+  if (tp_ != nullptr && tp_->size() > 1 && !shared.empty()) {
+    std::vector<float> values(shared.size());
+    for (size_t i = 0; i < shared.size(); ++i) values[i] = top[shared[i]];
+    DQT_RETURN_IF_ERROR(tp_->AllReduce(values.data(), values.size(), ReduceOp::kMax));
+    for (size_t i = 0; i < shared.size(); ++i) top[shared[i]] = values[i];
+  }
+  std::vector<float> scales(top.size(), 0.0f);
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage != ParamStorage::kCodes) continue;
+    const QuantGrid grid = params.config().quant.grid;
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      // Reference code: s = Qp / max(W_prev), signed max; W_prev = code / s.
+      const float largest = top[t.scale_offset + r];
+      if (largest <= 0) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("step %d: %s (row %d) has no positive weight, so the recomputed scale "
+                            "Qp / max(w) is degenerate; train with quant.recompute_scale=false",
+                            step, t.name, r));
+      }
+      scales[t.scale_offset + r] =
+          static_cast<float>(double(grid.qmax()) * double(params.scale(t, r)) / largest);
+    }
+  }
+  return scales;
 }
 
 double AdamW::GradNorm(const LlamaParams& params) {
@@ -83,60 +138,60 @@ absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, flo
   const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
   const float bc1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
   const float bc2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
-  float* g = params.grads().data();
+  std::vector<float> new_scales;
+  if (params.has_codes() && params.config().quant.recompute_scale) {
+    DQT_ASSIGN_OR_RETURN(new_scales, RecomputedScales(params, step));
+  }
   HealthByLayerType health;
-  for (const ParamTensor& t : params.tensors()) {
+  for (const OwnedSlice& slice : owned_) {
+    const ParamTensor& t = params.tensors()[slice.tensor];
     const float wd = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
-    float* grad = g + t.offset;
+    const int64_t n = slice.end - slice.begin;
+    float* grad = params.grads().data() + t.offset + slice.begin;
+    const MomentsView moments = moments_[t.id].view();
     if (t.storage == ParamStorage::kCodes) {
       if (clip != 1.0f) {
         ParallelFor(
-            t.numel, [&](int64_t i) { grad[i] *= clip; }, 4096);
+            n, [&](int64_t i) { grad[i] *= clip; }, 4096);
       }
       CodeHealth& h = health[LayerTypeOf(t)];
-      h.numel += t.numel;
-      // One update per scale group: the whole tensor, or each output row (per-channel scales).
-      // Slices keep their global element offsets, so the SR noise is that of one whole update.
+      h.numel += n;
+      // One update per run of consecutive global indices inside one scale group (the whole
+      // tensor, or each output row with per-channel scales). Runs keep their global element
+      // offsets, so the SR noise is that of one whole-tensor update.
       const int64_t group = LlamaParams::ScaleGroup(t);
-      const MomentsView moments = code_moments_[t.id].view();
-      for (int64_t r = 0; r < t.scale_count; ++r) {
-        DqtUpdateArgs a;
-        a.codes = params.codes().data() + t.code_offset + r * group;
-        a.grad = grad + r * group;
-        a.moments = SliceMoments(moments, r * group, group);
-        a.n = group;
-        a.global_offset = static_cast<uint64_t>(r * group);
-        a.scale = params.scale(t, r);
-        a.lr = lr;
-        a.beta1 = b1;
-        a.beta2 = b2;
-        a.eps = eps;
-        a.weight_decay = wd;
-        a.step = step + 1;
-        a.seed = params.config().seed;
-        a.param_id = t.id;
-        a.grid = params.config().quant.grid;
-        if (params.config().quant.recompute_scale) {
-          // Reference code: s = Qp / max(W_prev), signed max; W_prev = code / s.
-          const int top = *std::max_element(a.codes, a.codes + group);
-          if (top <= 0) {
-            return absl::FailedPreconditionError(absl::StrFormat(
-                "step %d: %s (row %d) has no positive weight, so the recomputed scale "
-                "Qp / max(w) is degenerate; train with quant.recompute_scale=false",
-                step, t.name, r));
-          }
-          a.new_scale = static_cast<float>(double(a.grid.qmax()) * double(a.scale) / top);
-        }
-        h.stats += DqtUpdate(a);
-        if (a.new_scale > 0.0f) params.set_scale(t, r, a.new_scale);
+      for (int64_t b = slice.begin; b < slice.end;) {
+        const int64_t r = b / group, e = std::min(slice.end, (r + 1) * group);
+        ForEachGlobalRun(t, b, e, [&](int64_t local, int64_t count, uint64_t global) {
+          DqtUpdateArgs a;
+          a.codes = params.codes().data() + t.code_offset + local;
+          a.grad = params.grads().data() + t.offset + local;
+          a.moments = SliceMoments(moments, local - slice.begin, count);
+          a.moments.global_offset = global;
+          a.n = count;
+          a.global_offset = global;
+          a.scale = params.scale(t, r);
+          a.new_scale = new_scales.empty() ? 0.0f : new_scales[t.scale_offset + r];
+          a.lr = lr;
+          a.beta1 = b1;
+          a.beta2 = b2;
+          a.eps = eps;
+          a.weight_decay = wd;
+          a.step = step + 1;
+          a.seed = params.config().seed;
+          a.param_id = t.id;
+          a.grid = params.config().quant.grid;
+          h.stats += DqtUpdate(a);
+        });
+        b = e;
       }
       continue;
     }
-    float* w = params.values().data() + t.value_offset;
-    float* m = m_.data() + t.value_offset;
-    float* v = v_.data() + t.value_offset;
+    float* w = params.values().data() + t.value_offset + slice.begin;
+    float* m = static_cast<float*>(moments.m);
+    float* v = static_cast<float*>(moments.v);
     ParallelFor(
-        t.numel,
+        n,
         [&](int64_t i) {
           const float gi = grad[i] * clip;
           m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -146,6 +201,12 @@ absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, flo
           w[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + wd * w[i]);
         },
         4096);
+  }
+  // Every rank sets every group's new scale (all computed them), owned or not.
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage != ParamStorage::kCodes || new_scales.empty()) continue;
+    for (int64_t r = 0; r < t.scale_count; ++r)
+      params.set_scale(t, r, new_scales[t.scale_offset + r]);
   }
   return health;
 }

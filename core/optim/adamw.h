@@ -2,6 +2,8 @@
 // stored as fp32 (fp training, BitNet latents, tensors DQT keeps in fp32), and for DQT code
 // tensors the same AdamW step followed by stochastic rounding onto the grid (kernels/sr_update.h)
 // with moments in fp32, bf16 or block-8 storage. Gradients are clipped by their global norm.
+// An optimizer owns slices of tensors: whole tensors (one process, replicated data parallelism)
+// or this rank's share of each (sharded data parallelism); moments exist for owned slices only.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include "core/base/buffer.h"
 #include "core/model/llama_params.h"
 #include "core/optim/optim_config.h"
+#include "dist/communicator.h"
 #include "kernels/moments.h"
 #include "kernels/sr_update.h"
 
@@ -35,14 +38,29 @@ MomentsView SliceMoments(const MomentsView& view, int64_t begin, int64_t n);
 // "q" for "model.layers.3.self_attn.q_proj.weight", "embed", "head" or "norm".
 std::string LayerTypeOf(const ParamTensor& t);
 
+// Elements [begin, end) (shard-local indices) of tensor `tensor` that one rank updates.
+struct OwnedSlice {
+  uint32_t tensor = 0;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+// Every element of every tensor.
+std::vector<OwnedSlice> WholeTensors(const LlamaParams& params);
+
 class AdamW {
  public:
+  // Updates the `owned` slices (at most one per tensor; default: every tensor whole). `tp` (not
+  // owned, may be null) is the tensor-parallel group, over which recomputed scales of sharded
+  // tensors are agreed.
   AdamW(const AdamWConfig& config, const LlamaParams& params);
+  AdamW(const AdamWConfig& config, const LlamaParams& params, std::vector<OwnedSlice> owned,
+        Communicator* tp);
 
-  // L2 norm of all gradients (accumulated in double, fixed order).
+  // L2 norm of all gradients of one process (accumulated in double, fixed order).
   static double GradNorm(const LlamaParams& params);
 
-  // One update of every tensor: gradients clipped to config.grad_clip by their global norm
+  // One update of the owned slices (gradients read at their place in params.grads()):
+  // gradients clipped to config.grad_clip by their global norm
   // `grad_norm`; fp32 tensors: m, v, bias correction, w -= lr * (m_hat / (sqrt(v_hat) + eps) +
   // wd * w) with wd on matrices only; code tensors: the DQT update (ALGORITHMS.md 4) with SR
   // noise keyed by (seed, tensor id, step + 1). `step` is 0-based. Returns code health (empty
@@ -51,19 +69,21 @@ class AdamW {
   [[nodiscard]] absl::StatusOr<HealthByLayerType> Step(LlamaParams& params, int step, float lr,
                                                        float weight_decay, double grad_norm);
 
-  // fp32 moments of the fp32-stored tensors, in the values() layout.
-  Buffer<float>& m() { return m_; }
-  Buffer<float>& v() { return v_; }
-  const Buffer<float>& m() const { return m_; }
-  const Buffer<float>& v() const { return v_; }
-  // Moments of code tensors, by tensor id (empty stores for other tensors).
-  std::vector<MomentStore>& code_moments() { return code_moments_; }
-  const std::vector<MomentStore>& code_moments() const { return code_moments_; }
+  const std::vector<OwnedSlice>& owned() const { return owned_; }
+  // Moments of tensor `id` over its owned slice (element 0 = the slice's first element): fp32
+  // for fp32-stored tensors, the configured format for code tensors; empty when not owned.
+  MomentStore& moments(uint32_t id) { return moments_[id]; }
+  const MomentStore& moments(uint32_t id) const { return moments_[id]; }
 
  private:
+  // Scale of every scale group after this step (0: keep), from the codes before it; groups
+  // split across TP ranks agree through a MAX all-reduce of their largest code.
+  absl::StatusOr<std::vector<float>> RecomputedScales(const LlamaParams& params, int step);
+
   AdamWConfig config_;
-  Buffer<float> m_, v_;
-  std::vector<MomentStore> code_moments_;  // per tensor id; empty stores for non-code tensors
+  std::vector<OwnedSlice> owned_;
+  std::vector<MomentStore> moments_;  // per tensor id
+  Communicator* tp_;
 };
 
 }  // namespace dqt

@@ -1,33 +1,27 @@
-// Checkpoint I/O. Layout: "DQTCKPT2" | u64 manifest bytes | manifest text | per tensor, in
-// order: fp32 values, or fp32 scales + codes (ternary packed 2-bit, n-bit int8) |
-// [u64 n | fp32 m (n) | fp32 v (n)] | u64 xxh64 of all preceding bytes.
+// Training checkpoints on the sharded store. Manifest meta: "model" (the LlamaConfig as
+// "key value" lines), "step", "samples_consumed", "layout" (informational), "optimizer" (0/1) and
+// one "tensor" line per tensor (name, whole shape, storage, scale count). Fields per tensor, in
+// global element indices: "codes" (i8, or ternary2) or "values" (f32), "scales" (f32, per scale
+// group), and with the optimizer "m", "v" (f32 | u16 bf16 bits | i8 / u8 block-8 codes) and for
+// block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-#include <xxhash.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/base/packed_ternary.h"
 #include "core/base/status.h"
+#include "core/train/data_parallel.h"
+#include "core/train/shard_store.h"
 
 namespace dqt {
 namespace {
 
-constexpr char kMagic[8] = {'D', 'Q', 'T', 'C', 'K', 'P', 'T', '2'};
-
-std::string Manifest(const LlamaParams& params, const CheckpointState& state, bool has_adam,
-                     bool has_code_moments) {
-  const LlamaConfig& c = params.config();
+std::string ConfigText(const LlamaConfig& c) {
   const QuantConfig& q = c.quant;
   std::ostringstream m;
   m << "vocab_size " << c.vocab_size << "\nd_model " << c.d_model << "\nn_layers " << c.n_layers
@@ -37,38 +31,19 @@ std::string Manifest(const LlamaParams& params, const CheckpointState& state, bo
     << absl::StrCat(c.init_std) << "\nseed " << c.seed << "\nquant_optimizer "
     << static_cast<int>(q.optimizer) << "\nquant_bits " << q.grid.bits << "\nquant_policy "
     << static_cast<int>(q.policy) << "\nquant_int8_activations " << (q.int8_activations ? 1 : 0)
-    << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nstep " << state.step
-    << "\nsamples_consumed " << state.samples_consumed << "\nadam " << (has_adam ? 1 : 0)
-    << "\nquant_moments " << static_cast<int>(q.moments) << "\ncode_moments "
-    << (has_code_moments ? 1 : 0) << "\n";
-  for (const ParamTensor& t : params.tensors()) {
-    m << "tensor " << t.name << " " << t.offset << " " << t.numel << " "
-      << static_cast<int>(t.storage) << " " << t.scale_count << "\n";
-  }
+    << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nquant_moments "
+    << static_cast<int>(q.moments) << "\n";
   return m.str();
 }
 
-absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool* has_adam,
-                           bool* has_code_moments, std::vector<int64_t>* scale_counts) {
-  LlamaConfig& c = out->config;
+absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
+  LlamaConfig& c = *out;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    bool ok = f.size() >= 2;
+    bool ok = f.size() == 2;
     const absl::string_view k = f[0];
     int64_t i = 0;
-    if (k == "tensor") {
-      StoredTensor t;
-      int64_t storage = 0, scales = 0;
-      ok = f.size() == 6 && absl::SimpleAtoi(f[2], &t.offset) && absl::SimpleAtoi(f[3], &t.numel) &&
-           absl::SimpleAtoi(f[4], &storage) && absl::SimpleAtoi(f[5], &scales) && storage >= 0 &&
-           storage <= 2 && t.numel >= 0 && scales >= 1 && scales <= std::max<int64_t>(t.numel, 1);
-      if (ok) {
-        t.name = std::string(f[1]);
-        t.storage = static_cast<ParamStorage>(storage);
-        out->tensors.push_back(std::move(t));
-        scale_counts->push_back(scales);
-      }
-    } else if (k == "rope_theta") {
+    if (k == "rope_theta") {
       ok = ok && absl::SimpleAtof(f[1], &c.rope_theta);
     } else if (k == "norm_eps") {
       ok = ok && absl::SimpleAtof(f[1], &c.norm_eps);
@@ -76,8 +51,6 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
       ok = ok && absl::SimpleAtof(f[1], &c.init_std);
     } else if (k == "seed") {
       ok = ok && absl::SimpleAtoi(f[1], &c.seed);
-    } else if (k == "samples_consumed") {
-      ok = ok && absl::SimpleAtoi(f[1], &out->state.samples_consumed);
     } else if (ok && absl::SimpleAtoi(f[1], &i)) {
       if (k == "vocab_size")
         c.vocab_size = i;
@@ -105,12 +78,6 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
         c.quant.int8_activations = i != 0;
       else if (k == "quant_per_channel")
         c.quant.per_channel_scale = i != 0;
-      else if (k == "step")
-        out->state.step = i;
-      else if (k == "adam")
-        *has_adam = i != 0;
-      else if (k == "code_moments")
-        *has_code_moments = i != 0;
       else if (k == "quant_moments" && i >= 0 && i <= 2)
         c.quant.moments = static_cast<MomentFormat>(i);
       else
@@ -118,250 +85,254 @@ absl::Status ParseManifest(const std::string& text, LoadedCheckpoint* out, bool*
     } else {
       ok = false;
     }
-    if (!ok) return absl::DataLossError(absl::StrCat("bad manifest line \"", line, "\""));
+    if (!ok) return absl::DataLossError(absl::StrCat("bad model line \"", line, "\""));
   }
   return absl::OkStatus();
 }
 
-int64_t CodeBytes(const QuantGrid& grid, int64_t n) {
-  return grid.kind == QuantGrid::Kind::kTernary ? PackedTernaryBytes(n) : n;
+bool SameModel(const LlamaConfig& have, const LlamaConfig& want) {
+  return have.vocab_size == want.vocab_size && have.d_model == want.d_model &&
+         have.n_layers == want.n_layers && have.n_heads == want.n_heads &&
+         have.n_kv_heads == want.n_kv_heads && have.ffn_dim == want.ffn_dim &&
+         have.subln == want.subln && have.quant.optimizer == want.quant.optimizer &&
+         have.quant.grid == want.quant.grid && have.quant.policy == want.quant.policy &&
+         have.quant.per_channel_scale == want.quant.per_channel_scale &&
+         have.quant.moments == want.quant.moments;
+}
+
+bool Ternary(const LlamaParams& params) {
+  return params.config().quant.grid.kind == QuantGrid::Kind::kTernary;
+}
+
+// Scale groups of the whole tensor, and where this shard's groups start among them.
+int64_t FullScaleCount(const ParamTensor& t) { return t.scale_count > 1 ? t.full_shape[0] : 1; }
+int64_t FirstScaleGroup(const ParamTensor& t) {
+  return t.scale_count > 1 && t.split == TpSplit::kRows ? t.shard_begin : 0;
+}
+
+// Adds the moments of elements [local, local + n) of `t` (global index `global`).
+absl::Status AddMoments(ShardWriter& w, const ParamTensor& t, const MomentStore& store,
+                        int64_t local, int64_t n, uint64_t global) {
+  const int64_t at = local - static_cast<int64_t>(store.global_offset());
+  if (at < 0 || at + n > store.size()) {
+    return absl::InternalError(
+        absl::StrCat(t.name, ": moments do not cover [", local, ", +", n, ")"));
+  }
+  const MomentsView v = store.ConstView();
+  switch (v.format) {
+    case MomentFormat::kFp32:
+      DQT_RETURN_IF_ERROR(
+          w.Add(t.name, "m", StoredType::kFloat32, global, n, static_cast<float*>(v.m) + at));
+      return w.Add(t.name, "v", StoredType::kFloat32, global, n, static_cast<float*>(v.v) + at);
+    case MomentFormat::kBf16:
+      DQT_RETURN_IF_ERROR(
+          w.Add(t.name, "m", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.m) + at));
+      return w.Add(t.name, "v", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.v) + at);
+    case MomentFormat::kBlock8: {
+      if (at % kMomentBlock != 0 || global % kMomentBlock != 0) {
+        return absl::InternalError(absl::StrCat(t.name, ": block-8 moments not block-aligned"));
+      }
+      const int64_t blocks = (n + kMomentBlock - 1) / kMomentBlock;
+      const uint64_t block = global / kMomentBlock;
+      DQT_RETURN_IF_ERROR(
+          w.Add(t.name, "m", StoredType::kInt8, global, n, static_cast<int8_t*>(v.m) + at));
+      DQT_RETURN_IF_ERROR(
+          w.Add(t.name, "v", StoredType::kUint8, global, n, static_cast<uint8_t*>(v.v) + at));
+      DQT_RETURN_IF_ERROR(w.Add(t.name, "m_absmax", StoredType::kFloat32, block, blocks,
+                                v.m_absmax + at / kMomentBlock));
+      return w.Add(t.name, "v_max", StoredType::kFloat32, block, blocks,
+                   v.v_max + at / kMomentBlock);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// This rank's records: its DP slice of each tensor of its TP shard (unsplit tensors from TP rank
+// 0 only), and the scales from DP rank 0.
+absl::Status AddTensors(ShardWriter& w, const ProcessGrid& grid, const LlamaParams& params,
+                        const AdamW* optimizer) {
+  const StoredType code_type = Ternary(params) ? StoredType::kTernary2 : StoredType::kInt8;
+  for (const OwnedSlice& s : DpSlices(params, grid.dp(), grid.dp_rank())) {
+    const ParamTensor& t = params.tensors()[s.tensor];
+    if (t.split == TpSplit::kNone && grid.tp_rank() != 0) continue;
+    absl::Status status;
+    ForEachGlobalRun(t, s.begin, s.end, [&](int64_t local, int64_t n, uint64_t global) {
+      if (!status.ok()) return;
+      if (t.storage == ParamStorage::kCodes) {
+        status = w.Add(t.name, "codes", code_type, global, n,
+                       params.codes().data() + t.code_offset + local);
+      } else {
+        status = w.Add(t.name, "values", StoredType::kFloat32, global, n,
+                       params.values().data() + t.value_offset + local);
+      }
+      if (status.ok() && optimizer != nullptr) {
+        status = AddMoments(w, t, optimizer->moments(t.id), local, n, global);
+      }
+    });
+    DQT_RETURN_IF_ERROR(status);
+  }
+  if (grid.dp_rank() != 0) return absl::OkStatus();
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage != ParamStorage::kCodes) continue;
+    if (t.split != TpSplit::kRows && grid.tp_rank() != 0) continue;
+    if (t.split == TpSplit::kRows && t.scale_count == 1 && grid.tp_rank() != 0) continue;
+    std::vector<float> scales(t.scale_count);
+    for (int64_t r = 0; r < t.scale_count; ++r) scales[r] = params.scale(t, r);
+    DQT_RETURN_IF_ERROR(w.Add(t.name, "scales", StoredType::kFloat32, FirstScaleGroup(t),
+                              t.scale_count, scales.data()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CheckpointInfo> InfoOf(const ShardReader& reader, const std::string& dir) {
+  CheckpointInfo info;
+  DQT_ASSIGN_OR_RETURN(const std::string model, reader.Meta("model"));
+  DQT_ASSIGN_OR_RETURN(const std::string step, reader.Meta("step"));
+  DQT_ASSIGN_OR_RETURN(const std::string samples, reader.Meta("samples_consumed"));
+  DQT_ASSIGN_OR_RETURN(const std::string optimizer, reader.Meta("optimizer"));
+  if (absl::Status s = ParseConfigText(model, &info.config); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", dir, ": ", s.message()));
+  }
+  if (!absl::SimpleAtoi(step, &info.state.step) ||
+      !absl::SimpleAtoi(samples, &info.state.samples_consumed)) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", dir, ": bad step or data position"));
+  }
+  info.has_optimizer = optimizer == "1";
+  return info;
+}
+
+// Reads this shard's weights and scales.
+absl::Status ReadWeights(ShardReader& reader, LlamaParams& params) {
+  for (const ParamTensor& t : params.tensors()) {
+    absl::Status status;
+    ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
+      if (!status.ok()) return;
+      status = t.storage == ParamStorage::kCodes
+                   ? reader.Read(t.name, "codes", global, n,
+                                 params.codes().data() + t.code_offset + local)
+                   : reader.Read(t.name, "values", global, n,
+                                 params.values().data() + t.value_offset + local);
+    });
+    DQT_RETURN_IF_ERROR(status);
+    if (t.storage != ParamStorage::kCodes) continue;
+    std::vector<float> scales(t.scale_count);
+    DQT_RETURN_IF_ERROR(
+        reader.Read(t.name, "scales", FirstScaleGroup(t), t.scale_count, scales.data()));
+    for (int64_t r = 0; r < t.scale_count; ++r) params.set_scale(t, r, scales[r]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadMoments(ShardReader& reader, const LlamaParams& params, AdamW& optimizer) {
+  for (const OwnedSlice& s : optimizer.owned()) {
+    const ParamTensor& t = params.tensors()[s.tensor];
+    const MomentsView v = optimizer.moments(t.id).view();
+    absl::Status status;
+    ForEachGlobalRun(t, s.begin, s.end, [&](int64_t local, int64_t n, uint64_t global) {
+      if (!status.ok()) return;
+      const int64_t at = local - s.begin;
+      switch (v.format) {
+        case MomentFormat::kFp32:
+          status = reader.Read(t.name, "m", global, n, static_cast<float*>(v.m) + at);
+          if (status.ok())
+            status = reader.Read(t.name, "v", global, n, static_cast<float*>(v.v) + at);
+          break;
+        case MomentFormat::kBf16:
+          status = reader.Read(t.name, "m", global, n, static_cast<uint16_t*>(v.m) + at);
+          if (status.ok()) {
+            status = reader.Read(t.name, "v", global, n, static_cast<uint16_t*>(v.v) + at);
+          }
+          break;
+        case MomentFormat::kBlock8: {
+          const int64_t blocks = (n + kMomentBlock - 1) / kMomentBlock;
+          const uint64_t block = global / kMomentBlock;
+          status = reader.Read(t.name, "m", global, n, static_cast<int8_t*>(v.m) + at);
+          if (status.ok())
+            status = reader.Read(t.name, "v", global, n, static_cast<uint8_t*>(v.v) + at);
+          if (status.ok()) {
+            status = reader.Read(t.name, "m_absmax", block, blocks, v.m_absmax + at / kMomentBlock);
+          }
+          if (status.ok()) {
+            status = reader.Read(t.name, "v_max", block, blocks, v.v_max + at / kMomentBlock);
+          }
+          break;
+        }
+      }
+    });
+    DQT_RETURN_IF_ERROR(status);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params, const float* adam_m,
-                            const float* adam_v, const CheckpointState& state,
-                            const std::vector<MomentStore>* code_moments) {
-  const bool has_adam = adam_m != nullptr && adam_v != nullptr;
-  const std::string manifest = Manifest(params, state, has_adam, code_moments != nullptr);
-  const uint64_t manifest_bytes = manifest.size();
-  XXH64_state_t* hash = XXH64_createState();
-  XXH64_reset(hash, 0);
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
-    XXH64_freeState(hash);
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write checkpoint ", tmp, ": ", std::strerror(errno)));
-  }
-  bool ok = true;
-  auto put = [&](const void* data, size_t bytes) {
-    XXH64_update(hash, data, bytes);
-    ok = ok && std::fwrite(data, 1, bytes, f) == bytes;
-  };
-  put(kMagic, sizeof(kMagic));
-  put(&manifest_bytes, sizeof(manifest_bytes));
-  put(manifest.data(), manifest.size());
-  const QuantGrid grid = params.config().quant.grid;
-  std::vector<uint8_t> packed;
+absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const ProcessGrid& grid,
+                                           const LlamaParams& params, const AdamW* optimizer,
+                                           const CheckpointState& state, int keep_last) {
+  ShardWriter writer;
+  DQT_RETURN_IF_ERROR(writer.Begin(grid.world(), parent_dir, state.step));
+  // A local error here also fails the collective Commit on every rank, which must still run.
+  const absl::Status added = AddTensors(writer, grid, params, optimizer);
+  CheckpointMeta meta = {{"model", ConfigText(params.config())},
+                         {"step", absl::StrCat(state.step)},
+                         {"samples_consumed", absl::StrCat(state.samples_consumed)},
+                         {"layout", absl::StrFormat("dp %d x tp %d", grid.dp(), grid.tp())},
+                         {"optimizer", optimizer != nullptr ? "1" : "0"}};
   for (const ParamTensor& t : params.tensors()) {
-    if (t.storage != ParamStorage::kCodes) {
-      put(params.values().data() + t.value_offset, t.numel * sizeof(float));
-      continue;
-    }
-    for (int64_t r = 0; r < t.scale_count; ++r) {
-      const float s = params.scale(t, r);
-      put(&s, sizeof(s));
-    }
-    const int8_t* codes = params.codes().data() + t.code_offset;
-    if (grid.kind == QuantGrid::Kind::kTernary) {
-      packed.resize(PackedTernaryBytes(t.numel));
-      PackTernary(codes, t.numel, packed.data());
-      put(packed.data(), packed.size());
-    } else {
-      put(codes, t.numel);
-    }
+    meta.emplace_back("tensor", absl::StrCat(t.name, " ", absl::StrJoin(t.full_shape, "x"), " ",
+                                             static_cast<int>(t.storage), " ", FullScaleCount(t)));
   }
-  if (has_adam) {
-    const uint64_t floats = params.values().size();
-    put(&floats, sizeof(floats));
-    put(adam_m, floats * sizeof(float));
-    put(adam_v, floats * sizeof(float));
+  const absl::Status committed = writer.Commit(meta);
+  DQT_RETURN_IF_ERROR(added);
+  DQT_RETURN_IF_ERROR(committed);
+  if (keep_last > 0 && grid.world().rank() == 0) {
+    DQT_RETURN_IF_ERROR(PruneCheckpoints(parent_dir, keep_last));
   }
-  if (code_moments != nullptr) {
-    for (const ParamTensor& t : params.tensors()) {
-      if (t.storage != ParamStorage::kCodes) continue;
-      const std::vector<uint8_t> raw = MomentStoreBytes((*code_moments)[t.id]);
-      const uint64_t size = raw.size();
-      put(&size, sizeof(size));
-      put(raw.data(), raw.size());
-    }
+  return CheckpointDir(parent_dir, state.step);
+}
+
+absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const LlamaParams& params,
+                                           const AdamW* optimizer, const CheckpointState& state) {
+  SingleProcessCommunicator single;
+  DQT_ASSIGN_OR_RETURN(const ProcessGrid grid, ProcessGrid::Create(single, 1, 1));
+  return SaveCheckpoint(parent_dir, grid, params, optimizer, state);
+}
+
+absl::StatusOr<CheckpointInfo> ReadCheckpointInfo(const std::string& dir) {
+  DQT_ASSIGN_OR_RETURN(ShardReader reader, ShardReader::Open(dir));
+  return InfoOf(reader, dir);
+}
+
+absl::Status RestoreCheckpoint(const std::string& dir, LlamaParams& params, AdamW* optimizer) {
+  DQT_ASSIGN_OR_RETURN(ShardReader reader, ShardReader::Open(dir));
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
+  if (!SameModel(info.config, params.config())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resume from ", dir,
+                     ": it holds a different model shape or quantization than the config"));
   }
-  const uint64_t digest = XXH64_digest(hash);
-  XXH64_freeState(hash);
-  ok = ok && std::fwrite(&digest, 1, sizeof(digest), f) == sizeof(digest);
-  ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::InternalError(
-        absl::StrCat("writing checkpoint ", path, " failed: ", std::strerror(errno)));
+  if (optimizer != nullptr && !info.has_optimizer) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resume from ", dir, ": it has no optimizer state"));
   }
+  DQT_RETURN_IF_ERROR(ReadWeights(reader, params));
+  if (optimizer != nullptr) DQT_RETURN_IF_ERROR(ReadMoments(reader, params, *optimizer));
   return absl::OkStatus();
 }
 
-absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return absl::NotFoundError(absl::StrCat("checkpoint ", path, " not found (or not a file)"));
+absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inference) {
+  DQT_ASSIGN_OR_RETURN(ShardReader reader, ShardReader::Open(dir));
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
+  LlamaParams stored(info.config);
+  DQT_RETURN_IF_ERROR(ReadWeights(reader, stored));
+  if (stored.numel() != inference.numel() ||
+      stored.tensors().size() != inference.tensors().size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", dir, " does not match the model layout"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint ", path, " cannot be read"));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto corrupt = [&](absl::string_view why) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", path, " is corrupt: ", why));
-  };
-  const size_t fixed = sizeof(kMagic) + 2 * sizeof(uint64_t);
-  if (bytes.size() < fixed || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return corrupt("not a dqt checkpoint (bad magic or too short)");
-  }
-  uint64_t stored = 0;
-  std::memcpy(&stored, bytes.data() + bytes.size() - sizeof(stored), sizeof(stored));
-  if (XXH64(bytes.data(), bytes.size() - sizeof(stored), 0) != stored) {
-    return corrupt("checksum mismatch (truncated or modified)");
-  }
-  const size_t end = bytes.size() - sizeof(uint64_t);
-  size_t pos = sizeof(kMagic);
-  uint64_t manifest_bytes = 0;
-  std::memcpy(&manifest_bytes, bytes.data() + pos, sizeof(uint64_t));
-  pos += sizeof(uint64_t);
-  if (manifest_bytes > end - pos) return corrupt("manifest size out of range");
-  LoadedCheckpoint out;
-  bool has_adam = false, has_code_moments = false;
-  std::vector<int64_t> scale_counts;
-  DQT_RETURN_IF_ERROR(ParseManifest(bytes.substr(pos, manifest_bytes), &out, &has_adam,
-                                    &has_code_moments, &scale_counts));
-  pos += manifest_bytes;
-  auto take = [&](void* dst, size_t n) {
-    if (n > end - pos) return false;
-    std::memcpy(dst, bytes.data() + pos, n);
-    pos += n;
-    return true;
-  };
-  const QuantGrid grid = out.config.quant.grid;
-  int64_t logical = 0;
-  for (const StoredTensor& t : out.tensors) logical = std::max(logical, t.offset + t.numel);
-  out.values.assign(logical, 0.0f);
-  std::vector<uint8_t> packed;
-  for (size_t k = 0; k < out.tensors.size(); ++k) {
-    StoredTensor& t = out.tensors[k];
-    float* forward = out.values.data() + t.offset;
-    if (t.storage != ParamStorage::kCodes) {
-      t.values.resize(t.numel);
-      if (!take(t.values.data(), t.numel * sizeof(float))) return corrupt("payload too short");
-      if (t.storage == ParamStorage::kLatentTernary) {
-        TernarizeAbsMean(t.values.data(), t.numel, forward);
-      } else {
-        std::copy(t.values.begin(), t.values.end(), forward);
-      }
-      continue;
-    }
-    t.scales.resize(scale_counts[k]);
-    t.codes.resize(t.numel);
-    if (!take(t.scales.data(), t.scales.size() * sizeof(float)))
-      return corrupt("payload too short");
-    packed.resize(CodeBytes(grid, t.numel));
-    if (!take(packed.data(), packed.size())) return corrupt("payload too short");
-    if (grid.kind == QuantGrid::Kind::kTernary) {
-      // 0b10 is no ternary code: refuse it here rather than abort in UnpackTernary.
-      for (uint8_t byte : packed) {
-        for (int j = 0; j < 4; ++j) {
-          if (((byte >> (2 * j)) & 3) == 2) return corrupt("invalid packed ternary code");
-        }
-      }
-      UnpackTernary(packed.data(), t.numel, t.codes.data());
-    } else {
-      std::memcpy(t.codes.data(), packed.data(), t.numel);
-    }
-    const int64_t group = t.numel / static_cast<int64_t>(t.scales.size());
-    for (int64_t i = 0; i < t.numel; ++i) {
-      if (t.codes[i] < grid.qmin() || t.codes[i] > grid.qmax()) return corrupt("code off the grid");
-      forward[i] = static_cast<float>(t.codes[i]) / t.scales[i / group];
-    }
-  }
-  if (has_adam) {
-    uint64_t floats = 0;
-    if (!take(&floats, sizeof(floats)) || floats > (end - pos) / (2 * sizeof(float))) {
-      return corrupt("optimizer state size out of range");
-    }
-    out.adam_m.resize(floats);
-    out.adam_v.resize(floats);
-    take(out.adam_m.data(), floats * sizeof(float));
-    take(out.adam_v.data(), floats * sizeof(float));
-  }
-  if (has_code_moments) {
-    out.code_moments.resize(out.tensors.size());
-    for (size_t k = 0; k < out.tensors.size(); ++k) {
-      if (out.tensors[k].storage != ParamStorage::kCodes) continue;
-      uint64_t size = 0;
-      if (!take(&size, sizeof(size)) || size > end - pos)
-        return corrupt("moment size out of range");
-      out.code_moments[k].resize(size);
-      take(out.code_moments[k].data(), size);
-    }
-  }
-  if (pos != end) return corrupt("payload size does not match the manifest");
-  return out;
-}
-
-std::vector<uint8_t> MomentStoreBytes(const MomentStore& store) {
-  const MomentsView v = store.ConstView();
-  const int64_t array = MomentArrayBytes(v.format, v.n);
-  const int64_t scales = MomentScaleCount(v.format, v.n) * sizeof(float);
-  std::vector<uint8_t> out(2 * array + 2 * scales);
-  if (v.n == 0) return out;
-  std::memcpy(out.data(), v.m, array);
-  std::memcpy(out.data() + array, v.v, array);
-  if (scales > 0) {
-    std::memcpy(out.data() + 2 * array, v.m_absmax, scales);
-    std::memcpy(out.data() + 2 * array + scales, v.v_max, scales);
-  }
-  return out;
-}
-
-absl::Status RestoreMomentStore(const std::vector<uint8_t>& bytes, MomentStore& store) {
-  MomentsView v = store.view();
-  const int64_t array = MomentArrayBytes(v.format, v.n);
-  const int64_t scales = MomentScaleCount(v.format, v.n) * sizeof(float);
-  if (static_cast<int64_t>(bytes.size()) != 2 * array + 2 * scales) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint moments have ", bytes.size(),
-                                                   " bytes, the optimizer expects ",
-                                                   2 * array + 2 * scales));
-  }
-  if (v.n == 0) return absl::OkStatus();
-  std::memcpy(v.m, bytes.data(), array);
-  std::memcpy(v.v, bytes.data() + array, array);
-  if (scales > 0) {
-    std::memcpy(v.m_absmax, bytes.data() + 2 * array, scales);
-    std::memcpy(v.v_max, bytes.data() + 2 * array + scales, scales);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params) {
-  const auto& tensors = params.tensors();
-  bool same = ckpt.tensors.size() == tensors.size() &&
-              ckpt.values.size() <= static_cast<size_t>(params.numel());
-  for (size_t i = 0; same && i < tensors.size(); ++i) {
-    same = ckpt.tensors[i].name == tensors[i].name && ckpt.tensors[i].numel == tensors[i].numel &&
-           ckpt.tensors[i].offset == tensors[i].offset;
-  }
-  if (!same) return absl::InvalidArgumentError("checkpoint tensors do not match the model layout");
-  // Same names, offsets and sizes: ckpt.values covers every tensor of the logical layout.
-  params.SetLogicalValues(ckpt.values.data());
-  // Tensors stored the way this model stores them come back exactly.
-  const bool same_grid = ckpt.config.quant.grid == params.config().quant.grid;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const ParamTensor& t = tensors[i];
-    const StoredTensor& s = ckpt.tensors[i];
-    if (s.storage != t.storage) continue;
-    if (t.storage != ParamStorage::kCodes) {
-      std::copy(s.values.begin(), s.values.end(), params.values().data() + t.value_offset);
-    } else if (same_grid && static_cast<int64_t>(s.scales.size()) == t.scale_count) {
-      std::copy(s.codes.begin(), s.codes.end(), params.codes().data() + t.code_offset);
-      for (int64_t r = 0; r < t.scale_count; ++r) params.set_scale(t, r, s.scales[r]);
-    }
-  }
+  std::vector<float> values(stored.numel());
+  stored.LogicalValues(values.data());
+  inference.SetLogicalValues(values.data());
   return absl::OkStatus();
 }
 

@@ -1,65 +1,57 @@
-// Single-process checkpoint file: model shape and quantization, step, data position, every
-// tensor as stored (fp32 values, BitNet latents, or DQT codes + scales: ternary codes packed
-// 2 bits each, n-bit codes one byte each) and optionally the fp32 AdamW moments, with an
-// xxHash64 over the whole file so corruption is caught. Written atomically (temporary file,
-// fsync, rename).
+// Training checkpoints on the sharded store (shard_store.h): the model config, step and data
+// position as manifest meta, and every tensor in global element indices as stored (DQT codes,
+// ternary packed 2 bits each, fp32 values, scales) with its AdamW moments in their stored format.
+// Each rank writes its data-parallel slice of its tensor-parallel shard (tensors TP does not split
+// come from TP rank 0), so a checkpoint loads into any DP x TP layout: each rank reads the global
+// ranges it needs. Checksums and the atomic publish are the store's.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/model/llama_params.h"
-#include "kernels/moments.h"
+#include "core/optim/adamw.h"
+#include "dist/process_grid.h"
 
 namespace dqt {
 
 struct CheckpointState {
   int step = 0;                   // optimizer steps completed
-  uint64_t samples_consumed = 0;  // sampler position (sequences drawn by this rank)
+  uint64_t samples_consumed = 0;  // sequences drawn so far by all data-parallel ranks together
 };
 
-// One tensor as the file stores it.
-struct StoredTensor {
-  std::string name;
-  int64_t offset = 0;  // logical (gradient-layout) offset
-  int64_t numel = 0;
-  ParamStorage storage = ParamStorage::kFloat;
-  std::vector<float> values;  // kFloat / kLatentTernary: the stored fp32 values
-  std::vector<float> scales;  // kCodes: one per scale group
-  std::vector<int8_t> codes;  // kCodes: unpacked codes
-};
+// Collective over grid.world(): writes parent_dir/step_<NNNNNN> (the step is state.step) and,
+// with keep_last > 0, then deletes all but the newest keep_last checkpoints. `optimizer` may be
+// null (weights only: enough for inference, not for resuming). Returns the directory.
+[[nodiscard]] absl::StatusOr<std::string> SaveCheckpoint(
+    const std::string& parent_dir, const ProcessGrid& grid, const LlamaParams& params,
+    const AdamW* optimizer, const CheckpointState& state, int keep_last = 0);
 
-struct LoadedCheckpoint {
-  LlamaConfig config;  // shape and quantization the run trained with
+// One process (DP = TP = 1), e.g. tools and tests.
+[[nodiscard]] absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir,
+                                                         const LlamaParams& params,
+                                                         const AdamW* optimizer,
+                                                         const CheckpointState& state);
+
+// The model config and state a checkpoint was written with (reads and verifies its manifest).
+struct CheckpointInfo {
+  LlamaConfig config;
   CheckpointState state;
-  std::vector<StoredTensor> tensors;
-  std::vector<float> values;          // every tensor's forward weights, logical fp32 layout
-  std::vector<float> adam_m, adam_v;  // fp32 moments of fp32-stored tensors; may be empty
-  // DQT moments per tensor id (empty for other tensors, or when saved without them): the raw
-  // arrays of the tensor's MomentStore, m then v then (block-8) the block scales.
-  std::vector<std::vector<uint8_t>> code_moments;
+  bool has_optimizer = false;
 };
+[[nodiscard]] absl::StatusOr<CheckpointInfo> ReadCheckpointInfo(const std::string& dir);
 
-// Raw bytes of a MomentStore (m, v, block scales) and back; sizes must match the store.
-std::vector<uint8_t> MomentStoreBytes(const MomentStore& store);
-[[nodiscard]] absl::Status RestoreMomentStore(const std::vector<uint8_t>& bytes,
-                                              MomentStore& store);
+// Fills this rank's params (its TP shard) and, when `optimizer` is not null, the moments of its
+// owned slices, from checkpoint `dir` written under any layout. The model shape and quantization
+// must match (InvalidArgument otherwise); a corrupted or truncated shard is DataLoss, detected
+// before any of its bytes are used. Local: every rank reads what it needs.
+[[nodiscard]] absl::Status RestoreCheckpoint(const std::string& dir, LlamaParams& params,
+                                             AdamW* optimizer);
 
-// Writes `path` (a file). `adam_m`/`adam_v` (values() layout) may be null (no optimizer state);
-// `code_moments` (per tensor id) may be null (no DQT moments).
-[[nodiscard]] absl::Status SaveCheckpoint(const std::string& path, const LlamaParams& params,
-                                          const float* adam_m, const float* adam_v,
-                                          const CheckpointState& state,
-                                          const std::vector<MomentStore>* code_moments = nullptr);
-
-// Reads and verifies `path`: magic, checksum, sizes and tensor layout.
-[[nodiscard]] absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
-
-// Fills `params`: tensors stored the same way (codes and scales, latents, values) are restored
-// exactly; others get the forward weights (e.g. a DQT checkpoint into an fp32 model).
-// An error when the tensor layout differs.
-[[nodiscard]] absl::Status RestoreParams(const LoadedCheckpoint& ckpt, LlamaParams& params);
+// Inference: the checkpoint's weights as a model of `inference` config (same shape; e.g. fp32
+// storage for a DQT checkpoint: each tensor gets its forward weights code / scale).
+[[nodiscard]] absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inference);
 
 }  // namespace dqt

@@ -1,4 +1,4 @@
-// Replicated data parallelism: gradient averaging and replica digests.
+// Data parallelism (replicated and sharded), gradient norm and replica digests.
 #include "core/train/data_parallel.h"
 
 #include <xxhash.h>
@@ -7,7 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/packed_ternary.h"
+#include "core/base/parallel.h"
 #include "core/base/status.h"
+#include "kernels/moments.h"
 
 namespace dqt {
 
@@ -27,6 +30,138 @@ absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer
   return comm.AllGather(scratch.data(), grads, bytes);
 }
 
+std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank) {
+  std::vector<OwnedSlice> owned;
+  for (const ParamTensor& t : params.tensors()) {
+    auto bound = [&](int64_t r) {
+      const int64_t at = (t.numel * r / dp + kMomentBlock - 1) / kMomentBlock * kMomentBlock;
+      return std::min(at, t.numel);
+    };
+    const int64_t begin = bound(dp_rank), end = bound(dp_rank + 1);
+    if (begin < end) owned.push_back({t.id, begin, end});
+  }
+  return owned;
+}
+
+namespace {
+
+// Bytes of `n` elements of `t` as the weight all-gather sends them.
+int64_t StoredBytes(const LlamaParams& params, const ParamTensor& t, int64_t n) {
+  if (t.storage != ParamStorage::kCodes) return n * static_cast<int64_t>(sizeof(float));
+  return params.config().quant.grid.kind == QuantGrid::Kind::kTernary ? PackedTernaryBytes(n) : n;
+}
+
+}  // namespace
+
+ShardedDataParallel::ShardedDataParallel(const LlamaParams& params, Communicator& comm)
+    : comm_(&comm) {
+  const int dp = comm.size();
+  for (int r = 0; r < dp; ++r) {
+    slices_.push_back(DpSlices(params, dp, r));
+    size_t floats = 0, bytes = 0;
+    for (const OwnedSlice& s : slices_.back()) {
+      floats += s.end - s.begin;
+      bytes += StoredBytes(params, params.tensors()[s.tensor], s.end - s.begin);
+    }
+    grad_counts_.push_back(floats);
+    weight_bytes_.push_back(bytes);
+  }
+  size_t total = 0, total_bytes = 0;
+  for (int r = 0; r < dp; ++r) {
+    total += grad_counts_[r];
+    total_bytes += weight_bytes_[r];
+  }
+  grad_send_ = Buffer<float>(total, MemoryKind::kWorkspace);
+  grad_recv_ = Buffer<float>(grad_counts_[comm.rank()], MemoryKind::kWorkspace);
+  weight_recv_.resize(total_bytes);
+}
+
+absl::Status ShardedDataParallel::ReduceGradients(LlamaParams& params) {
+  // Rank-major packing: rank 0's slices in tensor order, then rank 1's, ...
+  float* out = grad_send_.data();
+  for (const std::vector<OwnedSlice>& slices : slices_) {
+    for (const OwnedSlice& s : slices) {
+      const float* g = params.grads().data() + params.tensors()[s.tensor].offset;
+      out = std::copy(g + s.begin, g + s.end, out);
+    }
+  }
+  DQT_RETURN_IF_ERROR(comm_->ReduceScatter(grad_send_.data(), grad_recv_.data(), grad_counts_));
+  const float inv = 1.0f / static_cast<float>(comm_->size());
+  const float* in = grad_recv_.data();
+  for (const OwnedSlice& s : owned()) {
+    float* g = params.grads().data() + params.tensors()[s.tensor].offset;
+    for (int64_t i = s.begin; i < s.end; ++i) g[i] = *in++ * inv;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardedDataParallel::GatherWeights(LlamaParams& params) {
+  const bool ternary = params.config().quant.grid.kind == QuantGrid::Kind::kTernary;
+  size_t offset = 0;
+  for (int r = 0; r < comm_->rank(); ++r) offset += weight_bytes_[r];
+  // Pack this rank's slices in place at its block of the receive buffer (an in-place gather).
+  uint8_t* out = weight_recv_.data() + offset;
+  for (const OwnedSlice& s : owned()) {
+    const ParamTensor& t = params.tensors()[s.tensor];
+    const int64_t n = s.end - s.begin;
+    if (t.storage != ParamStorage::kCodes) {
+      std::memcpy(out, params.values().data() + t.value_offset + s.begin, n * sizeof(float));
+    } else if (ternary) {
+      PackTernary(params.codes().data() + t.code_offset + s.begin, n, out);
+    } else {
+      std::memcpy(out, params.codes().data() + t.code_offset + s.begin, n);
+    }
+    out += StoredBytes(params, t, n);
+  }
+  DQT_RETURN_IF_ERROR(comm_->AllGather(weight_recv_.data() + offset, weight_recv_.data(),
+                                       absl::MakeConstSpan(weight_bytes_)));
+  const uint8_t* in = weight_recv_.data();
+  for (int r = 0; r < comm_->size(); ++r) {
+    for (const OwnedSlice& s : slices_[r]) {
+      const ParamTensor& t = params.tensors()[s.tensor];
+      const int64_t n = s.end - s.begin;
+      if (r != comm_->rank()) {
+        if (t.storage != ParamStorage::kCodes) {
+          std::memcpy(params.values().data() + t.value_offset + s.begin, in, n * sizeof(float));
+        } else if (ternary) {
+          UnpackTernary(in, n, params.codes().data() + t.code_offset + s.begin);
+        } else {
+          std::memcpy(params.codes().data() + t.code_offset + s.begin, in, n);
+        }
+      }
+      in += StoredBytes(params, t, n);
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t ShardedDataParallel::gradient_bytes() const {
+  size_t total = 0;
+  for (size_t c : grad_counts_) total += c;
+  return static_cast<int64_t>(total * sizeof(float));
+}
+
+int64_t ShardedDataParallel::weight_bytes() const {
+  return static_cast<int64_t>(weight_bytes_[comm_->rank()]);
+}
+
+absl::StatusOr<double> GlobalGradNorm(const LlamaParams& params,
+                                      const std::vector<OwnedSlice>& owned, bool dp_sharded,
+                                      Communicator& dp, Communicator& tp) {
+  // sums[0]: tensors split by TP, sums[1]: the others.
+  double sums[2] = {0, 0};
+  const float* g = params.grads().data();
+  for (const OwnedSlice& s : owned) {
+    const ParamTensor& t = params.tensors()[s.tensor];
+    double sum = 0;
+    for (int64_t i = s.begin; i < s.end; ++i) sum += double(g[t.offset + i]) * g[t.offset + i];
+    sums[t.split == TpSplit::kNone ? 1 : 0] += sum;
+  }
+  if (dp_sharded && dp.size() > 1) DQT_RETURN_IF_ERROR(dp.AllReduce(sums, 2, ReduceOp::kSum));
+  if (tp.size() > 1) DQT_RETURN_IF_ERROR(tp.AllReduce(sums, 1, ReduceOp::kSum));
+  return std::sqrt(sums[0] + sums[1]);
+}
+
 std::vector<uint64_t> TensorDigests(const LlamaParams& params) {
   std::vector<uint64_t> digests;
   for (const ParamTensor& t : params.tensors()) {
@@ -40,19 +175,24 @@ std::vector<uint64_t> TensorDigests(const LlamaParams& params) {
   return digests;
 }
 
-absl::Status CheckReplicaDigests(Communicator& comm, const LlamaParams& params, int step) {
-  const std::vector<uint64_t> mine = TensorDigests(params);
+absl::Status CheckReplicaDigests(Communicator& comm, const LlamaParams& params, int step,
+                                 const char* group, bool replicated_only, int world_rank) {
+  // Each rank sends its digests followed by its world rank, so messages name world ranks.
+  std::vector<uint64_t> mine = TensorDigests(params);
   const size_t n = mine.size();
-  std::vector<uint64_t> all(n * comm.size());
-  DQT_RETURN_IF_ERROR(comm.AllGather(mine.data(), all.data(), n * sizeof(uint64_t)));
+  mine.push_back(static_cast<uint64_t>(world_rank >= 0 ? world_rank : comm.rank()));
+  std::vector<uint64_t> all((n + 1) * comm.size());
+  DQT_RETURN_IF_ERROR(comm.AllGather(mine.data(), all.data(), (n + 1) * sizeof(uint64_t)));
   std::vector<std::string> problems;
   for (int r = 1; r < comm.size(); ++r) {
     std::vector<std::string> tensors;
     for (size_t i = 0; i < n; ++i) {
-      if (all[r * n + i] != all[i]) tensors.push_back(params.tensors()[i].name);
+      if (replicated_only && params.tensors()[i].split != TpSplit::kNone) continue;
+      if (all[r * (n + 1) + i] != all[i]) tensors.push_back(params.tensors()[i].name);
     }
     if (!tensors.empty()) {
-      problems.push_back(absl::StrCat("rank ", r, " differs from rank 0 in ", tensors.size(),
+      problems.push_back(absl::StrCat("rank ", all[r * (n + 1) + n], " differs from rank ", all[n],
+                                      " (", group, " group) in ", tensors.size(),
                                       " tensor(s): ", absl::StrJoin(tensors, ", ")));
     }
   }

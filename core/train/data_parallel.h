@@ -1,5 +1,6 @@
-// Data-parallel plumbing of the replicated mode: gradients averaged so every rank holds the same
-// bits, and the replica digest that turns a silent divergence of weights into a loud error.
+// Data-parallel plumbing: gradients averaged so every rank holds the same bits (replicated mode),
+// the reduce-scatter / slice update / all-gather of the sharded mode, the global gradient norm
+// over DP x TP, and the replica digest that turns a silent divergence into a loud error.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include "absl/status/status.h"
 #include "core/base/buffer.h"
 #include "core/model/llama_params.h"
+#include "core/optim/adamw.h"
 #include "dist/communicator.h"
 
 namespace dqt {
@@ -17,11 +19,57 @@ namespace dqt {
 [[nodiscard]] absl::Status AverageGradients(Communicator& comm, float* grads, size_t n,
                                             Buffer<float>& scratch);
 
+// Sharded mode: this rank's slices. Each tensor's (shard-local) elements are split into dp
+// contiguous parts whose bounds are multiples of kMomentBlock, so block-8 moments and packed
+// ternary codes never straddle two ranks; small tensors belong to the first rank(s) whole.
+std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank);
+
+// The collectives of sharded data parallelism over the DP group `comm` (which must outlive it).
+class ShardedDataParallel {
+ public:
+  ShardedDataParallel(const LlamaParams& params, Communicator& comm);
+
+  // This rank's slices (DpSlices of its DP rank).
+  const std::vector<OwnedSlice>& owned() const { return slices_[comm_->rank()]; }
+
+  // Reduce-scatter: this rank's owned slices of params.grads() become the mean over the group of
+  // the ranks' gradients; the rest of params.grads() is stale afterwards.
+  [[nodiscard]] absl::Status ReduceGradients(LlamaParams& params);
+
+  // All-gather of the updated weights: every rank's slices reach every rank as stored (int8
+  // codes, ternary codes packed 2 bits each, fp32 values).
+  [[nodiscard]] absl::Status GatherWeights(LlamaParams& params);
+
+  // Bytes this rank sends per step: gradient reduce-scatter and weight all-gather payloads.
+  int64_t gradient_bytes() const;
+  int64_t weight_bytes() const;
+
+ private:
+  Communicator* comm_;
+  std::vector<std::vector<OwnedSlice>> slices_;  // per DP rank
+  std::vector<size_t> grad_counts_;              // floats per rank
+  std::vector<size_t> weight_bytes_;             // stored bytes per rank
+  Buffer<float> grad_send_, grad_recv_;
+  std::vector<uint8_t> weight_recv_;
+};
+
+// Global L2 norm of the gradient. `owned`: the slices of params.grads() this rank holds final
+// values of; `dp_sharded`: they differ between the DP ranks (sharded mode), so partial sums are
+// added over `dp`; TP-split tensors' sums are added over `tp`. Identical on every rank.
+[[nodiscard]] absl::StatusOr<double> GlobalGradNorm(const LlamaParams& params,
+                                                    const std::vector<OwnedSlice>& owned,
+                                                    bool dp_sharded, Communicator& dp,
+                                                    Communicator& tp);
+
 // xxHash64 of each tensor's stored weights (codes for DQT tensors, fp32 values otherwise).
 std::vector<uint64_t> TensorDigests(const LlamaParams& params);
 
 // Compares every rank's digests with rank 0's; an error naming the ranks and tensors that differ.
+// `group` names the group in the message ("data-parallel"), `world_rank` is this rank's world
+// rank for it (-1: its rank in comm); `replicated_only` compares only the tensors that TP does
+// not split (for the tensor-parallel group, whose shards differ).
 [[nodiscard]] absl::Status CheckReplicaDigests(Communicator& comm, const LlamaParams& params,
-                                               int step);
+                                               int step, const char* group = "data-parallel",
+                                               bool replicated_only = false, int world_rank = -1);
 
 }  // namespace dqt

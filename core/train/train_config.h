@@ -27,22 +27,29 @@ struct TrainConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir;  // where checkpoints go ("" disables saving)
-  int every = 0;    // steps between checkpoints (0: only at the end)
-  int keep_last = 0;
-  // Checkpoint to resume from: weights, optimizer state (fp32 AdamW and DQT moments), step and
-  // data position come back exactly, so the run continues as if never stopped. "" = fresh.
-  std::string resume;  // most recent checkpoints kept on disk (0: keep all)
+  std::string dir;    // where checkpoints go ("" disables saving)
+  int every = 0;      // steps between checkpoints (0: only at the end)
+  int keep_last = 0;  // most recent checkpoints kept on disk (0: keep all)
+  // Checkpoint directory to resume from: weights, optimizer state (fp32 AdamW and DQT moments),
+  // step and data position come back exactly, so the run continues as if never stopped, also
+  // under another DP x TP layout (resharded on load). "" = fresh.
+  std::string resume;
 };
 
 struct LogConfig {
   std::string jsonl_path;  // JSON lines, one per logged step ("" = stdout)
 };
 
-// Process layout. Only replicated data parallelism (tp = 1) runs today.
+enum class DpMode {
+  kReplicated,  // all-reduce gradients, every rank applies the whole update
+  kSharded,     // reduce-scatter gradients, update this rank's slice, all-gather the weights
+};
+
+// Process layout: world = dp x tp, TP ranks adjacent.
 struct ParallelConfig {
   int dp = 1;
   int tp = 1;
+  DpMode dp_mode = DpMode::kReplicated;
   int digest_every = 100;  // steps between cross-rank weight digests (0: never)
 };
 

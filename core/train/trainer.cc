@@ -113,15 +113,17 @@ EvalResult Evaluate(LlamaModel& model, const TokenSource& shard, int seq_len, in
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config,
-                                                         Communicator* comm) {
-  const int rank = comm != nullptr ? comm->rank() : 0;
-  const int world = comm != nullptr ? comm->size() : 1;
-  if (world != config.parallel.dp * config.parallel.tp) {
+                                                         Communicator* world) {
+  static SingleProcessCommunicator* const single = new SingleProcessCommunicator;
+  Communicator& comm = world != nullptr ? *world : *single;
+  if (comm.size() != config.parallel.dp * config.parallel.tp) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "the job has %d ranks but parallel.dp * parallel.tp = %d * %d; launch that many ranks "
         "or set parallel.dp",
-        world, config.parallel.dp, config.parallel.tp));
+        comm.size(), config.parallel.dp, config.parallel.tp));
   }
+  DQT_ASSIGN_OR_RETURN(ProcessGrid grid,
+                       ProcessGrid::Create(comm, config.parallel.dp, config.parallel.tp));
   DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
   DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
@@ -131,13 +133,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
         absl::StrFormat("%s: %d tokens, fewer than one evaluation window of %d",
                         config.data.eval_shard, eval.size(), config.train.seq_len + 1));
   }
-  DQT_ASSIGN_OR_RETURN(
-      SequenceSampler sampler,
-      SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed, rank, world));
+  // The TP ranks of one replica read the same sequences; DP ranks read disjoint ones.
+  DQT_ASSIGN_OR_RETURN(SequenceSampler sampler,
+                       SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed,
+                                               grid.dp_rank(), grid.dp()));
+  const bool lead = comm.rank() == 0;
   std::unique_ptr<Trainer> t(
-      new Trainer(config, std::move(train), std::move(eval), std::move(sampler), comm));
+      new Trainer(config, std::move(train), std::move(eval), std::move(sampler), std::move(grid)));
   DQT_RETURN_IF_ERROR(t->model_->params().Init());
-  if (rank == 0 && !config.log.jsonl_path.empty()) {
+  if (lead && !config.log.jsonl_path.empty()) {
     // A resumed run appends to its log rather than replacing it.
     t->log_file_ =
         std::fopen(config.log.jsonl_path.c_str(), config.checkpoint.resume.empty() ? "w" : "a");
@@ -150,52 +154,35 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
 }
 
 Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
-                 SequenceSampler sampler, Communicator* comm)
+                 SequenceSampler sampler, ProcessGrid grid)
     : config_(config),
       train_shard_(std::move(train)),
       eval_shard_(std::move(eval)),
       sampler_(std::move(sampler)),
-      model_(std::make_unique<LlamaModel>(config.model)),
-      comm_(comm != nullptr ? comm : &single_) {
-  optimizer_ = std::make_unique<AdamW>(config.adamw, model_->params());
+      grid_(std::move(grid)) {
+  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group());
+  LlamaParams& params = model_->params();
+  std::vector<OwnedSlice> owned = WholeTensors(params);
+  if (config.parallel.dp_mode == DpMode::kSharded && grid_.dp() > 1) {
+    sharded_ = std::make_unique<ShardedDataParallel>(params, grid_.dp_group());
+    owned = sharded_->owned();
+  }
+  optimizer_ = std::make_unique<AdamW>(config.adamw, params, std::move(owned), &grid_.tp_group());
 }
 
 absl::Status Trainer::Resume(const std::string& path) {
-  DQT_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(path));
-  const LlamaConfig& have = ckpt.config;
-  const LlamaConfig& want = config_.model;
-  const bool same_model =
-      have.vocab_size == want.vocab_size && have.d_model == want.d_model &&
-      have.n_layers == want.n_layers && have.n_heads == want.n_heads &&
-      have.n_kv_heads == want.n_kv_heads && have.ffn_dim == want.ffn_dim &&
-      have.subln == want.subln && have.quant.optimizer == want.quant.optimizer &&
-      have.quant.grid == want.quant.grid && have.quant.policy == want.quant.policy &&
-      have.quant.per_channel_scale == want.quant.per_channel_scale &&
-      have.quant.moments == want.quant.moments;
-  if (!same_model) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resume from ", path,
-                     ": it holds a different model shape or quantization than the config"));
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(path));
+  DQT_RETURN_IF_ERROR(RestoreCheckpoint(path, model_->params(), optimizer_.get()));
+  // The data position is global; each DP rank continues at its share of it.
+  const uint64_t global = info.state.samples_consumed;
+  if (global % grid_.dp() != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "cannot resume from %s with parallel.dp = %d: its data position (%d sequences) does not "
+        "split evenly over the data-parallel ranks",
+        path, grid_.dp(), global));
   }
-  LlamaParams& params = model_->params();
-  DQT_RETURN_IF_ERROR(RestoreParams(ckpt, params));
-  if (ckpt.adam_m.size() != optimizer_->m().size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resume from ", path, ": it has no optimizer state"));
-  }
-  std::copy(ckpt.adam_m.begin(), ckpt.adam_m.end(), optimizer_->m().data());
-  std::copy(ckpt.adam_v.begin(), ckpt.adam_v.end(), optimizer_->v().data());
-  for (const ParamTensor& t : params.tensors()) {
-    if (t.storage != ParamStorage::kCodes) continue;
-    if (ckpt.code_moments.size() <= t.id) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot resume from ", path, ": it has no DQT moments"));
-    }
-    DQT_RETURN_IF_ERROR(
-        RestoreMomentStore(ckpt.code_moments[t.id], optimizer_->code_moments()[t.id]));
-  }
-  start_step_ = ckpt.state.step;
-  samples_consumed_ = ckpt.state.samples_consumed;
+  start_step_ = info.state.step;
+  samples_consumed_ = global / grid_.dp();
   return Log(
       absl::StrFormat("{\"event\":\"resume\",\"from\":\"%s\",\"step\":%d}", path, start_step_));
 }
@@ -226,21 +213,79 @@ absl::Status Trainer::Log(const std::string& line) {
 }
 
 absl::Status Trainer::Save(int step) {
-  if (config_.checkpoint.dir.empty() || !lead()) return absl::OkStatus();
-  std::error_code ec;
-  std::filesystem::create_directories(config_.checkpoint.dir, ec);
-  if (ec) return absl::PermissionDeniedError("cannot create " + config_.checkpoint.dir);
-  const std::string path = absl::StrFormat("%s/step_%06d.dqt", config_.checkpoint.dir, step);
-  CheckpointState state{step, samples_consumed_};
-  DQT_RETURN_IF_ERROR(SaveCheckpoint(path, model_->params(), optimizer_->m().data(),
-                                     optimizer_->v().data(), state, &optimizer_->code_moments()));
-  saved_.push_back(path);
-  while (config_.checkpoint.keep_last > 0 &&
-         saved_.size() > static_cast<size_t>(config_.checkpoint.keep_last)) {
-    std::filesystem::remove(saved_.front(), ec);
-    saved_.erase(saved_.begin());
-  }
+  if (config_.checkpoint.dir.empty()) return absl::OkStatus();
+  const CheckpointState state{step, samples_consumed_ * grid_.dp()};
+  DQT_ASSIGN_OR_RETURN(const std::string path,
+                       SaveCheckpoint(config_.checkpoint.dir, grid_, model_->params(),
+                                      optimizer_.get(), state, config_.checkpoint.keep_last));
   return Log(absl::StrFormat("{\"event\":\"checkpoint\",\"step\":%d,\"path\":\"%s\"}", step, path));
+}
+
+absl::Status Trainer::ReduceGradients(double* loss_sum, int64_t* scored) {
+  Communicator& dp = grid_.dp_group();
+  if (dp.size() == 1) return absl::OkStatus();
+  LlamaParams& params = model_->params();
+  if (sharded_ != nullptr) {
+    DQT_RETURN_IF_ERROR(sharded_->ReduceGradients(params));
+  } else {
+    DQT_RETURN_IF_ERROR(
+        AverageGradients(dp, params.grads().data(), params.grads().size(), reduce_scratch_));
+  }
+  double sums[2] = {*loss_sum, static_cast<double>(*scored)};
+  DQT_RETURN_IF_ERROR(dp.AllReduce(sums, 2, ReduceOp::kSum));
+  *loss_sum = sums[0];
+  *scored = static_cast<int64_t>(sums[1]);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HealthByLayerType> Trainer::SumHealth(const HealthByLayerType& local) {
+  if (grid_.world().size() == 1) return local;
+  // Every rank lists the same layer types (from the tensors, not from what it owns). Tensors
+  // that TP does not split count on TP rank 0 only; DP ranks add up only when sharded.
+  HealthByLayerType total;
+  std::map<std::string, bool> split;
+  for (const ParamTensor& t : model_->params().tensors()) {
+    if (t.storage == ParamStorage::kCodes) split[LayerTypeOf(t)] = t.split != TpSplit::kNone;
+  }
+  std::vector<double> counts;
+  for (const auto& [type, is_split] : split) {
+    const auto it = local.find(type);
+    const bool counts_here = it != local.end() && (is_split || grid_.tp_rank() == 0);
+    const CodeHealth h = counts_here ? it->second : CodeHealth{};
+    for (int64_t c : {h.numel, h.stats.changed, h.stats.zeros, h.stats.at_qmin, h.stats.at_qmax,
+                      h.stats.nonfinite}) {
+      counts.push_back(static_cast<double>(c));
+    }
+  }
+  if (counts.empty()) return total;
+  DQT_RETURN_IF_ERROR(grid_.tp_group().AllReduce(counts.data(), counts.size(), ReduceOp::kSum));
+  if (sharded_ != nullptr) {
+    DQT_RETURN_IF_ERROR(grid_.dp_group().AllReduce(counts.data(), counts.size(), ReduceOp::kSum));
+  }
+  size_t i = 0;
+  for (const auto& entry : split) {
+    CodeHealth& h = total[entry.first];
+    h.numel = static_cast<int64_t>(counts[i++]);
+    h.stats.changed = static_cast<int64_t>(counts[i++]);
+    h.stats.zeros = static_cast<int64_t>(counts[i++]);
+    h.stats.at_qmin = static_cast<int64_t>(counts[i++]);
+    h.stats.at_qmax = static_cast<int64_t>(counts[i++]);
+    h.stats.nonfinite = static_cast<int64_t>(counts[i++]);
+  }
+  return total;
+}
+
+absl::Status Trainer::CheckDigests(int step) {
+  const int world_rank = grid_.world().rank();
+  if (grid_.dp() > 1) {
+    DQT_RETURN_IF_ERROR(CheckReplicaDigests(grid_.dp_group(), model_->params(), step,
+                                            "data-parallel", false, world_rank));
+  }
+  if (grid_.tp() > 1) {
+    DQT_RETURN_IF_ERROR(CheckReplicaDigests(grid_.tp_group(), model_->params(), step,
+                                            "tensor-parallel", true, world_rank));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::Run() {
@@ -248,11 +293,11 @@ absl::Status Trainer::Run() {
   const bool progress = tc.progress && lead() && ::isatty(STDERR_FILENO);
   const float loss_scale = 1.0f / (static_cast<float>(tc.micro_batch) * tc.seq_len * tc.grad_accum);
   const double tokens_per_step =
-      double(tc.micro_batch) * tc.seq_len * tc.grad_accum * comm_->size();  // global
+      double(tc.micro_batch) * tc.seq_len * tc.grad_accum * grid_.dp();  // global
   std::vector<int32_t> inputs, targets;
   const auto start = Clock::now();
   auto evaluate = [&](int step, bool whole) -> absl::Status {
-    if (!lead()) return absl::OkStatus();  // replicas hold the same weights
+    if (grid_.dp_rank() != 0) return absl::OkStatus();  // replicas hold the same weights
     const auto t0 = Clock::now();
     const EvalResult r = Evaluate(*model_, SourceOf(eval_shard_), tc.seq_len, tc.micro_batch,
                                   whole ? 0 : tc.eval_sequences);
@@ -275,16 +320,11 @@ absl::Status Trainer::Run() {
                                           loss_scale, &count);
       scored += count;
     }
-    if (comm_->size() > 1) {
-      DQT_RETURN_IF_ERROR(AverageGradients(*comm_, model_->params().grads().data(),
-                                           model_->params().grads().size(), reduce_scratch_));
-      double sums[2] = {loss_sum, static_cast<double>(scored)};
-      DQT_RETURN_IF_ERROR(comm_->AllReduce(sums, 2, ReduceOp::kSum));
-      loss_sum = sums[0];
-      scored = static_cast<int64_t>(sums[1]);
-    }
+    DQT_RETURN_IF_ERROR(ReduceGradients(&loss_sum, &scored));
     const double loss = loss_sum / std::max<int64_t>(scored, 1);
-    const double grad_norm = AdamW::GradNorm(model_->params());
+    DQT_ASSIGN_OR_RETURN(const double grad_norm,
+                         GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
+                                        grid_.dp_group(), grid_.tp_group()));
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       return absl::InternalError(absl::StrFormat(
           "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
@@ -293,13 +333,14 @@ absl::Status Trainer::Run() {
     }
     const float lr = LearningRateAt(config_.schedule, step);
     const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);
-    DQT_ASSIGN_OR_RETURN(const HealthByLayerType health,
+    DQT_ASSIGN_OR_RETURN(const HealthByLayerType local_health,
                          optimizer_->Step(model_->params(), step, lr, wd, grad_norm));
+    if (sharded_ != nullptr) DQT_RETURN_IF_ERROR(sharded_->GatherWeights(model_->params()));
+    DQT_ASSIGN_OR_RETURN(const HealthByLayerType health, SumHealth(local_health));
     step_losses_.push_back(loss);
     const int digest_every = config_.parallel.digest_every;
-    if (comm_->size() > 1 && digest_every > 0 &&
-        ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
-      DQT_RETURN_IF_ERROR(CheckReplicaDigests(*comm_, model_->params(), step + 1));
+    if (digest_every > 0 && ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
+      DQT_RETURN_IF_ERROR(CheckDigests(step + 1));
     }
     if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);

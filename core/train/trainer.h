@@ -14,10 +14,12 @@
 #include "absl/status/statusor.h"
 #include "core/model/llama.h"
 #include "core/optim/adamw.h"
+#include "core/train/data_parallel.h"
 #include "core/train/train_config.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
 #include "dist/communicator.h"
+#include "dist/process_grid.h"
 
 namespace dqt {
 
@@ -49,12 +51,15 @@ std::string MemoryReportJson(int64_t params);
 
 class Trainer {
  public:
-  // Opens the shards and builds the model (initialized from config.model.seed). `comm` (not
-  // owned, may be null for one process) is the data-parallel group: each rank reads its own
-  // part of every global batch, gradients are averaged over it, rank 0 logs, evaluates and
-  // saves, and every parallel.digest_every steps the replicas' weights are compared.
+  // Opens the shards and builds the model (initialized from config.model.seed). `world` (not
+  // owned, may be null for one process) holds parallel.dp x parallel.tp ranks, TP ranks adjacent:
+  // each tensor-parallel group holds one replica of the model split Megatron-style; each DP rank
+  // reads its own part of every global batch; gradients are averaged over the DP group
+  // (replicated: all ranks apply the whole update; sharded: each updates its slice and the
+  // weights are all-gathered); world rank 0 logs, the first replica evaluates, every rank writes
+  // its share of each checkpoint, and every parallel.digest_every steps replicas compare weights.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const RunConfig& config,
-                                                         Communicator* comm = nullptr);
+                                                         Communicator* world = nullptr);
 
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -64,13 +69,20 @@ class Trainer {
   [[nodiscard]] absl::Status Run();
 
   LlamaModel& model() { return *model_; }
+  const LlamaModel& model() const { return *model_; }
+  const AdamW& optimizer() const { return *optimizer_; }
+  const ProcessGrid& grid() const { return grid_; }
   const std::vector<double>& step_losses() const { return step_losses_; }
   const std::optional<EvalResult>& final_eval() const { return final_eval_; }
 
  private:
   Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler,
-          Communicator* comm);
-  bool lead() const { return comm_->rank() == 0; }
+          ProcessGrid grid);
+  bool lead() const { return grid_.world().rank() == 0; }
+  // Gradient averaging over DP and the global norm; sharded mode also gathers after the step.
+  [[nodiscard]] absl::Status ReduceGradients(double* loss_sum, int64_t* scored);
+  [[nodiscard]] absl::StatusOr<HealthByLayerType> SumHealth(const HealthByLayerType& local);
+  [[nodiscard]] absl::Status CheckDigests(int step);
   void FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targets);
   [[nodiscard]] absl::Status Log(const std::string& json_line);
   [[nodiscard]] absl::Status Save(int step);
@@ -87,11 +99,10 @@ class Trainer {
   [[nodiscard]] absl::Status Resume(const std::string& path);
 
   int start_step_ = 0;
-  std::vector<std::string> saved_;  // checkpoints written by this run, oldest first
   std::FILE* log_file_ = nullptr;
-  SingleProcessCommunicator single_;
-  Communicator* comm_;            // single_ unless a data-parallel group was given
-  Buffer<float> reduce_scratch_;  // this rank's chunk of the gradient average
+  ProcessGrid grid_;
+  std::unique_ptr<ShardedDataParallel> sharded_;  // sharded DP mode with dp > 1 only
+  Buffer<float> reduce_scratch_;                  // this rank's chunk of the gradient average
 };
 
 }  // namespace dqt

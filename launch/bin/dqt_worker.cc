@@ -7,6 +7,7 @@
 #include "core/base/status.h"
 #include "core/train/trainer.h"
 #include "dist/mpi_communicator.h"
+#include "kernels/device.h"
 #include "launch/config.h"
 #include "launch/flags.h"
 #include "launch/process_env.h"
@@ -31,6 +32,14 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
                   const std::vector<std::string>& sets, bool print_config) {
   const dqt::ProcessEnv env = dqt::DiscoverProcessEnv();
   const bool lead = env.rank == 0;
+  if (const int gpus = dqt::CudaDeviceCount(); gpus > 0) {
+    DQT_ASSIGN_OR_RETURN(const int device, dqt::SelectCudaDeviceForLocalRank(env.local_rank));
+    if (lead) {
+      std::fprintf(stderr,
+                   "dqt_worker: rank 0 on CUDA device %d of %d (device = local rank %% %d)\n",
+                   device, gpus, gpus);
+    }
+  }
   if (cfg_path.empty()) return absl::InvalidArgumentError("--cfg is required");
   absl::StatusOr<dqt::proto::RunProto> run = dqt::LoadRunProto(cfg_path, sets);
   if (!run.ok()) return run.status();

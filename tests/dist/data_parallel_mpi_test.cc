@@ -22,7 +22,8 @@ using testing::StatusIs;
 
 std::unique_ptr<Trainer> TrainReplicated(const std::vector<std::string>& quant,
                                          Communicator* comm = g_world) {
-  const std::string tag = std::to_string(g_world->rank());
+  // np 2 and np 4 runs of this test may run at once: their files must not collide.
+  const std::string tag = std::to_string(g_world->size()) + "_" + std::to_string(g_world->rank());
   const std::string train = MakeTextShard("gutenberg_train.txt", 60000, "dp_train_" + tag + ".bin");
   const std::string eval = MakeTextShard("gutenberg_heldout.txt", 8000, "dp_eval_" + tag + ".bin");
   const char* src = std::getenv("DQT_SOURCE_DIR");
@@ -118,7 +119,8 @@ TEST(DataParallel, DivergenceNamesRankAndTensor) {
   if (g_world->rank() == 1) params.codes()[wq.code_offset] ^= 1;
   EXPECT_THAT(CheckReplicaDigests(*g_world, params, 7),
               StatusIs(absl::StatusCode::kInternal,
-                       "replica divergence at step 7: rank 1 differs from rank 0 in 1 tensor(s): "
+                       "replica divergence at step 7: rank 1 differs from rank 0 (data-parallel "
+                       "group) in 1 tensor(s): "
                        "model.layers.0.self_attn.q_proj.weight"));
 }
 

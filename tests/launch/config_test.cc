@@ -359,12 +359,15 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
   for (const auto& overrides : good) EXPECT_THAT(ValidateWith(overrides), IsOk()) << overrides[1];
 }
 
-TEST(ValidateTest, UnsupportedParallelSettings) {
+TEST(ValidateTest, ParallelSettings) {
   EXPECT_THAT(ValidateWith({"parallel.dp=2"}), IsOk());  // replicated data parallelism
-  EXPECT_THAT(ValidateWith({"parallel.dp=2", "parallel.dp_mode=SHARDED"}),
-              StatusIs(kInvalid, "parallel.dp_mode = SHARDED: not supported yet"));
-  EXPECT_THAT(ValidateWith({"parallel.tp=2"}),
-              StatusIs(kInvalid, "parallel.tp = 2: not supported yet"));
+  EXPECT_THAT(ValidateWith({"parallel.dp=2", "parallel.dp_mode=SHARDED"}), IsOk());
+  EXPECT_THAT(ValidateWith({"parallel.tp=2"}), IsOk());
+  EXPECT_THAT(ValidateWith({"parallel.tp=2", "model.subln=true"}),
+              StatusIs(kInvalid, "parallel.tp = 2: needs model.subln = false"));
+  EXPECT_THAT(ValidateWith({"parallel.tp=2", "quant.optimizer=DQT", "quant.weight_format=TERNARY",
+                            "quant.moments=INT8"}),
+              StatusIs(kInvalid, "parallel.tp = 2: needs quant.moments FP32 or BF16"));
   EXPECT_THAT(ValidateWith({"parallel.tp=3"}),
               StatusIs(kInvalid, "model.n_heads = 4: must be divisible by parallel.tp = 3"));
   EXPECT_THAT(ValidateWith({"parallel.dp=0"}), StatusIs(kInvalid, "parallel.dp = 0"));

@@ -78,8 +78,7 @@ class ToolsTest : public ::testing::Test {
     char pattern[] = "/tmp/dqt_tools_test_XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    ckpt_ = dir_ + "/step_000000.dqt";
-    ASSERT_NO_FATAL_FAILURE(SaveTiny(ckpt_, /*subln=*/false));
+    ASSERT_NO_FATAL_FAILURE(SaveTiny(dir_ + "/ckpt", /*subln=*/false, &ckpt_));
     text_ = dir_ + "/text.txt";
     std::ofstream(text_) << kText;
   }
@@ -87,10 +86,13 @@ class ToolsTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  static void SaveTiny(const std::string& path, bool subln) {
+  // Writes a checkpoint under parent_dir; *path gets its directory.
+  static void SaveTiny(const std::string& parent_dir, bool subln, std::string* path) {
     LlamaParams params(TinyGpt2Config(subln));
     ASSERT_TRUE(params.Init().ok());
-    ASSERT_THAT(SaveCheckpoint(path, params, nullptr, nullptr, CheckpointState{}), IsOk());
+    absl::StatusOr<std::string> saved = SaveCheckpoint(parent_dir, params, nullptr, {});
+    ASSERT_THAT(saved, IsOk());
+    *path = *saved;
   }
 
   // Runs bin_dir_/tool with `args` (already quoted) plus the tokenizer flags. One OpenMP
@@ -160,17 +162,18 @@ TEST_F(ToolsTest, EvalErrorsExitNonZeroWithAMessage) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("dqt_eval: text file " + missing + " not found"));
 
-  r = Run("dqt_eval", "--ckpt " + Quote(dir_ + "/none.dqt") + " --text " + Quote(text_));
+  r = Run("dqt_eval", "--ckpt " + Quote(dir_ + "/none") + " --text " + Quote(text_));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("not found"));
+  EXPECT_THAT(r.err, HasSubstr("not a directory"));
 
-  std::string bytes = ReadAll(ckpt_);
+  const std::string corrupt = dir_ + "/corrupt";
+  std::filesystem::copy(ckpt_, corrupt);
+  std::string bytes = ReadAll(corrupt + "/shard_00000.bin");
   bytes[bytes.size() / 2] ^= 0x10;
-  const std::string corrupt = dir_ + "/corrupt.dqt";
-  std::ofstream(corrupt, std::ios::binary) << bytes;
+  std::ofstream(corrupt + "/shard_00000.bin", std::ios::binary) << bytes;
   r = Run("dqt_eval", "--ckpt " + Quote(corrupt) + " --text " + Quote(text_));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("corrupt"));
+  EXPECT_THAT(r.err, HasSubstr("shard_00000.bin"));
 
   const std::string empty = dir_ + "/empty.txt";
   std::ofstream(empty).flush();
@@ -245,14 +248,15 @@ TEST_F(ToolsTest, ExportWritesAHuggingFaceDirectory) {
   absl::StatusOr<SafetensorsFile> weights = ReadSafetensors(out + "/model.safetensors");
   ASSERT_THAT(weights, IsOk());
   EXPECT_EQ(weights->tensors.size(), 3u + 9u * 2u);  // embed, norm, head + 9 per block
-  absl::StatusOr<LoadedCheckpoint> ckpt = LoadCheckpoint(ckpt_);
-  ASSERT_THAT(ckpt, IsOk());
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model = LoadModel(ckpt_);
+  ASSERT_THAT(model, IsOk());
   absl::StatusOr<std::vector<float>> head = weights->Float32("lm_head.weight");
   ASSERT_THAT(head, IsOk());
-  LlamaParams layout(ckpt->config);
-  const ParamTensor& head_tensor = layout.tensors().back();
+  const LlamaParams& params = (*model)->params();
+  const ParamTensor& head_tensor = params.tensors().back();
   ASSERT_EQ(head->size(), static_cast<size_t>(head_tensor.numel));
-  EXPECT_TRUE(std::equal(head->begin(), head->end(), ckpt->values.begin() + head_tensor.offset));
+  EXPECT_TRUE(
+      std::equal(head->begin(), head->end(), params.values().data() + head_tensor.value_offset));
   EXPECT_FALSE(std::filesystem::exists(out + "/model.safetensors.tmp"));
 }
 
@@ -262,8 +266,8 @@ TEST_F(ToolsTest, ExportRefusesUnknownFormatsAndSublnModels) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("unsupported --format \"gguf\"; supported: safetensors"));
 
-  const std::string subln = dir_ + "/subln.dqt";
-  ASSERT_NO_FATAL_FAILURE(SaveTiny(subln, /*subln=*/true));
+  std::string subln;
+  ASSERT_NO_FATAL_FAILURE(SaveTiny(dir_ + "/subln", /*subln=*/true, &subln));
   r = Run("dqt_export", "--ckpt " + Quote(subln) + " --out " + Quote(dir_ + "/y"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("SubLN"));

@@ -55,7 +55,7 @@ TEST(AdamW, ClippingScalesGradientsToTheBound) {
   cfg.beta1 = 0.0f;  // m = clipped g, so the clip factor is visible in m
   AdamW opt(cfg, params);
   ASSERT_TRUE(opt.Step(params, 0, 1e-3f, 0.0f, norm).ok());
-  EXPECT_NEAR(opt.m()[0], 1.0 / norm, 1e-7);
+  EXPECT_NEAR(static_cast<const float*>(opt.moments(0).ConstView().m)[0], 1.0 / norm, 1e-7);
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
-// Checkpoint files: exact round trip, and damage (a flipped byte, truncation, a missing file,
-// a different model) reported, never loaded.
+// Training checkpoints (one process here; other layouts in tests/dist/parallel_training_mpi_test):
+// exact round trip of weights, scales and every moment format, damage (a flipped byte, a
+// truncated shard, a missing directory, another model) reported and never loaded, ternary codes
+// packed 2 bits each, keep_last.
 #include "core/train/checkpoint.h"
 
-#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
+#include "core/train/shard_store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 
@@ -15,150 +19,189 @@ namespace {
 using testing::IsOk;
 using testing::StatusIs;
 
-LlamaConfig Tiny() {
+LlamaConfig Tiny(OptimizerKind kind = OptimizerKind::kFp, QuantGrid grid = QuantGrid::Integer(8),
+                 bool per_channel = false, MomentFormat moments = MomentFormat::kFp32) {
   LlamaConfig c;
   c.vocab_size = 13;
-  c.d_model = 8;
+  c.d_model = 32;
   c.n_layers = 2;
   c.n_heads = 2;
   c.n_kv_heads = 1;
-  c.ffn_dim = 12;
+  c.ffn_dim = 24;
   c.context = 6;
   c.subln = true;
   c.seed = 5;
-  return c;
-}
-
-std::string SavedCheckpoint(const std::string& name, LlamaParams* params) {
-  EXPECT_THAT(params->Init(), IsOk());
-  std::vector<float> m(params->values().size(), 0.5f), v(params->values().size(), 0.25f);
-  const std::string path = ::testing::TempDir() + "/" + name;
-  EXPECT_THAT(SaveCheckpoint(path, *params, m.data(), v.data(), {17, 123}), IsOk());
-  return path;
-}
-
-TEST(Checkpoint, RoundTripIsExact) {
-  LlamaParams params(Tiny());
-  const std::string path = SavedCheckpoint("rt.dqt", &params);
-  absl::StatusOr<LoadedCheckpoint> ck = LoadCheckpoint(path);
-  ASSERT_THAT(ck, IsOk());
-  EXPECT_EQ(ck->state.step, 17);
-  EXPECT_EQ(ck->state.samples_consumed, 123u);
-  EXPECT_EQ(ck->config.n_layers, 2);
-  EXPECT_TRUE(ck->config.subln);
-  EXPECT_EQ(ck->config.seed, 5u);
-  ASSERT_EQ(ck->adam_m.size(), static_cast<size_t>(params.numel()));
-  EXPECT_EQ(ck->adam_v[3], 0.25f);
-  LlamaParams restored(ck->config);
-  ASSERT_THAT(RestoreParams(*ck, restored), IsOk());
-  EXPECT_EQ(0,
-            std::memcmp(restored.values().data(), params.values().data(), params.values().bytes()));
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-}
-
-TEST(Checkpoint, FlippedByteIsDetected) {
-  LlamaParams params(Tiny());
-  const std::string path = SavedCheckpoint("flip.dqt", &params);
-  {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(std::filesystem::file_size(path) / 2);
-    f.put('\x5a');
-  }
-  EXPECT_THAT(LoadCheckpoint(path), StatusIs(absl::StatusCode::kDataLoss, "checksum"));
-}
-
-TEST(Checkpoint, TruncatedFileIsDetected) {
-  LlamaParams params(Tiny());
-  const std::string path = SavedCheckpoint("trunc.dqt", &params);
-  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 100);
-  EXPECT_THAT(LoadCheckpoint(path), StatusIs(absl::StatusCode::kDataLoss, "corrupt"));
-}
-
-TEST(Checkpoint, MissingFileAndWrongModel) {
-  EXPECT_THAT(LoadCheckpoint(::testing::TempDir() + "/nope.dqt"),
-              StatusIs(absl::StatusCode::kNotFound, "not found"));
-  LlamaParams params(Tiny());
-  absl::StatusOr<LoadedCheckpoint> ck = LoadCheckpoint(SavedCheckpoint("other.dqt", &params));
-  ASSERT_THAT(ck, IsOk());
-  LlamaConfig other = Tiny();
-  other.subln = false;
-  LlamaParams different(other);
-  EXPECT_THAT(RestoreParams(*ck, different),
-              StatusIs(absl::StatusCode::kInvalidArgument, "do not match"));
-}
-
-}  // namespace
-}  // namespace dqt
-
-namespace dqt {
-namespace {
-
-LlamaConfig Quantized(OptimizerKind kind, QuantGrid grid, bool per_channel) {
-  LlamaConfig c = Tiny();
   c.quant.optimizer = kind;
   c.quant.grid = grid;
   c.quant.per_channel_scale = per_channel;
+  c.quant.moments = moments;
   return c;
 }
 
-class QuantizedCheckpointTest
-    : public ::testing::TestWithParam<std::tuple<OptimizerKind, int, bool>> {};
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/ckpt_test_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
 
-// Codes, scales and latents come back bit for bit into a model stored the same way, and an fp32
-// model loaded from the same file sees exactly the forward weights (code / scale, ternarized
-// latents).
-TEST_P(QuantizedCheckpointTest, RoundTripIsExact) {
-  const auto [kind, bits, per_channel] = GetParam();
-  const QuantGrid grid = bits == 0 ? QuantGrid::Ternary() : QuantGrid::Integer(bits);
-  LlamaParams params(Quantized(kind, grid, per_channel));
+// Params after two optimizer steps on deterministic gradients, so codes, scales and moments all
+// hold non-trivial values.
+void Train(LlamaParams& params, AdamW& opt) {
   ASSERT_THAT(params.Init(), IsOk());
-  const std::string path = ::testing::TempDir() + "/q.dqt";
-  ASSERT_THAT(SaveCheckpoint(path, params, nullptr, nullptr, {3, 4}), IsOk());
-  absl::StatusOr<LoadedCheckpoint> ck = LoadCheckpoint(path);
-  ASSERT_THAT(ck, IsOk());
-  EXPECT_EQ(ck->config.quant.optimizer, kind);
-  EXPECT_EQ(ck->config.quant.grid, grid);
-  LlamaParams restored(ck->config);
-  ASSERT_THAT(RestoreParams(*ck, restored), IsOk());
-  EXPECT_EQ(0, std::memcmp(restored.codes().data(), params.codes().data(), params.codes().bytes()));
-  EXPECT_EQ(0,
-            std::memcmp(restored.values().data(), params.values().data(), params.values().bytes()));
-  for (const ParamTensor& t : params.tensors()) {
-    for (int64_t r = 0; r < t.scale_count; ++r) EXPECT_EQ(restored.scale(t, r), params.scale(t, r));
-  }
-  std::vector<float> forward(params.numel());
-  params.LogicalValues(forward.data());
-  LlamaParams fp(Tiny());
-  ASSERT_THAT(RestoreParams(*ck, fp), IsOk());
-  for (const ParamTensor& t : fp.tensors()) {
-    ASSERT_EQ(0, std::memcmp(fp.values().data() + t.value_offset, forward.data() + t.offset,
-                             t.numel * sizeof(float)))
-        << t.name;
+  for (int step = 0; step < 2; ++step) {
+    for (int64_t i = 0; i < params.numel(); ++i) {
+      params.grads()[i] = 0.01f * static_cast<float>((i * 7919 + step * 31) % 201 - 100);
+    }
+    ASSERT_THAT(opt.Step(params, step, 0.05f, 0.1f, 1.0).status(), IsOk());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, QuantizedCheckpointTest,
-                         ::testing::Values(std::make_tuple(OptimizerKind::kDqt, 0, false),
-                                           std::make_tuple(OptimizerKind::kDqt, 4, true),
-                                           std::make_tuple(OptimizerKind::kDqt, 8, false),
-                                           std::make_tuple(OptimizerKind::kBitNet, 0, false)));
+std::vector<uint8_t> Bytes(const MomentStore& store) {
+  const MomentsView v = store.ConstView();
+  const int64_t n = store.size();
+  std::vector<uint8_t> out;
+  auto add = [&](const void* p, int64_t bytes) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    out.insert(out.end(), b, b + bytes);
+  };
+  add(v.m, MomentArrayBytes(v.format, n));
+  add(v.v, MomentArrayBytes(v.format, n));
+  if (v.format == MomentFormat::kBlock8) {
+    add(v.m_absmax, MomentScaleCount(v.format, n) * 4);
+    add(v.v_max, MomentScaleCount(v.format, n) * 4);
+  }
+  return out;
+}
+
+class CheckpointRoundTrip
+    : public ::testing::TestWithParam<std::tuple<OptimizerKind, QuantGrid, bool, MomentFormat>> {};
+
+TEST_P(CheckpointRoundTrip, WeightsScalesAndMomentsComeBackExactly) {
+  const auto [kind, grid, per_channel, moments] = GetParam();
+  const LlamaConfig c = Tiny(kind, grid, per_channel, moments);
+  LlamaParams params(c);
+  AdamW opt(AdamWConfig{}, params);
+  ASSERT_NO_FATAL_FAILURE(Train(params, opt));
+  const std::string dir = FreshDir("rt");
+  absl::StatusOr<std::string> saved = SaveCheckpoint(dir, params, &opt, {17, 123});
+  ASSERT_THAT(saved, IsOk());
+  EXPECT_EQ(*saved, dir + "/step_000017");
+
+  absl::StatusOr<CheckpointInfo> info = ReadCheckpointInfo(*saved);
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->state.step, 17);
+  EXPECT_EQ(info->state.samples_consumed, 123u);
+  EXPECT_EQ(info->config.n_layers, 2);
+  EXPECT_TRUE(info->config.subln);
+  EXPECT_EQ(info->config.quant.grid, grid);
+  EXPECT_TRUE(info->has_optimizer);
+
+  LlamaParams restored(c);  // not initialized: zeros and unit scales until restored
+  AdamW restored_opt(AdamWConfig{}, restored);
+  ASSERT_THAT(RestoreCheckpoint(*saved, restored, &restored_opt), IsOk());
+  EXPECT_EQ(std::memcmp(restored.values().data(), params.values().data(), params.values().bytes()),
+            0);
+  EXPECT_EQ(std::memcmp(restored.codes().data(), params.codes().data(), params.codes().bytes()), 0);
+  for (const ParamTensor& t : params.tensors()) {
+    for (int64_t r = 0; r < t.scale_count; ++r) {
+      ASSERT_EQ(restored.scale(t, r), params.scale(t, r)) << t.name;
+    }
+    EXPECT_EQ(Bytes(restored_opt.moments(t.id)), Bytes(opt.moments(t.id))) << t.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, CheckpointRoundTrip,
+    ::testing::Values(
+        std::make_tuple(OptimizerKind::kFp, QuantGrid::Integer(8), false, MomentFormat::kFp32),
+        std::make_tuple(OptimizerKind::kBitNet, QuantGrid::Ternary(), false, MomentFormat::kFp32),
+        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Ternary(), false, MomentFormat::kBf16),
+        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(4), true, MomentFormat::kFp32),
+        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(8), false, MomentFormat::kBlock8)));
+
+// One saved DQT-ternary checkpoint and the path of its only shard file.
+struct Saved {
+  std::string dir, shard;
+};
+Saved SaveTernary(const std::string& name) {
+  LlamaParams params(Tiny(OptimizerKind::kDqt, QuantGrid::Ternary()));
+  AdamW opt(AdamWConfig{}, params);
+  Train(params, opt);
+  absl::StatusOr<std::string> saved = SaveCheckpoint(FreshDir(name), params, &opt, {2, 0});
+  EXPECT_THAT(saved, IsOk());
+  return {*saved, *saved + "/shard_00000.bin"};
+}
+
+absl::Status Restore(const std::string& dir) {
+  LlamaParams params(Tiny(OptimizerKind::kDqt, QuantGrid::Ternary()));
+  AdamW opt(AdamWConfig{}, params);
+  return RestoreCheckpoint(dir, params, &opt);
+}
+
+TEST(Checkpoint, FlippedByteIsDetected) {
+  const Saved s = SaveTernary("flip");
+  {
+    std::fstream f(s.shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(100);
+    c ^= 0x40;
+    f.write(&c, 1);
+  }
+  EXPECT_THAT(Restore(s.dir), StatusIs(absl::StatusCode::kDataLoss, "shard_00000.bin"));
+}
+
+TEST(Checkpoint, TruncatedShardIsDetected) {
+  const Saved s = SaveTernary("trunc");
+  std::filesystem::resize_file(s.shard, std::filesystem::file_size(s.shard) - 3);
+  EXPECT_THAT(Restore(s.dir), StatusIs(absl::StatusCode::kDataLoss, "shard_00000.bin"));
+}
+
+TEST(Checkpoint, MissingDirectoryAndOtherModelAreRefused) {
+  EXPECT_FALSE(Restore(FreshDir("none") + "/step_000001").ok());
+  const Saved s = SaveTernary("other");
+  LlamaParams fp(Tiny());
+  AdamW opt(AdamWConfig{}, fp);
+  EXPECT_THAT(RestoreCheckpoint(s.dir, fp, &opt),
+              StatusIs(absl::StatusCode::kInvalidArgument, "different model"));
+  // Weights only: enough for inference, not for resuming.
+  LlamaParams params(Tiny(OptimizerKind::kDqt, QuantGrid::Ternary()));
+  ASSERT_THAT(params.Init(), IsOk());
+  absl::StatusOr<std::string> weights = SaveCheckpoint(FreshDir("weights"), params, nullptr, {});
+  ASSERT_THAT(weights, IsOk());
+  EXPECT_THAT(Restore(*weights), StatusIs(absl::StatusCode::kInvalidArgument, "no optimizer"));
+}
 
 TEST(Checkpoint, TernaryCodesArePackedTwoBits) {
-  LlamaParams ternary(Quantized(OptimizerKind::kDqt, QuantGrid::Ternary(), false));
-  LlamaParams int8(Quantized(OptimizerKind::kDqt, QuantGrid::Integer(8), false));
-  ASSERT_THAT(ternary.Init(), IsOk());
-  ASSERT_THAT(int8.Init(), IsOk());
-  const std::string a = ::testing::TempDir() + "/t.dqt", b = ::testing::TempDir() + "/i.dqt";
-  ASSERT_THAT(SaveCheckpoint(a, ternary, nullptr, nullptr, {}), IsOk());
-  ASSERT_THAT(SaveCheckpoint(b, int8, nullptr, nullptr, {}), IsOk());
-  int64_t code_elems = 0;
-  for (const ParamTensor& t : int8.tensors()) {
-    if (t.storage == ParamStorage::kCodes) code_elems += t.numel;
+  LlamaParams params(Tiny(OptimizerKind::kDqt, QuantGrid::Ternary()));
+  ASSERT_THAT(params.Init(), IsOk());
+  absl::StatusOr<std::string> saved = SaveCheckpoint(FreshDir("packed"), params, nullptr, {});
+  ASSERT_THAT(saved, IsOk());
+  int64_t code_elements = 0, fp_bytes = 0;
+  for (const ParamTensor& t : params.tensors()) {
+    if (t.storage == ParamStorage::kCodes) code_elements += t.numel;
+    if (t.storage == ParamStorage::kFloat) fp_bytes += 4 * t.numel;
   }
-  // Same manifest length up to the grid digit; the code payload shrinks from 1 B to 1/4 B.
-  const int64_t saved = static_cast<int64_t>(std::filesystem::file_size(b)) -
-                        static_cast<int64_t>(std::filesystem::file_size(a));
-  EXPECT_NEAR(saved, code_elems - code_elems / 4, 16);
+  const int64_t shard = std::filesystem::file_size(*saved + "/shard_00000.bin");
+  // fp32 tensors + 2 bits per code + scales; one byte per code would not fit.
+  EXPECT_LT(shard, fp_bytes + code_elements / 4 + 4096);
+  EXPECT_GT(shard, fp_bytes + code_elements / 4);
+}
+
+TEST(Checkpoint, KeepLastDeletesOlderCheckpoints) {
+  LlamaParams params(Tiny());
+  ASSERT_THAT(params.Init(), IsOk());
+  SingleProcessCommunicator single;
+  absl::StatusOr<ProcessGrid> grid = ProcessGrid::Create(single, 1, 1);
+  ASSERT_THAT(grid, IsOk());
+  const std::string dir = FreshDir("keep");
+  for (int step : {1, 2, 3, 4}) {
+    ASSERT_THAT(SaveCheckpoint(dir, *grid, params, nullptr, {step, 0}, /*keep_last=*/2), IsOk());
+  }
+  absl::StatusOr<std::vector<int64_t>> left = ListCheckpoints(dir);
+  ASSERT_THAT(left, IsOk());
+  EXPECT_EQ(*left, (std::vector<int64_t>{3, 4}));
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ TEST_P(ResumeTest, ResumedRunEqualsUninterruptedRunBitForBit) {
   absl::StatusOr<std::unique_ptr<Trainer>> whole = MakeTrainer(GetParam(), dir);
   ASSERT_THAT(whole, IsOk());
   ASSERT_THAT((*whole)->Run(), IsOk());
-  const std::string mid = dir + "/step_000005.dqt";
+  const std::string mid = dir + "/step_000005";
   ASSERT_TRUE(std::filesystem::exists(mid));
 
   const std::string dir_b = ::testing::TempDir() + "/resume_b";
@@ -82,7 +82,7 @@ TEST(Resume, OtherModelIsRefused) {
   ASSERT_THAT((*fp)->Run(), IsOk());
   std::filesystem::create_directories(dir + "_x");
   EXPECT_THAT(MakeTrainer({"quant.optimizer=DQT", "quant.weight_format=TERNARY",
-                           "checkpoint.resume=" + dir + "/step_000005.dqt"},
+                           "checkpoint.resume=" + dir + "/step_000005"},
                           dir + "_x"),
               StatusIs(absl::StatusCode::kInvalidArgument, "cannot resume"));
 }
