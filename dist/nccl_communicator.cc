@@ -82,14 +82,12 @@ NcclCommunicator::~NcclCommunicator() {
   // Teardown errors have nowhere to go: the resources are released as far as CUDA lets us.
   if (comm_ != nullptr) ncclCommDestroy(comm_);
   if (barrier_scratch_ != nullptr) cudaFree(barrier_scratch_);
-  if (legacy_done_ != nullptr) cudaEventDestroy(legacy_done_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
 absl::Status NcclCommunicator::PrepareDevice() {
   DQT_CUDA_CHECK(cudaGetDevice(&device_));
   DQT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  DQT_CUDA_CHECK(cudaEventCreateWithFlags(&legacy_done_, cudaEventDisableTiming));
   DQT_CUDA_CHECK(cudaMalloc(&barrier_scratch_, sizeof(float)));
   DQT_CUDA_CHECK(cudaMemsetAsync(barrier_scratch_, 0, sizeof(float), stream_));
   DQT_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -104,8 +102,7 @@ absl::Status NcclCommunicator::Usable() const {
 }
 
 absl::Status NcclCommunicator::AfterLegacyStream() {
-  DQT_CUDA_CHECK(cudaEventRecord(legacy_done_, cudaStreamLegacy));
-  DQT_CUDA_CHECK(cudaStreamWaitEvent(stream_, legacy_done_, 0));
+  DQT_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
   return absl::OkStatus();
 }
 

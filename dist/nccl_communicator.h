@@ -41,11 +41,12 @@ struct NcclOptions {
 
 // The collectives and argument rules of Communicator, with every buffer in device memory of
 // the communicator's device (the CUDA device current when it was created; call it from a thread
-// with that device current). Each call makes the communicator's own stream wait for the work
-// already queued on the legacy default stream, enqueues the NCCL work after it and returns when
-// all of that has completed, so results are in place on return (also where NCCL enqueues
-// nothing, as for one rank in place). Work the caller queued on other streams must be complete
-// before the call.
+// with that device current). Each call first waits, on the host, for the work already queued on
+// the legacy default stream (copies into the buffers, say), then enqueues the NCCL work on the
+// communicator's own stream and returns when it has completed, so results are in place on
+// return. Work the caller queued on other streams must be complete before the call. (An event
+// wait on our stream instead was seen to let calls return before that work had finished, e.g.
+// for one rank in place, where NCCL enqueues nothing.)
 //
 // Uneven shards, which NCCL's ReduceScatter/AllGather do not take (they need equal counts), run
 // as one NCCL group of per-root calls: ncclReduce of each rank's chunk to that rank, and
@@ -84,9 +85,9 @@ class NcclCommunicator final : public Communicator {
  private:
   explicit NcclCommunicator(NcclOptions options) : options_(options) {}
 
-  // Records the current device; creates the stream, the event and the barrier scratch on it.
+  // Records the current device; creates the stream and the barrier scratch on it.
   absl::Status PrepareDevice();
-  // Makes stream_ wait for the work queued so far on the legacy default stream.
+  // Waits for the work queued so far on the legacy default stream.
   absl::Status AfterLegacyStream();
   // OK while the NCCL communicator is usable (not aborted after an error).
   absl::Status Usable() const;
@@ -101,9 +102,8 @@ class NcclCommunicator final : public Communicator {
 
   NcclOptions options_;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;      // non-blocking: ordered by legacy_done_ alone
-  cudaEvent_t legacy_done_ = nullptr;  // recorded on the legacy default stream per call
-  float* barrier_scratch_ = nullptr;   // (1) device float, the barrier's all-reduce operand
+  cudaStream_t stream_ = nullptr;     // non-blocking: ordered by AfterLegacyStream alone
+  float* barrier_scratch_ = nullptr;  // (1) device float, the barrier's all-reduce operand
   int rank_ = 0;
   int size_ = 1;
   int device_ = -1;

@@ -26,12 +26,14 @@ for split in train heldout; do
   fi
 done
 
+# A fresh run replaces the previous quickstart's checkpoints; a resumed one keeps them.
+if [[ "$*" != *checkpoint.resume* ]]; then rm -rf "$run_dir"; fi
 mkdir -p "$run_dir"
 echo "quickstart: training (log: $run_dir/train.jsonl)" >&2
 "$bin/dqt_worker" --cfg "$cfg" --set log.jsonl_path="$run_dir/train.jsonl" \
   --set checkpoint.dir="$run_dir" "$@"
 
-ckpt=$(ls "$run_dir"/step_*.dqt | sort | tail -n 1)
+ckpt=$(ls -d "$run_dir"/step_* | sort | tail -n 1)
 result=$(grep '"whole_shard":true' "$run_dir/train.jsonl" | tail -n 1)
 bpb=$(sed -E 's/.*"bits_per_byte":([0-9.]+).*/\1/' <<<"$result")
 loss=$(sed -E 's/.*"loss":([0-9.]+).*/\1/' <<<"$result")

@@ -15,6 +15,7 @@
 #include "core/optim/schedule.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_parallel.h"
+#include "core/train/shard_store.h"
 
 namespace dqt {
 namespace {
@@ -50,6 +51,29 @@ std::string HealthJson(const HealthByLayerType& health) {
                           h.clip_fraction());
   }
   return out;
+}
+
+// Fails before any work when the run would end by colliding with checkpoints already in
+// checkpoint.dir: a fresh run there, or a resume from a step older than the newest one.
+absl::Status CheckCheckpointDir(const CheckpointConfig& c) {
+  if (c.dir.empty()) return absl::OkStatus();
+  DQT_ASSIGN_OR_RETURN(const std::vector<int64_t> steps, ListCheckpoints(c.dir));
+  if (steps.empty()) return absl::OkStatus();
+  const std::string newest = CheckpointDir(c.dir, steps.back());
+  if (c.resume.empty()) {
+    return absl::AlreadyExistsError(absl::StrFormat(
+        "checkpoint.dir %s already holds checkpoints of another run (newest %s); resume with "
+        "--set checkpoint.resume=%s, or choose another checkpoint.dir, or delete them",
+        c.dir, newest, newest));
+  }
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(c.resume));
+  if (steps.back() > info.state.step) {
+    return absl::AlreadyExistsError(absl::StrFormat(
+        "checkpoint.dir %s holds %s, newer than the resumed step %d: this run would write "
+        "over its future; resume from the newest, or write to another checkpoint.dir",
+        c.dir, newest, info.state.step));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -124,6 +148,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config
   }
   DQT_ASSIGN_OR_RETURN(ProcessGrid grid,
                        ProcessGrid::Create(comm, config.parallel.dp, config.parallel.tp));
+  DQT_RETURN_IF_ERROR(CheckCheckpointDir(config.checkpoint));
   DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
   DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));

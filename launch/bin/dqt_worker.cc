@@ -52,7 +52,7 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
     return absl::OkStatus();
   }
   const dqt::RunConfig config = dqt::ToRunConfig(*run);
-  // A multi-rank launch (mpirun, srun) trains with replicated data parallelism over MPI.
+  // A multi-rank launch (mpirun, srun) trains over MPI as parallel.dp x parallel.tp ranks.
   std::unique_ptr<dqt::MpiRuntime> mpi;
   std::unique_ptr<dqt::MpiCommunicator> world;
   if (env.world_size > 1) {
@@ -65,11 +65,14 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
   if (!lead) return StopAllRanks(mpi.get(), env, (*trainer)->Run());
   std::fprintf(
       stderr,
-      "dqt_worker: %lld parameters (%d layers, d_model %d, vocab %d); %d steps of %d "
-      "tokens\n",
+      "dqt_worker: %lld parameters on rank 0 (%d layers, d_model %d, vocab %d; dp %d x tp %d, "
+      "%s data parallelism); %d steps of %d tokens\n",
       static_cast<long long>(params.numel()), config.model.n_layers, config.model.d_model,
-      config.model.vocab_size, config.train.steps,
-      config.train.micro_batch * config.train.seq_len * config.train.grad_accum * env.world_size);
+      config.model.vocab_size, config.parallel.dp, config.parallel.tp,
+      config.parallel.dp_mode == dqt::DpMode::kSharded ? "sharded" : "replicated",
+      config.train.steps,
+      config.train.micro_batch * config.train.seq_len * config.train.grad_accum *
+          config.parallel.dp);
   const dqt::MemorySnapshot mem = dqt::ReadMemoryLedger();
   const double n = static_cast<double>(params.numel());
   std::fprintf(stderr,

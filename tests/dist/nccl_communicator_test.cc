@@ -79,8 +79,10 @@ TEST(NcclCommunicator, DevicePointersAfterLegacyStreamWork) {
   EXPECT_EQ(comm.device(), 0);
   constexpr size_t kCount = size_t{1} << 26;  // 256 MiB: milliseconds of copying
   constexpr size_t kBytes = kCount * sizeof(float);
-  float *pinned = nullptr, *d = nullptr;
+  // Pinned both ways, so that neither copy synchronizes with anything by itself.
+  float *pinned = nullptr, *back = nullptr, *d = nullptr;
   ASSERT_EQ(cudaMallocHost(&pinned, kBytes), cudaSuccess);
+  ASSERT_EQ(cudaMallocHost(&back, kBytes), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&d, kBytes), cudaSuccess);
   ASSERT_EQ(cudaMemset(d, 0, kBytes), cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -91,14 +93,14 @@ TEST(NcclCommunicator, DevicePointersAfterLegacyStreamWork) {
   EXPECT_THAT(comm.AllReduce(d, kCount, ReduceOp::kMax), IsOk());
   cudaStream_t other = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking), cudaSuccess);
-  std::vector<float> back(kCount);
-  ASSERT_EQ(cudaMemcpyAsync(back.data(), d, kBytes, cudaMemcpyDeviceToHost, other), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(back, d, kBytes, cudaMemcpyDeviceToHost, other), cudaSuccess);
   ASSERT_EQ(cudaStreamSynchronize(other), cudaSuccess);
-  EXPECT_TRUE(testing::SameValues(back, expected));
+  EXPECT_TRUE(testing::SameValues(std::vector<float>(back, back + kCount), expected));
   EXPECT_THAT(comm.Barrier(), IsOk());
   EXPECT_EQ(cudaStreamDestroy(other), cudaSuccess);
   EXPECT_EQ(cudaFree(d), cudaSuccess);
   EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  EXPECT_EQ(cudaFreeHost(back), cudaSuccess);
 }
 
 // A machine without a GPU fails creation with a Status, not a crash or a hang.

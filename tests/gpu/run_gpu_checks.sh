@@ -101,8 +101,9 @@ check() {
   passed=$(printf '%s\n' "$text" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | head -1)
   skipped=$(printf '%s\n' "$text" | sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' | head -1)
   failed=$(printf '%s\n' "$text" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | head -1)
-  local ctest_counts  # ctest's "NN% tests passed, F tests failed out of T"
-  ctest_counts=$(printf '%s\n' "$text" | sed -n 's/.* \([0-9]*\) tests failed out of \([0-9]*\)$/\1 \2/p')
+  local ctest_counts  # ctest's "NN% tests passed, F tests failed out of T" or "... passed out of T"
+  ctest_counts=$(printf '%s\n' "$text" | sed -n -e 's/.* \([0-9]*\) tests* failed out of \([0-9]*\)$/\1 \2/p' \
+    -e 's/.*tests passed out of \([0-9]*\)$/0 \1/p')
   if [ -n "$ctest_counts" ]; then
     failed=${ctest_counts% *}
     passed=$((${ctest_counts#* } - failed))
