@@ -88,7 +88,7 @@ absl::Status Main(const EvalArgs& args) {
 int main(int argc, char** argv) {
   EvalArgs args;
   dqt::Flags flags("dqt_eval", "--ckpt CKPT --text FILE [--seq_len N] [--batch 16] [--json]");
-  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (step_NNNNNN.dqt)");
+  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
   flags.String("text", &args.text, "UTF-8 text file to score");
   flags.Int("seq_len", &args.seq_len,
             "window length in tokens; 0 = the model's context (or the text, if shorter)");

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                    "--format safetensors --ckpt CKPT --out DIR [--encoder FILE] "
                    "[--vocab FILE]");
   flags.String("format", &args.format, "output format (supported: safetensors)");
-  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (step_NNNNNN.dqt)");
+  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
   flags.String("out", &args.out, "output directory (created if missing)");
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_export", s);

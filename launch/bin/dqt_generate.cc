@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   dqt::Flags flags("dqt_generate",
                    "--ckpt CKPT --prompt TEXT [--max_tokens 100] "
                    "[--temperature 0.8] [--top_k 40] [--seed 1]");
-  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (step_NNNNNN.dqt)");
+  flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
   flags.String("prompt", &args.prompt, "text to continue (empty: start after <|endoftext|>)");
   flags.Int("max_tokens", &args.max_tokens, "new tokens at most (stops early at <|endoftext|>)");
   flags.Double("temperature", &args.temperature, "softmax temperature; 0 = greedy");
