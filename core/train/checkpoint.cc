@@ -1,9 +1,9 @@
 // Training checkpoints on the sharded store. Manifest meta: "model" (the LlamaConfig as
 // "key value" lines), "step", "samples_consumed", "layout" (informational), "optimizer" (0/1) and
-// one "tensor" line per tensor (name, whole shape, storage, scale count). Fields per tensor, in
-// global element indices: "codes" (i8, or ternary2) or "values" (f32), "scales" (f32, per scale
-// group), and with the optimizer "m", "v" (f32 | u16 bf16 bits | i8 / u8 block-8 codes) and for
-// block-8 "m_absmax", "v_max" (f32, per 256-element block).
+// one "tensor" line per tensor (name, whole shape, storage, scale count, and a per-tensor scale).
+// Fields per tensor, in global element indices: "codes" (i8, or ternary2) or "values" (f32),
+// "scales" (f32, per scale group), and with the optimizer "m", "v" (f32 | u16 bf16 bits | i8 / u8
+// block-8 codes) and for block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
 #include <sstream>
@@ -279,8 +279,14 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const 
                          {"layout", absl::StrFormat("dp %d x tp %d", grid.dp(), grid.tp())},
                          {"optimizer", optimizer != nullptr ? "1" : "0"}};
   for (const ParamTensor& t : params.tensors()) {
-    meta.emplace_back("tensor", absl::StrCat(t.name, " ", absl::StrJoin(t.full_shape, "x"), " ",
-                                             static_cast<int>(t.storage), " ", FullScaleCount(t)));
+    // Per-tensor scales are global, so any rank can list them (exact, as hex floats); per-row
+    // scales are only in the "scales" records.
+    const std::string scale = t.storage == ParamStorage::kCodes && t.scale_count == 1
+                                  ? absl::StrFormat(" scale %a", params.scale(t))
+                                  : "";
+    meta.emplace_back("tensor",
+                      absl::StrCat(t.name, " ", absl::StrJoin(t.full_shape, "x"), " ",
+                                   static_cast<int>(t.storage), " ", FullScaleCount(t), scale));
   }
   const absl::Status committed = writer.Commit(meta);
   DQT_RETURN_IF_ERROR(added);

@@ -32,7 +32,8 @@ struct CheckpointConfig {
   int keep_last = 0;  // most recent checkpoints kept on disk (0: keep all)
   // Checkpoint directory to resume from: weights, optimizer state (fp32 AdamW and DQT moments),
   // step and data position come back exactly, so the run continues as if never stopped, also
-  // under another DP x TP layout (resharded on load). "" = fresh.
+  // under another DP x TP layout (resharded on load). "" = fresh; "latest" = the newest
+  // complete checkpoint in `dir`.
   std::string resume;
 };
 

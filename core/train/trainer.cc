@@ -1,4 +1,4 @@
-// Single-process trainer (see trainer.h).
+// The trainer of one rank (see trainer.h).
 #include "core/train/trainer.h"
 
 #include <unistd.h>
@@ -136,8 +136,18 @@ EvalResult Evaluate(LlamaModel& model, const TokenSource& shard, int seq_len, in
   return r;
 }
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& config,
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
                                                          Communicator* world) {
+  RunConfig config = run_config;
+  if (config.checkpoint.resume == "latest") {
+    absl::StatusOr<int64_t> latest = LatestCheckpoint(config.checkpoint.dir);
+    if (!latest.ok()) {
+      return absl::NotFoundError(
+          absl::StrCat("checkpoint.resume = latest: no complete checkpoint in checkpoint.dir ",
+                       config.checkpoint.dir));
+    }
+    config.checkpoint.resume = CheckpointDir(config.checkpoint.dir, *latest);
+  }
   static SingleProcessCommunicator* const single = new SingleProcessCommunicator;
   Communicator& comm = world != nullptr ? *world : *single;
   if (comm.size() != config.parallel.dp * config.parallel.tp) {
@@ -394,6 +404,8 @@ absl::Status Trainer::Run() {
   }
   if (progress) std::fprintf(stderr, "\n");
   DQT_RETURN_IF_ERROR(evaluate(tc.steps, /*whole=*/true));
+  // A run resumed at its last step trained nothing new: its checkpoint is the one it came from.
+  if (start_step_ == tc.steps) return absl::OkStatus();
   return Save(tc.steps);
 }
 

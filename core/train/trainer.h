@@ -1,6 +1,7 @@
-// The training loop of one process: batches from the sampler, forward/backward with gradient
-// accumulation, clipping, AdamW on the schedule, JSON-line logs, a progress line, periodic
-// held-out evaluation and checkpoints.
+// The training loop of one rank of a DP x TP job (or of one process): batches from the sampler,
+// forward/backward with gradient accumulation, data-parallel gradient reduction, clipping by the
+// global norm, AdamW on the schedule, JSON-line logs, a progress line, periodic held-out
+// evaluation, replica digests and sharded checkpoints.
 #pragma once
 
 #include <cstdint>

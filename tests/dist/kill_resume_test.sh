@@ -44,9 +44,8 @@ while pgrep -f "checkpoint.dir=$work/killed" > /dev/null; do sleep 0.05; done
 if [ -f "$work/killed/step_$(printf %06d $steps)/manifest.txt" ]; then
   echo "the run finished before it was killed; raise steps"; exit 1
 fi
-latest=$(ls -d "$work"/killed/step_* | sort | tail -n 1)
-echo "killed; resuming from $(basename "$latest")"
-run "$work/killed" --set checkpoint.resume="$latest" > "$work/resumed.out" 2>&1 ||
+echo "killed; resuming from $(ls -d "$work"/killed/step_* | sort | tail -n 1 | xargs basename)"
+run "$work/killed" --set checkpoint.resume=latest > "$work/resumed.out" 2>&1 ||
   { cat "$work/resumed.out"; exit 1; }
 final=step_$(printf %06d $steps)
 for f in "$work/whole/$final"/*; do

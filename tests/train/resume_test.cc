@@ -87,5 +87,26 @@ TEST(Resume, OtherModelIsRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, "cannot resume"));
 }
 
+// Before any work: a fresh run into a checkpoint.dir holding checkpoints, or a resume from an
+// older step than the newest there, would collide with them at its end; "latest" with none.
+TEST(Resume, CollidingCheckpointDirIsRefusedUpFront) {
+  const std::string dir = ::testing::TempDir() + "/resume_d";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  EXPECT_THAT(MakeTrainer({"checkpoint.resume=latest"}, dir),
+              StatusIs(absl::StatusCode::kNotFound, "no complete checkpoint"));
+  absl::StatusOr<std::unique_ptr<Trainer>> first = MakeTrainer({}, dir);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT((*first)->Run(), IsOk());
+  EXPECT_THAT(MakeTrainer({}, dir),
+              StatusIs(absl::StatusCode::kAlreadyExists, "checkpoint.resume=" + dir));
+  EXPECT_THAT(MakeTrainer({"checkpoint.resume=" + dir + "/step_000005"}, dir),
+              StatusIs(absl::StatusCode::kAlreadyExists, "newer than the resumed step 5"));
+  absl::StatusOr<std::unique_ptr<Trainer>> latest = MakeTrainer({"checkpoint.resume=latest"}, dir);
+  ASSERT_THAT(latest, IsOk());
+  EXPECT_THAT((*latest)->Run(), IsOk());
+  EXPECT_TRUE((*latest)->step_losses().empty());  // already at step 10
+}
+
 }  // namespace
 }  // namespace dqt
