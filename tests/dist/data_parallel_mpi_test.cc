@@ -7,46 +7,24 @@
 #include "core/train/data_parallel.h"
 #include "core/train/trainer.h"
 #include "gtest/gtest.h"
-#include "launch/config.h"
 #include "tests/testing/mpi_world.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_mpi_trainer.h"
 
 namespace dqt {
 namespace {
 
 using testing::g_world;
 using testing::IsOk;
-using testing::MakeTextShard;
 using testing::StatusIs;
+using testing::TinyMpiTrainer;
 
 std::unique_ptr<Trainer> TrainReplicated(const std::vector<std::string>& quant,
                                          Communicator* comm = g_world) {
-  // np 2 and np 4 runs of this test may run at once: their files must not collide.
-  const std::string tag = std::to_string(g_world->size()) + "_" + std::to_string(g_world->rank());
-  const std::string train = MakeTextShard("gutenberg_train.txt", 60000, "dp_train_" + tag + ".bin");
-  const std::string eval = MakeTextShard("gutenberg_heldout.txt", 8000, "dp_eval_" + tag + ".bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
-  std::vector<std::string> overrides = {
-      "data.train_shard=" + train,
-      "data.eval_shard=" + eval,
-      "optimizer.lr=1e-2",
-      "train.steps=20",
-      "train.eval_every=0",
-      "train.log_every=20",
-      "log.jsonl_path=" + ::testing::TempDir() + "/dp_log_" + tag + ".jsonl",
-      "parallel.dp=" + std::to_string(comm != nullptr ? comm->size() : 1),
-      "parallel.digest_every=5"};
+  std::vector<std::string> overrides = {"parallel.dp=" +
+                                        std::to_string(comm != nullptr ? comm->size() : 1)};
   overrides.insert(overrides.end(), quant.begin(), quant.end());
-  absl::StatusOr<proto::RunProto> run =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
-  EXPECT_THAT(run, IsOk());
-  EXPECT_THAT(ValidateRunProto(*run), IsOk());
-  absl::StatusOr<std::unique_ptr<Trainer>> t = Trainer::Create(ToRunConfig(*run), comm);
-  EXPECT_THAT(t, IsOk());
-  if (!t.ok()) return nullptr;
-  EXPECT_THAT((*t)->Run(), IsOk());
-  return std::move(*t);
+  return TinyMpiTrainer("dp", overrides, comm);
 }
 
 class ReplicatedTest : public ::testing::TestWithParam<std::vector<std::string>> {};

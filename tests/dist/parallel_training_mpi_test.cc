@@ -13,17 +13,15 @@
 #include "core/train/data_parallel.h"
 #include "core/train/trainer.h"
 #include "gtest/gtest.h"
-#include "launch/config.h"
 #include "tests/testing/mpi_world.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_mpi_trainer.h"
 
 namespace dqt {
 namespace {
 
 using testing::g_world;
 using testing::IsOk;
-using testing::MakeTextShard;
 
 const std::vector<std::string> kDqt8 = {"quant.optimizer=DQT", "quant.weight_format=INTEGER",
                                         "quant.weight_bits=8"};
@@ -34,36 +32,9 @@ std::vector<std::string> With(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-// A trainer over `comm` (null: one process) with the tiny config and `extra` overrides; runs it
-// when `run`.
-std::unique_ptr<Trainer> MakeTrainer(const std::vector<std::string>& extra, Communicator* comm,
+std::unique_ptr<Trainer> MakeTrainer(const std::vector<std::string>& overrides, Communicator* comm,
                                      bool run = true) {
-  // np 2 and np 4 runs of this test may run at once: their files must not collide.
-  const std::string tag = std::to_string(g_world->size()) + "_" + std::to_string(g_world->rank());
-  const std::string train = MakeTextShard("gutenberg_train.txt", 60000, "pt_train_" + tag + ".bin");
-  const std::string eval = MakeTextShard("gutenberg_heldout.txt", 8000, "pt_eval_" + tag + ".bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
-  std::vector<std::string> overrides = {
-      "data.train_shard=" + train,
-      "data.eval_shard=" + eval,
-      "optimizer.lr=1e-2",
-      "train.steps=20",
-      "train.eval_every=0",
-      "train.eval_sequences=4",
-      "train.log_every=20",
-      "log.jsonl_path=" + ::testing::TempDir() + "/pt_log_" + tag + ".jsonl",
-      "parallel.digest_every=5"};
-  overrides.insert(overrides.end(), extra.begin(), extra.end());
-  absl::StatusOr<proto::RunProto> proto =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
-  EXPECT_THAT(proto, IsOk());
-  if (!proto.ok()) return nullptr;
-  EXPECT_THAT(ValidateRunProto(*proto), IsOk());
-  absl::StatusOr<std::unique_ptr<Trainer>> t = Trainer::Create(ToRunConfig(*proto), comm);
-  EXPECT_THAT(t, IsOk());
-  if (!t.ok()) return nullptr;
-  if (run) EXPECT_THAT((*t)->Run(), IsOk());
-  return std::move(*t);
+  return testing::TinyMpiTrainer("pt", overrides, comm, run);
 }
 
 // "parallel.dp=..", "parallel.tp=.." for the world, with tp ranks per replica.
