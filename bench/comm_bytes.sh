@@ -13,8 +13,9 @@ bench=$build/bench/comm_bytes_bench
 cd "$here"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# The trainer ends with a whole-shard evaluation: give it a small held-out shard.
-head -c 20000 data_cache/gutenberg_heldout.txt > "$tmp/eval.txt"
+# The trainer ends with a whole-shard evaluation (its TP all-reduces count too): give it a
+# held-out shard of two 128-token windows.
+head -c 1200 data_cache/gutenberg_heldout.txt > "$tmp/eval.txt"
 "$build/launch/dqt_prepare" --out "$tmp/eval.bin" "$tmp/eval.txt" > /dev/null
 common=(--cfg launch/configs/quickstart.pbtxt --set train.steps=3 --set optimizer.warmup_steps=1
         --set train.eval_every=0 --set parallel.digest_every=0 --set data.eval_shard="$tmp/eval.bin"
@@ -22,12 +23,19 @@ common=(--cfg launch/configs/quickstart.pbtxt --set train.steps=3 --set optimize
 dqt8=(--set quant.optimizer=DQT --set quant.weight_format=INTEGER --set quant.weight_bits=8)
 ternary=(--set quant.optimizer=DQT --set quant.weight_format=TERNARY)
 fp=(--set quant.optimizer=FP)
-run() {  # run NP MODE POLICY ARGS...
-  local np=$1 mode=$2 policy=$3
-  shift 3
+run() {  # run NP TP MODE POLICY ARGS...
+  local np=$1 tp=$2 mode=$3 policy=$4
+  shift 4
   OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np "$np" "$bench" "${common[@]}" \
-    --set parallel.dp="$np" --set parallel.dp_mode="$mode" --set quant.policy="$policy" "$@" \
-    2> "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+    --set parallel.dp=$((np / tp)) --set parallel.tp="$tp" --set parallel.dp_mode="$mode" \
+    --set quant.policy="$policy" "$@" 2> "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+}
+emit() {  # emit RUN_ARGS...: one JSON line, comma-separated from the previous one
+  local line
+  line=$(run "$@")
+  [ $first -eq 0 ] && echo ","
+  first=0
+  echo "  $line"
 }
 {
   echo "["
@@ -38,12 +46,16 @@ run() {  # run NP MODE POLICY ARGS...
         for q in dqt8 ternary fp; do
           [ "$q" = fp ] && [ "$policy" = ALL ] && continue  # fp has no policy
           declare -n args=$q
-          line=$(run "$np" "$mode" "$policy" "${args[@]}")
-          [ $first -eq 0 ] && echo ","
-          first=0
-          echo "  $line"
+          emit "$np" 1 "$mode" "$policy" "${args[@]}"
         done
       done
+    done
+  done
+  # Tensor parallelism adds activation all-reduces (o/down outputs, input gradients, absmax).
+  for mode in REPLICATED SHARDED; do
+    for q in dqt8 ternary fp; do
+      declare -n args=$q
+      emit 4 2 "$mode" LINEAR_ONLY "${args[@]}"
     done
   done
   echo "]"
