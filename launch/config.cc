@@ -218,6 +218,7 @@ RunProto DefaultRunProto() {
   p.set_tp(1);
   p.set_dp_mode(ParallelProto::REPLICATED);
   p.set_digest_every(100);
+  p.set_bucket_mb(25);
   return run;
 }
 
@@ -325,6 +326,7 @@ RunConfig ToRunConfig(const RunProto& run) {
                            ? DpMode::kSharded
                            : DpMode::kReplicated;
   c.parallel.digest_every = run.parallel().digest_every();
+  c.parallel.bucket_elements = int64_t{run.parallel().bucket_mb()} * (1 << 20) / 4;
 
   const OptimizerProto& o = run.optimizer();
   c.schedule.kind = o.schedule() == OptimizerProto::WARMUP_LINEAR ? ScheduleKind::kWarmupLinear

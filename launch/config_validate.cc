@@ -246,6 +246,7 @@ void CheckParallel(const RunProto& run, Violations& v) {
           "must be REPLICATED or SHARDED");
   }
   v.IntIn("parallel.digest_every", p.digest_every(), 0, kMaxSteps);
+  v.IntIn("parallel.bucket_mb", p.bucket_mb(), 1, 1 << 16);
   if (p.tp() < 1) return;
   if (p.tp() > 1) {
     const std::string tp = absl::StrCat(p.tp());

@@ -14,20 +14,26 @@
 
 namespace dqt {
 
-absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer<float>& scratch) {
+absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer<float>& scratch,
+                              size_t bucket_elements) {
   const int world = comm.size();
   if (world == 1) return absl::OkStatus();
+  const size_t bucket = bucket_elements > 0 ? std::min(bucket_elements, n) : n;
   std::vector<size_t> counts(world), bytes(world);
-  for (int r = 0; r < world; ++r) {
-    counts[r] = n / world + (static_cast<size_t>(r) < n % world ? 1 : 0);
-    bytes[r] = counts[r] * sizeof(float);
-  }
-  const size_t mine = counts[comm.rank()];
-  if (scratch.size() < mine) scratch = Buffer<float>(mine, MemoryKind::kWorkspace);
-  DQT_RETURN_IF_ERROR(comm.ReduceScatter(grads, scratch.data(), counts));
   const float inv = 1.0f / static_cast<float>(world);
-  for (size_t i = 0; i < mine; ++i) scratch[i] *= inv;
-  return comm.AllGather(scratch.data(), grads, bytes);
+  for (size_t begin = 0; begin < n; begin += bucket) {
+    const size_t len = std::min(bucket, n - begin);
+    for (int r = 0; r < world; ++r) {
+      counts[r] = len / world + (static_cast<size_t>(r) < len % world ? 1 : 0);
+      bytes[r] = counts[r] * sizeof(float);
+    }
+    const size_t mine = counts[comm.rank()];
+    if (scratch.size() < mine) scratch = Buffer<float>(mine, MemoryKind::kWorkspace);
+    DQT_RETURN_IF_ERROR(comm.ReduceScatter(grads + begin, scratch.data(), counts));
+    for (size_t i = 0; i < mine; ++i) scratch[i] *= inv;
+    DQT_RETURN_IF_ERROR(comm.AllGather(scratch.data(), grads + begin, bytes));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank) {
@@ -53,44 +59,67 @@ int64_t StoredBytes(const LlamaParams& params, const ParamTensor& t, int64_t n) 
 
 }  // namespace
 
-ShardedDataParallel::ShardedDataParallel(const LlamaParams& params, Communicator& comm)
+ShardedDataParallel::ShardedDataParallel(const LlamaParams& params, Communicator& comm,
+                                         int64_t bucket_elements)
     : comm_(&comm) {
   const int dp = comm.size();
   for (int r = 0; r < dp; ++r) {
     slices_.push_back(DpSlices(params, dp, r));
-    size_t floats = 0, bytes = 0;
+    size_t bytes = 0;
     for (const OwnedSlice& s : slices_.back()) {
-      floats += s.end - s.begin;
       bytes += StoredBytes(params, params.tensors()[s.tensor], s.end - s.begin);
     }
-    grad_counts_.push_back(floats);
     weight_bytes_.push_back(bytes);
   }
-  size_t total = 0, total_bytes = 0;
-  for (int r = 0; r < dp; ++r) {
-    total += grad_counts_[r];
-    total_bytes += weight_bytes_[r];
+  // Buckets of consecutive tensors, closed once they hold bucket_elements.
+  const uint32_t tensors = static_cast<uint32_t>(params.tensors().size());
+  int64_t held = 0;
+  for (uint32_t t = 0; t < tensors; ++t) {
+    if (buckets_.empty() || (bucket_elements > 0 && held >= bucket_elements)) {
+      buckets_.push_back({t, t, std::vector<size_t>(dp, 0)});
+      held = 0;
+    }
+    buckets_.back().end = t + 1;
+    held += params.tensors()[t].numel;
   }
-  grad_send_ = Buffer<float>(total, MemoryKind::kWorkspace);
-  grad_recv_ = Buffer<float>(grad_counts_[comm.rank()], MemoryKind::kWorkspace);
+  size_t largest = 0, mine = 0;
+  for (Bucket& b : buckets_) {
+    for (int r = 0; r < dp; ++r) {
+      for (const OwnedSlice& s : slices_[r]) {
+        if (s.tensor >= b.first && s.tensor < b.end) b.counts[r] += s.end - s.begin;
+      }
+    }
+    size_t total = 0;
+    for (size_t c : b.counts) total += c;
+    largest = std::max(largest, total);
+    mine = std::max(mine, b.counts[comm.rank()]);
+  }
+  size_t total_bytes = 0;
+  for (size_t b : weight_bytes_) total_bytes += b;
+  grad_send_ = Buffer<float>(largest, MemoryKind::kWorkspace);
+  grad_recv_ = Buffer<float>(mine, MemoryKind::kWorkspace);
   weight_recv_.resize(total_bytes);
 }
 
 absl::Status ShardedDataParallel::ReduceGradients(LlamaParams& params) {
-  // Rank-major packing: rank 0's slices in tensor order, then rank 1's, ...
-  float* out = grad_send_.data();
-  for (const std::vector<OwnedSlice>& slices : slices_) {
-    for (const OwnedSlice& s : slices) {
-      const float* g = params.grads().data() + params.tensors()[s.tensor].offset;
-      out = std::copy(g + s.begin, g + s.end, out);
-    }
-  }
-  DQT_RETURN_IF_ERROR(comm_->ReduceScatter(grad_send_.data(), grad_recv_.data(), grad_counts_));
   const float inv = 1.0f / static_cast<float>(comm_->size());
-  const float* in = grad_recv_.data();
-  for (const OwnedSlice& s : owned()) {
-    float* g = params.grads().data() + params.tensors()[s.tensor].offset;
-    for (int64_t i = s.begin; i < s.end; ++i) g[i] = *in++ * inv;
+  for (const Bucket& b : buckets_) {
+    // Rank-major packing: rank 0's slices of the bucket in tensor order, then rank 1's, ...
+    float* out = grad_send_.data();
+    for (const std::vector<OwnedSlice>& slices : slices_) {
+      for (const OwnedSlice& s : slices) {
+        if (s.tensor < b.first || s.tensor >= b.end) continue;
+        const float* g = params.grads().data() + params.tensors()[s.tensor].offset;
+        out = std::copy(g + s.begin, g + s.end, out);
+      }
+    }
+    DQT_RETURN_IF_ERROR(comm_->ReduceScatter(grad_send_.data(), grad_recv_.data(), b.counts));
+    const float* in = grad_recv_.data();
+    for (const OwnedSlice& s : owned()) {
+      if (s.tensor < b.first || s.tensor >= b.end) continue;
+      float* g = params.grads().data() + params.tensors()[s.tensor].offset;
+      for (int64_t i = s.begin; i < s.end; ++i) g[i] = *in++ * inv;
+    }
   }
   return absl::OkStatus();
 }
@@ -133,16 +162,6 @@ absl::Status ShardedDataParallel::GatherWeights(LlamaParams& params) {
     }
   }
   return absl::OkStatus();
-}
-
-int64_t ShardedDataParallel::gradient_bytes() const {
-  size_t total = 0;
-  for (size_t c : grad_counts_) total += c;
-  return static_cast<int64_t>(total * sizeof(float));
-}
-
-int64_t ShardedDataParallel::weight_bytes() const {
-  return static_cast<int64_t>(weight_bytes_[comm_->rank()]);
 }
 
 absl::StatusOr<double> GlobalGradNorm(const LlamaParams& params,

@@ -14,10 +14,12 @@
 
 namespace dqt {
 
-// grads (n) <- mean over the ranks of `comm`. Reduce-scatter then all-gather, so each chunk is
-// summed once (by its owner) and every rank receives the same bits, whatever MPI's algorithm.
+// grads (n) <- mean over the ranks of `comm`, in buckets of at most bucket_elements (0: one
+// bucket). Per bucket a reduce-scatter then an all-gather, so each chunk is summed once (by its
+// owner) and every rank receives the same bits, whatever MPI's algorithm; scratch holds one
+// rank's chunk of one bucket.
 [[nodiscard]] absl::Status AverageGradients(Communicator& comm, float* grads, size_t n,
-                                            Buffer<float>& scratch);
+                                            Buffer<float>& scratch, size_t bucket_elements = 0);
 
 // Sharded mode: this rank's slices. Each tensor's (shard-local) elements are split into dp
 // contiguous parts whose bounds are multiples of kMomentBlock, so block-8 moments and packed
@@ -27,7 +29,9 @@ std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank)
 // The collectives of sharded data parallelism over the DP group `comm` (which must outlive it).
 class ShardedDataParallel {
  public:
-  ShardedDataParallel(const LlamaParams& params, Communicator& comm);
+  // Gradients are reduce-scattered in buckets of whole tensors holding about bucket_elements
+  // (0: one bucket; a larger tensor is a bucket of its own).
+  ShardedDataParallel(const LlamaParams& params, Communicator& comm, int64_t bucket_elements = 0);
 
   // This rank's slices (DpSlices of its DP rank).
   const std::vector<OwnedSlice>& owned() const { return slices_[comm_->rank()]; }
@@ -40,16 +44,18 @@ class ShardedDataParallel {
   // codes, ternary codes packed 2 bits each, fp32 values).
   [[nodiscard]] absl::Status GatherWeights(LlamaParams& params);
 
-  // Bytes this rank sends per step: gradient reduce-scatter and weight all-gather payloads.
-  int64_t gradient_bytes() const;
-  int64_t weight_bytes() const;
-
  private:
+  // Tensors [first, end) and their gradient floats per rank.
+  struct Bucket {
+    uint32_t first = 0, end = 0;
+    std::vector<size_t> counts;
+  };
+
   Communicator* comm_;
   std::vector<std::vector<OwnedSlice>> slices_;  // per DP rank
-  std::vector<size_t> grad_counts_;              // floats per rank
-  std::vector<size_t> weight_bytes_;             // stored bytes per rank
-  Buffer<float> grad_send_, grad_recv_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> weight_bytes_;     // stored bytes per rank
+  Buffer<float> grad_send_, grad_recv_;  // one bucket
   std::vector<uint8_t> weight_recv_;
 };
 

@@ -52,6 +52,8 @@ struct ParallelConfig {
   int tp = 1;
   DpMode dp_mode = DpMode::kReplicated;
   int digest_every = 100;  // steps between cross-rank weight digests (0: never)
+  // Most fp32 gradient elements reduced over DP in one collective (bounds scratch memory).
+  int64_t bucket_elements = int64_t{25} << 18;
 };
 
 struct RunConfig {

@@ -199,7 +199,8 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
   LlamaParams& params = model_->params();
   std::vector<OwnedSlice> owned = WholeTensors(params);
   if (config.parallel.dp_mode == DpMode::kSharded && grid_.dp() > 1) {
-    sharded_ = std::make_unique<ShardedDataParallel>(params, grid_.dp_group());
+    sharded_ = std::make_unique<ShardedDataParallel>(params, grid_.dp_group(),
+                                                     config.parallel.bucket_elements);
     owned = sharded_->owned();
   }
   optimizer_ = std::make_unique<AdamW>(config.adamw, params, std::move(owned), &grid_.tp_group());
@@ -263,8 +264,9 @@ absl::Status Trainer::ReduceGradients(double* loss_sum, int64_t* scored) {
   if (sharded_ != nullptr) {
     DQT_RETURN_IF_ERROR(sharded_->ReduceGradients(params));
   } else {
-    DQT_RETURN_IF_ERROR(
-        AverageGradients(dp, params.grads().data(), params.grads().size(), reduce_scratch_));
+    DQT_RETURN_IF_ERROR(AverageGradients(dp, params.grads().data(), params.grads().size(),
+                                         reduce_scratch_,
+                                         static_cast<size_t>(config_.parallel.bucket_elements)));
   }
   double sums[2] = {*loss_sum, static_cast<double>(*scored)};
   DQT_RETURN_IF_ERROR(dp.AllReduce(sums, 2, ReduceOp::kSum));

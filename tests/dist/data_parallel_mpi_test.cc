@@ -77,6 +77,17 @@ TEST(DataParallel, AveragedGradientsAreTheSameBitsOnEveryRank) {
   }
   // mean over ranks of 0.1 (r + 1) = 0.05 (world + 1).
   EXPECT_NEAR(grads[0], 0.05f * (world + 1), 1e-6f);
+  // In buckets of 100 (the last one short): the same mean everywhere, the same bits on all ranks.
+  std::vector<float> bucketed(n);
+  for (size_t i = 0; i < n; ++i) bucketed[i] = 0.1f * (rank + 1) + 1e-3f * i;
+  Buffer<float> bucket_scratch;
+  ASSERT_THAT(AverageGradients(*g_world, bucketed.data(), n, bucket_scratch, 100), IsOk());
+  EXPECT_LE(bucket_scratch.size(), 50u);  // one rank's chunk of one bucket
+  ASSERT_THAT(g_world->AllGather(bucketed.data(), all.data(), n * sizeof(float)), IsOk());
+  for (int r = 1; r < world; ++r) {
+    ASSERT_EQ(0, std::memcmp(all.data(), all.data() + r * n, n * sizeof(float))) << "rank " << r;
+  }
+  for (size_t i = 0; i < n; ++i) ASSERT_NEAR(bucketed[i], grads[i], 1e-6f) << i;
 }
 
 TEST(DataParallel, DivergenceNamesRankAndTensor) {

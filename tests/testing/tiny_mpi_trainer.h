@@ -17,9 +17,9 @@ namespace dqt::testing {
 
 // A trainer over `comm` (null: one process) of launch/configs/tiny.pbtxt on this rank's own
 // small shards, with 20 steps at lr 1e-2, no evaluation before the end, digests every 5 steps,
-// then `overrides`; run to the end when `run`. Files are named by `prefix`, the world size and
-// the rank, so the np 2 and np 4 runs of a test may run at once. Null (after a test failure)
-// on error.
+// gradients reduced in 1 MiB buckets, then `overrides`; run to the end when `run`. Files are named
+// by `prefix`, the world size and the rank, so the np 2 and np 4 runs of a test may run at once.
+// Null (after a test failure) on error.
 inline std::unique_ptr<Trainer> TinyMpiTrainer(const std::string& prefix,
                                                const std::vector<std::string>& overrides,
                                                Communicator* comm, bool run = true) {
@@ -38,7 +38,8 @@ inline std::unique_ptr<Trainer> TinyMpiTrainer(const std::string& prefix,
       "train.eval_sequences=4",
       "train.log_every=20",
       "log.jsonl_path=" + ::testing::TempDir() + "/" + prefix + "_log_" + tag + ".jsonl",
-      "parallel.digest_every=5"};
+      "parallel.digest_every=5",
+      "parallel.bucket_mb=1"};  // the tiny model's 3.2M gradients go in several buckets
   all.insert(all.end(), overrides.begin(), overrides.end());
   absl::StatusOr<proto::RunProto> proto =
       LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", all);
