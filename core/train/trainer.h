@@ -5,10 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "core/model/llama.h"
 #include "core/optim/adamw.h"
 #include "core/train/data_parallel.h"
+#include "core/train/evaluate.h"
 #include "core/train/train_config.h"
 #include "data/sampler.h"
 #include "data/token_shard.h"
@@ -23,28 +22,6 @@
 #include "dist/process_grid.h"
 
 namespace dqt {
-
-struct EvalResult {
-  double loss = 0;           // mean nats per scored token
-  double perplexity = 0;     // exp(loss)
-  double bits_per_byte = 0;  // loss / ln 2 / (source bytes per token of the shard)
-  int64_t tokens = 0;        // scored tokens
-};
-
-// Tokens to score: `size` tokens that came from `source_bytes` bytes of text, read through
-// copy(start, n, out).
-struct TokenSource {
-  uint64_t size = 0;
-  uint64_t source_bytes = 0;
-  std::function<void(uint64_t start, size_t n, int32_t* out)> copy;
-};
-TokenSource SourceOf(const TokenShard& shard);
-TokenSource SourceOf(std::span<const int32_t> tokens, uint64_t source_bytes);
-
-// Scores `tokens` in non-overlapping windows of seq_len (+1 for the targets), `batch` windows
-// at a time. max_windows = 0 scores every window; otherwise that many, evenly spread.
-EvalResult Evaluate(LlamaModel& model, const TokenSource& tokens, int seq_len, int batch,
-                    int64_t max_windows);
 
 // One JSON line with the bytes per parameter the memory ledger holds now (weights, optimizer
 // state, gradients) and the peaks of activations and workspace so far.
