@@ -33,6 +33,7 @@ for entry in "${runs[@]}"; do
   # ONLY="dqt-8 fp" re-trains just those runs (the others' logs are reused).
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
   dir=$out/$name
+  rm -rf "$dir"  # a re-trained run replaces its old log and checkpoints
   mkdir -p "$dir"
   echo "dqt_results: $name ($steps steps)" >&2
   # shellcheck disable=SC2086
@@ -40,7 +41,7 @@ for entry in "${runs[@]}"; do
     --set train.eval_every=0 --set train.log_every=10 --set checkpoint.dir="$dir" \
     --set log.jsonl_path="$dir/train.jsonl" --set train.progress=false $args
 done
-ckpt=$(ls $out/dqt-8/step_*.dqt | tail -n 1)
+ckpt=$(ls -d $out/dqt-8/step_* | sort | tail -n 1)
 "$bin/dqt_eval" --ckpt "$ckpt" --text data_cache/gutenberg_heldout.txt --ternarize --json \
   > "$out/dqt-8-ternarized.json"
 

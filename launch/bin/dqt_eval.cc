@@ -1,5 +1,5 @@
 // dqt_eval: scores a text file under a checkpoint in non-overlapping windows.
-//   dqt_eval --ckpt step_000100.dqt --text book.txt [--seq_len N] [--batch 16] [--json]
+//   dqt_eval --ckpt runs/x/step_000100 --text book.txt [--seq_len N] [--batch 16] [--json]
 #include <algorithm>
 #include <cstdio>
 #include <memory>

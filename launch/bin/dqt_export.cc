@@ -1,5 +1,5 @@
 // dqt_export: writes a checkpoint as a Hugging Face transformers LlamaForCausalLM directory.
-//   dqt_export --format safetensors --ckpt step_000100.dqt --out hf_model/ [--encoder --vocab]
+//   dqt_export --format safetensors --ckpt runs/x/step_000100 --out hf_model/ [--encoder --vocab]
 #include <cstdint>
 #include <cstdio>
 #include <memory>

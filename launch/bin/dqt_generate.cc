@@ -1,5 +1,5 @@
 // dqt_generate: continues a prompt with a checkpoint, sampling one token at a time.
-//   dqt_generate --ckpt step_000100.dqt --prompt "Once upon a time" [--max_tokens 100]
+//   dqt_generate --ckpt runs/x/step_000100 --prompt "Once upon a time" [--max_tokens 100]
 //                [--temperature 0.8] [--top_k 40] [--seed 1]
 #include <algorithm>
 #include <cstdio>
