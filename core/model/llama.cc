@@ -130,12 +130,12 @@ void LlamaModel::QuantizeInput(float* x, int64_t rows, int cols, bool sharded) {
     return;
   }
   RowAbsMax(x, rows, cols, row_absmax_.data());
-  DQT_CHECK_OK(tp_->AllReduce(row_absmax_.data(), rows, ReduceOp::kMax));
+  if (comm_status_.ok()) comm_status_ = tp_->AllReduce(row_absmax_.data(), rows, ReduceOp::kMax);
   ActQuantInt8WithAbsMax(x, rows, cols, row_absmax_.data());
 }
 
 void LlamaModel::TpSum(float* x, int64_t n) {
-  if (tp_ != nullptr) DQT_CHECK_OK(tp_->AllReduce(x, n, ReduceOp::kSum));
+  if (tp_ != nullptr && comm_status_.ok()) comm_status_ = tp_->AllReduce(x, n, ReduceOp::kSum);
 }
 
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/base/buffer.h"
 #include "core/model/llama_params.h"
 #include "dist/communicator.h"
@@ -62,6 +64,11 @@ class LlamaModel {
   // Forward of one sequence; writes the logits (vocab) of its last position.
   void LastLogits(const int32_t* tokens, int seq, float* logits);
 
+  // The first tensor-parallel collective error since the last call (OK if none), and clears it.
+  // After an error the model skips its remaining collectives, so the results of that call are
+  // meaningless: callers with a TP group check this after each call.
+  [[nodiscard]] absl::Status TakeCommStatus() { return std::exchange(comm_status_, {}); }
+
  private:
   void Reserve(int batch, int seq);
   void Forward(const int32_t* inputs, int batch, int seq);
@@ -80,6 +87,7 @@ class LlamaModel {
   void TpSum(float* x, int64_t n);
 
   Communicator* tp_;            // null for one rank
+  absl::Status comm_status_;    // first TP collective error (see TakeCommStatus)
   int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
   LlamaParams params_;
   const ParamTensor* embed_;

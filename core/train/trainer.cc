@@ -294,6 +294,7 @@ absl::Status Trainer::Run() {
     const auto t0 = Clock::now();
     const EvalResult r = Evaluate(*model_, SourceOf(eval_shard_), tc.seq_len, tc.micro_batch,
                                   whole ? 0 : tc.eval_sequences);
+    DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
     if (whole) final_eval_ = r;
     return Log(
         absl::StrFormat("{\"event\":\"eval\",\"step\":%d,\"loss\":%.5f,\"perplexity\":%.3f,"
@@ -311,6 +312,7 @@ absl::Status Trainer::Run() {
       int64_t count = 0;
       loss_sum += model_->ForwardBackward(inputs.data(), targets.data(), tc.micro_batch, tc.seq_len,
                                           loss_scale, &count);
+      DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
       scored += count;
     }
     DQT_RETURN_IF_ERROR(ReduceGradients(&loss_sum, &scored));

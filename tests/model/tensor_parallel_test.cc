@@ -164,6 +164,24 @@ TEST_P(TensorParallelTest, ForwardBackwardMatchesOneRank) {
   EXPECT_EQ(two.replica[0], two.replica[1]);
 }
 
+// A failed TP collective (a peer gone) is a Status from TakeCommStatus on every rank, not a crash;
+// it is cleared once taken.
+TEST(TensorParallel, CollectiveFailureIsAStatus) {
+  const LlamaConfig c = Config(kModes[1]);
+  std::vector<int32_t> tokens(8, 3);
+  auto world = FakeCommunicator::CreateWorld(2);
+  world[1]->InjectFailure(1);
+  RunOnRankThreads(world, [&](FakeCommunicator& comm) {
+    LlamaModel model(c, &comm);
+    ASSERT_THAT(model.params().Init(), IsOk());
+    EXPECT_THAT(model.TakeCommStatus(), IsOk());
+    int64_t count = 0;
+    model.ForwardBackward(tokens.data(), tokens.data(), 1, 8, 0.125f, &count);
+    EXPECT_FALSE(model.TakeCommStatus().ok()) << "rank " << comm.rank();
+    EXPECT_THAT(model.TakeCommStatus(), IsOk());
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, TensorParallelTest, ::testing::ValuesIn(kModes),
                          [](const auto& info) { return std::string(info.param.name); });
 
