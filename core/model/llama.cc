@@ -23,20 +23,18 @@ void AddInPlace(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
-}  // namespace
-
-namespace {
 TpShard ShardOf(const Communicator* tp) {
   return tp != nullptr ? TpShard{tp->size(), tp->rank()} : TpShard{};
 }
+
 }  // namespace
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp)
     : tp_(tp != nullptr && tp->size() > 1 ? tp : nullptr),
-      heads_(config.n_heads / ShardOf(tp).size),
-      kv_heads_(config.n_kv_heads / ShardOf(tp).size),
-      ffn_(config.ffn_dim / ShardOf(tp).size),
-      params_(config, ShardOf(tp)) {
+      params_(config, ShardOf(tp)),
+      heads_(config.n_heads / params_.tp().size),
+      kv_heads_(config.n_kv_heads / params_.tp().size),
+      ffn_(config.ffn_dim / params_.tp().size) {
   DQT_CHECK(tp_ == nullptr || !config.subln) << "tensor parallelism does not support SubLN";
   const std::vector<ParamTensor>& t = params_.tensors();
   size_t next = 0;

@@ -86,10 +86,10 @@ class LlamaModel {
   // Sums a partial result over the tensor-parallel group (no-op for one rank).
   void TpSum(float* x, int64_t n);
 
-  Communicator* tp_;            // null for one rank
-  absl::Status comm_status_;    // first TP collective error (see TakeCommStatus)
-  int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
+  Communicator* tp_;          // null for one rank
+  absl::Status comm_status_;  // first TP collective error (see TakeCommStatus)
   LlamaParams params_;
+  int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
   const ParamTensor* embed_;
   std::vector<LayerTensors> layers_;
   const ParamTensor* final_norm_;

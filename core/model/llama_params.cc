@@ -131,8 +131,7 @@ absl::Status LlamaParams::Init() {
     const int64_t group = ScaleGroup(t);
     const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
     for (int64_t r = 0; r < t.scale_count; ++r) {
-      const int64_t global_row = t.split == TpSplit::kRows ? t.shard_begin + r : r;
-      const float* w = t.scale_count > 1 ? data + global_row * full_cols : data;
+      const float* w = t.scale_count > 1 ? data + (FirstScaleGroup(t) + r) * full_cols : data;
       const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
       double range = 0;
       if (config_.quant.scale_init == ScaleInit::kAbsMean) {

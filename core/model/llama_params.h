@@ -72,6 +72,21 @@ inline uint64_t GlobalIndex(const ParamTensor& t, int64_t i) {
   return 0;
 }
 
+// Scale groups of the whole tensor: one, or one per row with per-channel scales.
+inline int64_t FullScaleCount(const ParamTensor& t) {
+  return t.scale_count > 1 ? t.full_shape[0] : 1;
+}
+// Index among the whole tensor's scale groups of this shard's group 0: a column-parallel shard's
+// rows start at shard_begin; otherwise the shard holds every group (or a part of each).
+inline int64_t FirstScaleGroup(const ParamTensor& t) {
+  return t.scale_count > 1 && t.split == TpSplit::kRows ? t.shard_begin : 0;
+}
+// Whether this shard's scale groups also hold other TP ranks' elements (the per-tensor scale of
+// a split tensor, the rows of a row-parallel one), so the ranks must agree on them.
+inline bool ScaleGroupsSpanShards(const ParamTensor& t) {
+  return t.split == TpSplit::kCols || (t.split == TpSplit::kRows && t.scale_count == 1);
+}
+
 // Calls fn(local_begin, n, global_begin) for the maximal runs of shard elements [begin, end)
 // whose global indices are consecutive, in order (one run unless the tensor is kCols).
 template <typename F>

@@ -88,9 +88,7 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
     const int8_t* codes = params.codes().data() + t.code_offset;
     for (int64_t r = 0; r < t.scale_count; ++r) {
       top[t.scale_offset + r] = *std::max_element(codes + r * group, codes + (r + 1) * group);
-      const bool spans_ranks =
-          t.split == TpSplit::kCols || (t.split == TpSplit::kRows && t.scale_count == 1);
-      if (spans_ranks) shared.push_back(t.scale_offset + r);
+      if (ScaleGroupsSpanShards(t)) shared.push_back(t.scale_offset + r);
     }
   }
   if (tp_ != nullptr && tp_->size() > 1 && !shared.empty()) {
@@ -100,9 +98,9 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
     for (size_t i = 0; i < shared.size(); ++i) top[shared[i]] = values[i];
   }
   std::vector<float> scales(top.size(), 0.0f);
+  const QuantGrid grid = params.config().quant.grid;
   for (const ParamTensor& t : params.tensors()) {
     if (t.storage != ParamStorage::kCodes) continue;
-    const QuantGrid grid = params.config().quant.grid;
     for (int64_t r = 0; r < t.scale_count; ++r) {
       // Reference code: s = Qp / max(W_prev), signed max; W_prev = code / s.
       const float largest = top[t.scale_offset + r];
@@ -119,14 +117,16 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
   return scales;
 }
 
+double GradSquares(const LlamaParams& params, const OwnedSlice& slice) {
+  const float* g = params.grads().data() + params.tensors()[slice.tensor].offset;
+  double sum = 0;
+  for (int64_t i = slice.begin; i < slice.end; ++i) sum += double(g[i]) * g[i];
+  return sum;
+}
+
 double AdamW::GradNorm(const LlamaParams& params) {
-  const float* g = params.grads().data();
   double total = 0;
-  for (const ParamTensor& t : params.tensors()) {
-    double sum = 0;
-    for (int64_t i = 0; i < t.numel; ++i) sum += double(g[t.offset + i]) * g[t.offset + i];
-    total += sum;
-  }
+  for (const OwnedSlice& s : WholeTensors(params)) total += GradSquares(params, s);
   return std::sqrt(total);
 }
 
@@ -204,9 +204,11 @@ absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, flo
   }
   // Every rank sets every group's new scale (all computed them), owned or not.
   for (const ParamTensor& t : params.tensors()) {
-    if (t.storage != ParamStorage::kCodes || new_scales.empty()) continue;
-    for (int64_t r = 0; r < t.scale_count; ++r)
+    if (new_scales.empty()) break;
+    if (t.storage != ParamStorage::kCodes) continue;
+    for (int64_t r = 0; r < t.scale_count; ++r) {
       params.set_scale(t, r, new_scales[t.scale_offset + r]);
+    }
   }
   return health;
 }

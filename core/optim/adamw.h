@@ -46,6 +46,8 @@ struct OwnedSlice {
 };
 // Every element of every tensor.
 std::vector<OwnedSlice> WholeTensors(const LlamaParams& params);
+// Sum of the squared gradients of one slice, accumulated in double in index order.
+double GradSquares(const LlamaParams& params, const OwnedSlice& slice);
 
 class AdamW {
  public:

@@ -100,14 +100,59 @@ bool SameModel(const LlamaConfig& have, const LlamaConfig& want) {
          have.quant.moments == want.quant.moments;
 }
 
-bool Ternary(const LlamaParams& params) {
-  return params.config().quant.grid.kind == QuantGrid::Kind::kTernary;
+// The weights of shard element `local` of `t` onward as a checkpoint field: DQT codes (ternary
+// packed 2 bits each on disk) or fp32 values. Saving and loading use the same; `data` is written
+// through only by the loader, whose params are mutable.
+struct WeightField {
+  const char* name;
+  StoredType type;
+  void* data;
+};
+WeightField WeightFieldOf(const LlamaParams& params, const ParamTensor& t, int64_t local) {
+  if (t.storage != ParamStorage::kCodes) {
+    return {"values", StoredType::kFloat32,
+            const_cast<float*>(params.values().data()) + t.value_offset + local};
+  }
+  const bool ternary = params.config().quant.grid.kind == QuantGrid::Kind::kTernary;
+  return {"codes", ternary ? StoredType::kTernary2 : StoredType::kInt8,
+          const_cast<int8_t*>(params.codes().data()) + t.code_offset + local};
 }
 
-// Scale groups of the whole tensor, and where this shard's groups start among them.
-int64_t FullScaleCount(const ParamTensor& t) { return t.scale_count > 1 ? t.full_shape[0] : 1; }
-int64_t FirstScaleGroup(const ParamTensor& t) {
-  return t.scale_count > 1 && t.split == TpSplit::kRows ? t.shard_begin : 0;
+// The moment arrays of `n` elements at position `at` of a moments view (global index `global`) as
+// checkpoint fields: m and v in their storage type, and for block-8 the per-block scales (global
+// block indices). Saving and loading walk the same list.
+struct MomentField {
+  const char* name;
+  StoredType type;
+  uint64_t global_begin;
+  int64_t count;
+  void* data;
+};
+absl::StatusOr<std::vector<MomentField>> MomentFields(const MomentsView& v, int64_t at, int64_t n,
+                                                      uint64_t global) {
+  switch (v.format) {
+    case MomentFormat::kFp32:
+      return std::vector<MomentField>{
+          {"m", StoredType::kFloat32, global, n, static_cast<float*>(v.m) + at},
+          {"v", StoredType::kFloat32, global, n, static_cast<float*>(v.v) + at}};
+    case MomentFormat::kBf16:
+      return std::vector<MomentField>{
+          {"m", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.m) + at},
+          {"v", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.v) + at}};
+    case MomentFormat::kBlock8: {
+      if (at % kMomentBlock != 0 || global % kMomentBlock != 0) {
+        return absl::InternalError("block-8 moments not block-aligned");
+      }
+      const int64_t blocks = (n + kMomentBlock - 1) / kMomentBlock;
+      const uint64_t block = global / kMomentBlock;
+      return std::vector<MomentField>{
+          {"m", StoredType::kInt8, global, n, static_cast<int8_t*>(v.m) + at},
+          {"v", StoredType::kUint8, global, n, static_cast<uint8_t*>(v.v) + at},
+          {"m_absmax", StoredType::kFloat32, block, blocks, v.m_absmax + at / kMomentBlock},
+          {"v_max", StoredType::kFloat32, block, blocks, v.v_max + at / kMomentBlock}};
+    }
+  }
+  return absl::InternalError("unknown moment format");
 }
 
 // Adds the moments of elements [local, local + n) of `t` (global index `global`).
@@ -118,31 +163,10 @@ absl::Status AddMoments(ShardWriter& w, const ParamTensor& t, const MomentStore&
     return absl::InternalError(
         absl::StrCat(t.name, ": moments do not cover [", local, ", +", n, ")"));
   }
-  const MomentsView v = store.ConstView();
-  switch (v.format) {
-    case MomentFormat::kFp32:
-      DQT_RETURN_IF_ERROR(
-          w.Add(t.name, "m", StoredType::kFloat32, global, n, static_cast<float*>(v.m) + at));
-      return w.Add(t.name, "v", StoredType::kFloat32, global, n, static_cast<float*>(v.v) + at);
-    case MomentFormat::kBf16:
-      DQT_RETURN_IF_ERROR(
-          w.Add(t.name, "m", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.m) + at));
-      return w.Add(t.name, "v", StoredType::kUint16, global, n, static_cast<uint16_t*>(v.v) + at);
-    case MomentFormat::kBlock8: {
-      if (at % kMomentBlock != 0 || global % kMomentBlock != 0) {
-        return absl::InternalError(absl::StrCat(t.name, ": block-8 moments not block-aligned"));
-      }
-      const int64_t blocks = (n + kMomentBlock - 1) / kMomentBlock;
-      const uint64_t block = global / kMomentBlock;
-      DQT_RETURN_IF_ERROR(
-          w.Add(t.name, "m", StoredType::kInt8, global, n, static_cast<int8_t*>(v.m) + at));
-      DQT_RETURN_IF_ERROR(
-          w.Add(t.name, "v", StoredType::kUint8, global, n, static_cast<uint8_t*>(v.v) + at));
-      DQT_RETURN_IF_ERROR(w.Add(t.name, "m_absmax", StoredType::kFloat32, block, blocks,
-                                v.m_absmax + at / kMomentBlock));
-      return w.Add(t.name, "v_max", StoredType::kFloat32, block, blocks,
-                   v.v_max + at / kMomentBlock);
-    }
+  DQT_ASSIGN_OR_RETURN(const std::vector<MomentField> fields,
+                       MomentFields(store.ConstView(), at, n, global));
+  for (const MomentField& f : fields) {
+    DQT_RETURN_IF_ERROR(w.Add(t.name, f.name, f.type, f.global_begin, f.count, f.data));
   }
   return absl::OkStatus();
 }
@@ -151,20 +175,14 @@ absl::Status AddMoments(ShardWriter& w, const ParamTensor& t, const MomentStore&
 // 0 only), and the scales from DP rank 0.
 absl::Status AddTensors(ShardWriter& w, const ProcessGrid& grid, const LlamaParams& params,
                         const AdamW* optimizer) {
-  const StoredType code_type = Ternary(params) ? StoredType::kTernary2 : StoredType::kInt8;
   for (const OwnedSlice& s : DpSlices(params, grid.dp(), grid.dp_rank())) {
     const ParamTensor& t = params.tensors()[s.tensor];
     if (t.split == TpSplit::kNone && grid.tp_rank() != 0) continue;
     absl::Status status;
     ForEachGlobalRun(t, s.begin, s.end, [&](int64_t local, int64_t n, uint64_t global) {
       if (!status.ok()) return;
-      if (t.storage == ParamStorage::kCodes) {
-        status = w.Add(t.name, "codes", code_type, global, n,
-                       params.codes().data() + t.code_offset + local);
-      } else {
-        status = w.Add(t.name, "values", StoredType::kFloat32, global, n,
-                       params.values().data() + t.value_offset + local);
-      }
+      const WeightField f = WeightFieldOf(params, t, local);
+      status = w.Add(t.name, f.name, f.type, global, n, f.data);
       if (status.ok() && optimizer != nullptr) {
         status = AddMoments(w, t, optimizer->moments(t.id), local, n, global);
       }
@@ -174,8 +192,9 @@ absl::Status AddTensors(ShardWriter& w, const ProcessGrid& grid, const LlamaPara
   if (grid.dp_rank() != 0) return absl::OkStatus();
   for (const ParamTensor& t : params.tensors()) {
     if (t.storage != ParamStorage::kCodes) continue;
-    if (t.split != TpSplit::kRows && grid.tp_rank() != 0) continue;
-    if (t.split == TpSplit::kRows && t.scale_count == 1 && grid.tp_rank() != 0) continue;
+    // Only a column-parallel shard's row scales are its own; all other TP ranks hold the same.
+    const bool own_groups = t.split == TpSplit::kRows && t.scale_count > 1;
+    if (!own_groups && grid.tp_rank() != 0) continue;
     std::vector<float> scales(t.scale_count);
     for (int64_t r = 0; r < t.scale_count; ++r) scales[r] = params.scale(t, r);
     DQT_RETURN_IF_ERROR(w.Add(t.name, "scales", StoredType::kFloat32, FirstScaleGroup(t),
@@ -207,11 +226,8 @@ absl::Status ReadWeights(ShardReader& reader, LlamaParams& params) {
     absl::Status status;
     ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
       if (!status.ok()) return;
-      status = t.storage == ParamStorage::kCodes
-                   ? reader.Read(t.name, "codes", global, n,
-                                 params.codes().data() + t.code_offset + local)
-                   : reader.Read(t.name, "values", global, n,
-                                 params.values().data() + t.value_offset + local);
+      const WeightField f = WeightFieldOf(params, t, local);
+      status = reader.Read(t.name, f.name, global, n, f.data);
     });
     DQT_RETURN_IF_ERROR(status);
     if (t.storage != ParamStorage::kCodes) continue;
@@ -230,33 +246,14 @@ absl::Status ReadMoments(ShardReader& reader, const LlamaParams& params, AdamW& 
     absl::Status status;
     ForEachGlobalRun(t, s.begin, s.end, [&](int64_t local, int64_t n, uint64_t global) {
       if (!status.ok()) return;
-      const int64_t at = local - s.begin;
-      switch (v.format) {
-        case MomentFormat::kFp32:
-          status = reader.Read(t.name, "m", global, n, static_cast<float*>(v.m) + at);
-          if (status.ok())
-            status = reader.Read(t.name, "v", global, n, static_cast<float*>(v.v) + at);
-          break;
-        case MomentFormat::kBf16:
-          status = reader.Read(t.name, "m", global, n, static_cast<uint16_t*>(v.m) + at);
-          if (status.ok()) {
-            status = reader.Read(t.name, "v", global, n, static_cast<uint16_t*>(v.v) + at);
-          }
-          break;
-        case MomentFormat::kBlock8: {
-          const int64_t blocks = (n + kMomentBlock - 1) / kMomentBlock;
-          const uint64_t block = global / kMomentBlock;
-          status = reader.Read(t.name, "m", global, n, static_cast<int8_t*>(v.m) + at);
-          if (status.ok())
-            status = reader.Read(t.name, "v", global, n, static_cast<uint8_t*>(v.v) + at);
-          if (status.ok()) {
-            status = reader.Read(t.name, "m_absmax", block, blocks, v.m_absmax + at / kMomentBlock);
-          }
-          if (status.ok()) {
-            status = reader.Read(t.name, "v_max", block, blocks, v.v_max + at / kMomentBlock);
-          }
-          break;
-        }
+      absl::StatusOr<std::vector<MomentField>> fields = MomentFields(v, local - s.begin, n, global);
+      if (!fields.ok()) {
+        status = fields.status();
+        return;
+      }
+      for (const MomentField& f : *fields) {
+        status = reader.Read(t.name, f.name, f.global_begin, f.count, f.data);
+        if (!status.ok()) return;
       }
     });
     DQT_RETURN_IF_ERROR(status);
@@ -309,7 +306,8 @@ absl::StatusOr<CheckpointInfo> ReadCheckpointInfo(const std::string& dir) {
   return InfoOf(reader, dir);
 }
 
-absl::Status RestoreCheckpoint(const std::string& dir, LlamaParams& params, AdamW* optimizer) {
+absl::StatusOr<CheckpointInfo> RestoreCheckpoint(const std::string& dir, LlamaParams& params,
+                                                 AdamW* optimizer) {
   DQT_ASSIGN_OR_RETURN(ShardReader reader, ShardReader::Open(dir));
   DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
   if (!SameModel(info.config, params.config())) {
@@ -323,7 +321,7 @@ absl::Status RestoreCheckpoint(const std::string& dir, LlamaParams& params, Adam
   }
   DQT_RETURN_IF_ERROR(ReadWeights(reader, params));
   if (optimizer != nullptr) DQT_RETURN_IF_ERROR(ReadMoments(reader, params, *optimizer));
-  return absl::OkStatus();
+  return info;
 }
 
 absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inference) {

@@ -44,11 +44,13 @@ struct CheckpointInfo {
 [[nodiscard]] absl::StatusOr<CheckpointInfo> ReadCheckpointInfo(const std::string& dir);
 
 // Fills this rank's params (its TP shard) and, when `optimizer` is not null, the moments of its
-// owned slices, from checkpoint `dir` written under any layout. The model shape and quantization
-// must match (InvalidArgument otherwise); a corrupted or truncated shard is DataLoss, detected
-// before any of its bytes are used. Local: every rank reads what it needs.
-[[nodiscard]] absl::Status RestoreCheckpoint(const std::string& dir, LlamaParams& params,
-                                             AdamW* optimizer);
+// owned slices, from checkpoint `dir` written under any layout; returns its config and state.
+// The model shape and quantization must match (InvalidArgument otherwise); a corrupted or
+// truncated shard is DataLoss, detected before any of its bytes are used. Local: every rank
+// reads what it needs.
+[[nodiscard]] absl::StatusOr<CheckpointInfo> RestoreCheckpoint(const std::string& dir,
+                                                               LlamaParams& params,
+                                                               AdamW* optimizer);
 
 // Inference: the checkpoint's weights as a model of `inference` config (same shape; e.g. fp32
 // storage for a DQT checkpoint: each tensor gets its forward weights code / scale).

@@ -169,12 +169,8 @@ absl::StatusOr<double> GlobalGradNorm(const LlamaParams& params,
                                       Communicator& dp, Communicator& tp) {
   // sums[0]: tensors split by TP, sums[1]: the others.
   double sums[2] = {0, 0};
-  const float* g = params.grads().data();
   for (const OwnedSlice& s : owned) {
-    const ParamTensor& t = params.tensors()[s.tensor];
-    double sum = 0;
-    for (int64_t i = s.begin; i < s.end; ++i) sum += double(g[t.offset + i]) * g[t.offset + i];
-    sums[t.split == TpSplit::kNone ? 1 : 0] += sum;
+    sums[params.tensors()[s.tensor].split == TpSplit::kNone ? 1 : 0] += GradSquares(params, s);
   }
   if (dp_sharded && dp.size() > 1) DQT_RETURN_IF_ERROR(dp.AllReduce(sums, 2, ReduceOp::kSum));
   if (tp.size() > 1) DQT_RETURN_IF_ERROR(tp.AllReduce(sums, 1, ReduceOp::kSum));

@@ -52,27 +52,27 @@ std::string HealthJson(const HealthByLayerType& health) {
   return out;
 }
 
-// Fails before any work when the run would end by colliding with checkpoints already in
-// checkpoint.dir: a fresh run there, or a resume from a step older than the newest one.
-absl::Status CheckCheckpointDir(const CheckpointConfig& c) {
-  if (c.dir.empty()) return absl::OkStatus();
-  DQT_ASSIGN_OR_RETURN(const std::vector<int64_t> steps, ListCheckpoints(c.dir));
+// A fresh run would end by colliding with checkpoints already in `dir`: fail before any work.
+absl::Status CheckNoCheckpoints(const std::string& dir) {
+  if (dir.empty()) return absl::OkStatus();
+  DQT_ASSIGN_OR_RETURN(const std::vector<int64_t> steps, ListCheckpoints(dir));
   if (steps.empty()) return absl::OkStatus();
-  const std::string newest = CheckpointDir(c.dir, steps.back());
-  if (c.resume.empty()) {
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "checkpoint.dir %s already holds checkpoints of another run (newest %s); resume with "
-        "--set checkpoint.resume=%s, or choose another checkpoint.dir, or delete them",
-        c.dir, newest, newest));
-  }
-  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(c.resume));
-  if (steps.back() > info.state.step) {
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "checkpoint.dir %s holds %s, newer than the resumed step %d: this run would write "
-        "over its future; resume from the newest, or write to another checkpoint.dir",
-        c.dir, newest, info.state.step));
-  }
-  return absl::OkStatus();
+  const std::string newest = CheckpointDir(dir, steps.back());
+  return absl::AlreadyExistsError(absl::StrFormat(
+      "checkpoint.dir %s already holds checkpoints of another run (newest %s); resume with "
+      "--set checkpoint.resume=%s, or choose another checkpoint.dir, or delete them",
+      dir, newest, newest));
+}
+
+// A run resumed at `step` would write over checkpoints newer than it in `dir`.
+absl::Status CheckNoNewerCheckpoint(const std::string& dir, int step) {
+  if (dir.empty()) return absl::OkStatus();
+  DQT_ASSIGN_OR_RETURN(const std::vector<int64_t> steps, ListCheckpoints(dir));
+  if (steps.empty() || steps.back() <= step) return absl::OkStatus();
+  return absl::AlreadyExistsError(absl::StrFormat(
+      "checkpoint.dir %s holds %s, newer than the resumed step %d: this run would write over its "
+      "future; resume from the newest, or write to another checkpoint.dir",
+      dir, CheckpointDir(dir, steps.back()), step));
 }
 
 }  // namespace
@@ -114,7 +114,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   }
   DQT_ASSIGN_OR_RETURN(ProcessGrid grid,
                        ProcessGrid::Create(comm, config.parallel.dp, config.parallel.tp));
-  DQT_RETURN_IF_ERROR(CheckCheckpointDir(config.checkpoint));
+  if (config.checkpoint.resume.empty()) {
+    DQT_RETURN_IF_ERROR(CheckNoCheckpoints(config.checkpoint.dir));  // before any work
+  }
   DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
   DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
@@ -163,8 +165,9 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
 }
 
 absl::Status Trainer::Resume(const std::string& path) {
-  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(path));
-  DQT_RETURN_IF_ERROR(RestoreCheckpoint(path, model_->params(), optimizer_.get()));
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info,
+                       RestoreCheckpoint(path, model_->params(), optimizer_.get()));
+  DQT_RETURN_IF_ERROR(CheckNoNewerCheckpoint(config_.checkpoint.dir, info.state.step));
   // The data position is global; each DP rank continues at its share of it.
   const uint64_t global = info.state.samples_consumed;
   if (global % grid_.dp() != 0) {
@@ -331,7 +334,11 @@ absl::Status Trainer::Run() {
     DQT_ASSIGN_OR_RETURN(const HealthByLayerType local_health,
                          optimizer_->Step(model_->params(), step, lr, wd, grad_norm));
     if (sharded_ != nullptr) DQT_RETURN_IF_ERROR(sharded_->GatherWeights(model_->params()));
-    DQT_ASSIGN_OR_RETURN(const HealthByLayerType health, SumHealth(local_health));
+    const bool log_step = tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps);
+    HealthByLayerType health;  // summed over the ranks only on the steps that log it
+    if (log_step) {
+      DQT_ASSIGN_OR_RETURN(health, SumHealth(local_health));
+    }
     step_losses_.push_back(loss);
     const int digest_every = config_.parallel.digest_every;
     if (digest_every > 0 && ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
@@ -339,7 +346,7 @@ absl::Status Trainer::Run() {
     }
     if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
-    if (tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps)) {
+    if (log_step) {
       const std::string health_json =
           health.empty() ? "" : absl::StrCat(",\"health\":{", HealthJson(health), "}");
       DQT_RETURN_IF_ERROR(Log(absl::StrFormat(

@@ -135,7 +135,7 @@ Saved SaveTernary(const std::string& name) {
 absl::Status Restore(const std::string& dir) {
   LlamaParams params(Tiny(OptimizerKind::kDqt, QuantGrid::Ternary()));
   AdamW opt(AdamWConfig{}, params);
-  return RestoreCheckpoint(dir, params, &opt);
+  return RestoreCheckpoint(dir, params, &opt).status();
 }
 
 TEST(Checkpoint, FlippedByteIsDetected) {
