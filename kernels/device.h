@@ -14,4 +14,7 @@ int CudaDeviceCount();
 // (CPU-only builds included).
 [[nodiscard]] absl::StatusOr<int> SelectCudaDeviceForLocalRank(int local_rank);
 
+// Makes `device` current for the calling thread (FailedPrecondition in a CPU-only build).
+[[nodiscard]] absl::Status SetCudaDevice(int device);
+
 }  // namespace dqt

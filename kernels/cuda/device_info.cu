@@ -1,7 +1,6 @@
-// CUDA device discovery and per-rank device selection.
+// The CUDA runtime side of kernels/device.h: device count and selection.
 #include <cuda_runtime.h>
 
-#include "absl/strings/str_format.h"
 #include "core/base/cuda_status.h"
 #include "kernels/device.h"
 
@@ -13,15 +12,9 @@ int CudaDeviceCount() {
   return count;
 }
 
-absl::StatusOr<int> SelectCudaDeviceForLocalRank(int local_rank) {
-  if (local_rank < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("local rank %d is negative", local_rank));
-  }
-  const int count = CudaDeviceCount();
-  if (count == 0) return absl::FailedPreconditionError("no CUDA device is visible");
-  const int device = local_rank % count;
+absl::Status SetCudaDevice(int device) {
   DQT_CUDA_CHECK(cudaSetDevice(device));
-  return device;
+  return absl::OkStatus();
 }
 
 }  // namespace dqt
