@@ -24,6 +24,16 @@ int CudaDeviceCount() { return 0; }
 absl::Status SetCudaDevice(int) {
   return absl::FailedPreconditionError("no CUDA device: this build has no CUDA support");
 }
+
+absl::StatusOr<int> CurrentCudaDevice() {
+  return absl::FailedPreconditionError("no CUDA device: this build has no CUDA support");
+}
+
+absl::StatusOr<CudaStream> CudaStream::Create() {
+  return absl::FailedPreconditionError("no CUDA stream: this build has no CUDA support");
+}
+
+CudaStream::~CudaStream() = default;
 #endif
 
 }  // namespace dqt

@@ -1,20 +1,86 @@
-// Linear layer without bias: y = x W^T, W (out, in) row-major as in Hugging Face checkpoints.
+// Op: the linear layer without bias, y = x W^T with W (out, in) row-major as in Hugging Face
+// checkpoints, its backward, and the quantized forward y = (Xq Wq^T) / (s_x s_w) of DQT's
+// low-precision weights. CPU: OpenBLAS (float) and exact integer / e4m3 reference products.
+// CUDA: cuBLASLt with descriptors, algorithm and workspace cached per shape (kernels/cuda).
 #pragma once
 
-#include <cstdint>
+#include "core/base/tensor_ref.h"
+#include "kernels/dispatch.h"
 
 namespace dqt {
 
-// x (n, in), w (out, in), y (n, out); y = x W^T (overwrites y).
-template <typename T>
-void LinearForward(const T* x, const T* w, int64_t n, int in, int out, T* y);
-
 enum class Accumulate { kNo, kYes };
 
-// dx (n, in) = dy W, or += with Accumulate::kYes (skipped when null);
-// dw (out, in) += dy^T x (always accumulated, so micro-batches sum).
-template <typename T>
-void LinearBackward(const T* x, const T* w, const T* dy, int64_t n, int in, int out, T* dx, T* dw,
-                    Accumulate dx_mode = Accumulate::kNo);
+// How a quantized linear's forward product is computed.
+enum class QuantGemm {
+  kFloat,  // dequantized weights times fake-quantized activations in float (fp32 / bf16)
+  kInt8,   // int8 activation codes x int8 weight codes, int32 accumulation (the paper's numerics)
+  kFp8,    // e4m3 x e4m3 (weight codes of up to 4 bits are exact in e4m3), fp32 accumulation
+};
+
+struct LinearForwardArgs {
+  TensorRef x;  // (n, in) activations: f32 / f64 on the CPU, f32 or bf16 on CUDA
+  TensorRef w;  // (out, in) same dtype as x
+  TensorRef y;  // (n, out) same dtype, overwritten
+};
+struct LinearBackwardArgs {
+  TensorRef x, w;  // as in the forward
+  TensorRef dy;    // (n, out)
+  TensorRef dx;    // optional (n, in): dy W, overwritten or added (dx_mode)
+  TensorRef dw;    // optional (out, in) f32 (f64): dy^T x, ALWAYS accumulated (micro-batches sum)
+  Accumulate dx_mode = Accumulate::kNo;
+};
+struct QuantizedLinearForwardArgs {
+  TensorRef xq;       // (n, in) i8 or e4m3 activation codes (ActQuantCodes)
+  TensorRef x_scale;  // (n) f32: x ~ xq / x_scale
+  TensorRef wq;       // (out, in) codes, same dtype as xq
+  TensorRef w_scale;  // (1) or (out) f32: w ~ wq / w_scale
+  // (n, out): f32 / bf16 y = acc / (x_scale[r] * w_scale[c]); or, for i8 codes only, i32: the
+  // raw accumulators (the exactness check of the integer product).
+  TensorRef y;
+};
+
+void LinearForwardRef(const LinearForwardArgs& a);
+void LinearBackwardRef(const LinearBackwardArgs& a);
+void QuantizedLinearForwardRef(const QuantizedLinearForwardArgs& a);
+#ifdef DQT_HAVE_CUDA
+void LinearForwardCuda(const LinearForwardArgs& a, CUstream_st* stream);
+void LinearBackwardCuda(const LinearBackwardArgs& a, CUstream_st* stream);
+void QuantizedLinearForwardCuda(const QuantizedLinearForwardArgs& a, CUstream_st* stream);
+#endif
+
+inline void LinearForward(const ExecContext& ctx, const LinearForwardArgs& a) {
+  CheckOnDevice(ctx, "LinearForward", {{"x", a.x}, {"w", a.w}, {"y", a.y}});
+  DQT_CHECK(a.x.rank == 2 && a.w.rank == 2 && a.y.rank == 2 && a.x.dim(1) == a.w.dim(1) &&
+            a.y.dim(0) == a.x.dim(0) && a.y.dim(1) == a.w.dim(0) && a.x.dtype == a.w.dtype &&
+            a.y.dtype == a.x.dtype)
+      << "LinearForward: x " << a.x.ShapeString() << " w " << a.w.ShapeString() << " y "
+      << a.y.ShapeString();
+  DQT_DISPATCH(ctx, LinearForwardRef(a), LinearForwardCuda(a, ctx.stream()));
+}
+inline void LinearBackward(const ExecContext& ctx, const LinearBackwardArgs& a) {
+  CheckOnDevice(ctx, "LinearBackward",
+                {{"x", a.x}, {"w", a.w}, {"dy", a.dy}, {"dx", a.dx}, {"dw", a.dw}});
+  DQT_CHECK(a.x.rank == 2 && a.w.rank == 2 && a.dy.rank == 2 && a.x.dim(1) == a.w.dim(1) &&
+            a.dy.dim(0) == a.x.dim(0) && a.dy.dim(1) == a.w.dim(0) &&
+            (a.dx.empty() || a.dx.numel() == a.x.numel()) &&
+            (a.dw.empty() || a.dw.numel() == a.w.numel()))
+      << "LinearBackward: x " << a.x.ShapeString() << " w " << a.w.ShapeString() << " dy "
+      << a.dy.ShapeString();
+  DQT_DISPATCH(ctx, LinearBackwardRef(a), LinearBackwardCuda(a, ctx.stream()));
+}
+inline void QuantizedLinearForward(const ExecContext& ctx, const QuantizedLinearForwardArgs& a) {
+  CheckOnDevice(ctx, "QuantizedLinearForward",
+                {{"xq", a.xq}, {"x_scale", a.x_scale}, {"wq", a.wq}, {"w_scale", a.w_scale},
+                 {"y", a.y}});
+  CheckDType("QuantizedLinearForward", "xq", a.xq, {DType::kI8, DType::kF8E4M3});
+  DQT_CHECK(a.xq.rank == 2 && a.wq.rank == 2 && a.xq.dim(1) == a.wq.dim(1) &&
+            a.xq.dtype == a.wq.dtype && a.x_scale.numel() == a.xq.dim(0) &&
+            (a.w_scale.numel() == 1 || a.w_scale.numel() == a.wq.dim(0)) &&
+            a.y.numel() == a.xq.dim(0) * a.wq.dim(0) &&
+            (a.y.dtype != DType::kI32 || a.xq.dtype == DType::kI8))
+      << "QuantizedLinearForward: xq " << a.xq.ShapeString() << " wq " << a.wq.ShapeString();
+  DQT_DISPATCH(ctx, QuantizedLinearForwardRef(a), QuantizedLinearForwardCuda(a, ctx.stream()));
+}
 
 }  // namespace dqt

@@ -143,8 +143,10 @@ void StoreMomentBlock(const MomentsView& view, int64_t block, const float* m, co
 class MomentStore {
  public:
   MomentStore() = default;
-  // kBlock8 needs global_offset % kMomentBlock == 0 (DQT_CHECK).
-  MomentStore(MomentFormat format, int64_t n, uint64_t global_offset);
+  // kBlock8 needs global_offset % kMomentBlock == 0 (DQT_CHECK). Load/Store read host memory
+  // (device = kCpu); on CUDA the buffers are used only through view() by the update kernels.
+  MomentStore(MomentFormat format, int64_t n, uint64_t global_offset,
+              Device device = Device::kCpu);
   MomentStore(MomentStore&&) noexcept = default;
   MomentStore& operator=(MomentStore&&) noexcept = default;
   MomentStore(const MomentStore&) = delete;

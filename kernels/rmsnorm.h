@@ -1,17 +1,48 @@
-// RMSNorm over the last dimension: y = x / sqrt(mean(x^2) + eps) * gain.
+// Op: RMSNorm over the last dimension, y = x / sqrt(mean(x^2) + eps) * gain, statistics in fp32.
 #pragma once
 
-#include <cstdint>
+#include "core/base/tensor_ref.h"
+#include "kernels/dispatch.h"
 
 namespace dqt {
 
-// x, y (rows, d); gain (d); rstd (rows) receives 1/sqrt(mean(x^2)+eps) for the backward.
-template <typename T>
-void RmsNormForward(const T* x, const T* gain, int64_t rows, int d, T eps, T* y, T* rstd);
+struct RmsNormForwardArgs {
+  TensorRef x;     // (rows, d) activations
+  TensorRef gain;  // (d) f32 (f64 with f64 activations)
+  TensorRef y;     // (rows, d) activations, same dtype as x
+  TensorRef rstd;  // (rows) f32 (f64): 1 / sqrt(mean(x^2) + eps), saved for the backward
+  float eps = 1e-5f;
+};
+struct RmsNormBackwardArgs {
+  TensorRef x, gain, rstd;  // as in the forward
+  TensorRef dy;             // (rows, d)
+  TensorRef dx;             // (rows, d), overwritten
+  TensorRef dgain;          // (d) f32 (f64), ACCUMULATED
+};
 
-// dx (rows, d) is written; dgain (d) is accumulated.
-template <typename T>
-void RmsNormBackward(const T* x, const T* gain, const T* rstd, const T* dy, int64_t rows, int d,
-                     T* dx, T* dgain);
+void RmsNormForwardRef(const RmsNormForwardArgs& a);
+void RmsNormBackwardRef(const RmsNormBackwardArgs& a);
+#ifdef DQT_HAVE_CUDA
+void RmsNormForwardCuda(const RmsNormForwardArgs& a, CUstream_st* stream);
+void RmsNormBackwardCuda(const RmsNormBackwardArgs& a, CUstream_st* stream);
+#endif
+
+inline void RmsNormForward(const ExecContext& ctx, const RmsNormForwardArgs& a) {
+  CheckOnDevice(ctx, "RmsNormForward",
+                {{"x", a.x}, {"gain", a.gain}, {"y", a.y}, {"rstd", a.rstd}});
+  DQT_CHECK(a.x.numel() == a.y.numel() && a.gain.numel() == a.x.dim(-1) &&
+            a.rstd.numel() == a.x.numel() / a.x.dim(-1))
+      << "RmsNormForward: shapes x " << a.x.ShapeString() << " gain " << a.gain.ShapeString();
+  DQT_DISPATCH(ctx, RmsNormForwardRef(a), RmsNormForwardCuda(a, ctx.stream()));
+}
+inline void RmsNormBackward(const ExecContext& ctx, const RmsNormBackwardArgs& a) {
+  CheckOnDevice(ctx, "RmsNormBackward",
+                {{"x", a.x}, {"gain", a.gain}, {"rstd", a.rstd}, {"dy", a.dy}, {"dx", a.dx},
+                 {"dgain", a.dgain}});
+  DQT_CHECK(a.dx.numel() == a.x.numel() && a.dy.numel() == a.x.numel() &&
+            a.dgain.numel() == a.x.dim(-1))
+      << "RmsNormBackward: shapes";
+  DQT_DISPATCH(ctx, RmsNormBackwardRef(a), RmsNormBackwardCuda(a, ctx.stream()));
+}
 
 }  // namespace dqt

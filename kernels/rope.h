@@ -1,24 +1,36 @@
-// Rotary position embedding, Hugging Face LLaMA convention ("rotate_half": element i pairs
+// Op: rotary position embedding, Hugging Face LLaMA convention ("rotate_half": element i pairs
 // with i + head_dim/2), so exported weights need no permutation.
 #pragma once
 
-#include <cstdint>
+#include "core/base/tensor_ref.h"
+#include "kernels/dispatch.h"
 
 namespace dqt {
 
-// Table of cos/sin for positions [0, context) and frequencies theta^(-2i/head_dim), i < head_dim/2:
-// cos_sin has 2 * context * (head_dim/2) entries: cos then sin, each (context, head_dim/2).
+enum class RopeDirection { kForward, kInverse };  // the inverse rotation is the backward
+
+struct RopeArgs {
+  TensorRef x;        // (batch, seq, heads, head_dim) activations, rotated IN PLACE; pos = seq index
+  TensorRef cos_sin;  // (2, context, head_dim / 2) f32 (f64): cos then sin, from RopeTable
+  RopeDirection direction = RopeDirection::kForward;
+};
+
+// Host table of cos/sin for positions [0, context) and frequencies theta^(-2i/head_dim):
+// 2 * context * (head_dim/2) values (computed in double, rounded once to T).
 template <typename T>
 void RopeTable(int context, int head_dim, double theta, T* cos_sin);
 
-// In place on x (batch, seq, heads, head_dim); position = index in seq.
-template <typename T>
-void RopeForward(T* x, int64_t batch, int seq, int heads, int head_dim, int context,
-                 const T* cos_sin);
+void RopeRef(const RopeArgs& a);
+#ifdef DQT_HAVE_CUDA
+void RopeCuda(const RopeArgs& a, CUstream_st* stream);
+#endif
 
-// In place on dx (same layout): applies the inverse rotation (the transpose).
-template <typename T>
-void RopeBackward(T* dx, int64_t batch, int seq, int heads, int head_dim, int context,
-                  const T* cos_sin);
+inline void Rope(const ExecContext& ctx, const RopeArgs& a) {
+  CheckOnDevice(ctx, "Rope", {{"x", a.x}, {"cos_sin", a.cos_sin}});
+  DQT_CHECK(a.x.rank == 4 && a.cos_sin.rank == 3 && a.cos_sin.dim(2) * 2 == a.x.dim(3) &&
+            a.x.dim(1) <= a.cos_sin.dim(1))
+      << "Rope: x " << a.x.ShapeString() << " table " << a.cos_sin.ShapeString();
+  DQT_DISPATCH(ctx, RopeRef(a), RopeCuda(a, ctx.stream()));
+}
 
 }  // namespace dqt

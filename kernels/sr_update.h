@@ -7,10 +7,10 @@
 
 #include "core/base/philox.h"
 #include "core/base/quant_grid.h"
+#include "core/base/check.h"
+#include "core/base/device.h"
 #include "core/base/status.h"
 #include "kernels/moments.h"
-
-struct CUstream_st;  // cudaStream_t, without the CUDA runtime headers
 
 namespace dqt {
 
@@ -168,7 +168,7 @@ DQT_HOST_DEVICE inline float DqtTarget(int8_t code, float g, float* m, float* v,
 
 // CPU twin: host pointers, kMomentBlock-element blocks in parallel over the OpenMP team.
 // Invalid arguments are a DQT_CHECK failure.
-DqtUpdateStats DqtUpdate(const DqtUpdateArgs& args);
+DqtUpdateStats DqtUpdateRef(const DqtUpdateArgs& args);
 
 #if defined(DQT_HAVE_CUDA) || defined(__CUDACC__)
 // CUDA twin: codes, grad, moments and device_stats are device pointers; all moment formats.
@@ -177,5 +177,19 @@ DqtUpdateStats DqtUpdate(const DqtUpdateArgs& args);
 absl::Status DqtUpdateCuda(const DqtUpdateArgs& args, DqtUpdateStats* device_stats,
                            CUstream_st* stream);
 #endif
+
+// Dispatcher: the update on ctx's device. The pointers of DqtUpdateArgs must be on that device;
+// the counts are ADDED to *stats, which is host memory for the CPU and device memory for CUDA
+// (read it after the stream synchronizes).
+inline void DqtUpdate(const ExecContext& ctx, const DqtUpdateArgs& args, DqtUpdateStats* stats) {
+#if defined(DQT_HAVE_CUDA)
+  if (ctx.is_cuda()) {
+    DQT_CHECK_OK(DqtUpdateCuda(args, stats, ctx.stream()));
+    return;
+  }
+#endif
+  DQT_CHECK(!ctx.is_cuda()) << "a CUDA context in a build without CUDA support";
+  *stats += DqtUpdateRef(args);
+}
 
 }  // namespace dqt

@@ -174,6 +174,7 @@ RunProto DefaultRunProto() {
   q.set_scale_init(QuantProto::ABSMEAN);
   q.set_recompute_scale(false);
   q.set_per_channel_scale(false);
+  q.set_forward_gemm(QuantProto::GEMM_FLOAT);
 
   OptimizerProto& o = *run.mutable_optimizer();
   o.set_lr(c.schedule.peak_lr);
@@ -204,6 +205,11 @@ RunProto DefaultRunProto() {
   t.set_eval_sequences(c.train.eval_sequences);
   t.set_log_every(c.train.log_every);
   t.set_progress(c.train.progress);
+  t.set_device(c.train.device == DeviceChoice::kCpu    ? proto::TrainProto::CPU
+               : c.train.device == DeviceChoice::kCuda ? proto::TrainProto::CUDA
+                                                       : proto::TrainProto::AUTO);
+  t.set_cuda_activations(c.train.cuda_bf16_activations ? proto::TrainProto::BF16
+                                                       : proto::TrainProto::FP32);
 
   proto::CheckpointProto& k = *run.mutable_checkpoint();
   k.set_dir(c.checkpoint.dir);
@@ -320,6 +326,9 @@ RunConfig ToRunConfig(const RunProto& run) {
       q.scale_init() == proto::QuantProto::ABSMAX ? ScaleInit::kAbsMax : ScaleInit::kAbsMean;
   qc.recompute_scale = q.recompute_scale();
   qc.per_channel_scale = q.per_channel_scale();
+  qc.forward_gemm = q.forward_gemm() == proto::QuantProto::GEMM_INT8 ? QuantGemm::kInt8
+                    : q.forward_gemm() == proto::QuantProto::GEMM_FP8 ? QuantGemm::kFp8
+                                                                 : QuantGemm::kFloat;
   c.parallel.dp = run.parallel().dp();
   c.parallel.tp = run.parallel().tp();
   c.parallel.dp_mode = run.parallel().dp_mode() == proto::ParallelProto::SHARDED
@@ -357,6 +366,10 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.train.eval_sequences = t.eval_sequences();
   c.train.log_every = t.log_every();
   c.train.progress = t.progress();
+  c.train.device = t.device() == proto::TrainProto::CPU    ? DeviceChoice::kCpu
+                   : t.device() == proto::TrainProto::CUDA ? DeviceChoice::kCuda
+                                                           : DeviceChoice::kAuto;
+  c.train.cuda_bf16_activations = t.cuda_activations() != proto::TrainProto::FP32;
 
   c.checkpoint.dir = run.checkpoint().dir();
   c.checkpoint.every = run.checkpoint().every();

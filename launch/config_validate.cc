@@ -160,6 +160,25 @@ void CheckQuant(const QuantProto& q, Violations& v) {
   if (q.recompute_scale() && q.optimizer() != QuantProto::DQT) {
     v.Add("quant.recompute_scale", "true", "only DQT code tensors have scales to recompute");
   }
+  const std::string gemm = EnumText(QuantProto::ForwardGemm_descriptor(), q.forward_gemm());
+  switch (q.forward_gemm()) {
+    case QuantProto::GEMM_FLOAT:
+      break;
+    case QuantProto::GEMM_INT8:
+    case QuantProto::GEMM_FP8:
+      if (q.optimizer() != QuantProto::DQT) {
+        v.Add("quant.forward_gemm", gemm, "multiplies DQT codes: needs quant.optimizer = DQT");
+      }
+      if (q.forward_gemm() == QuantProto::GEMM_FP8 && q.weight_format() == QuantProto::INTEGER &&
+          q.weight_bits() > 4) {
+        v.Add("quant.forward_gemm", gemm,
+              absl::StrCat("is exact for codes of at most 4 bits (e4m3 holds integers up to 16 "
+                           "exactly), got quant.weight_bits = ", q.weight_bits()));
+      }
+      break;
+    default:
+      v.Add("quant.forward_gemm", gemm, "must be GEMM_FLOAT, GEMM_INT8 or GEMM_FP8");
+  }
 }
 
 void CheckOptimizer(const OptimizerProto& o, const StepsBound& steps, Violations& v) {
@@ -222,6 +241,17 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
           absl::StrCat("[0, ", steps.text, "] (0: only at the end)"));
   v.IntIn("train.eval_sequences", t.eval_sequences(), 0, kMaxSteps);
   v.IntIn("train.log_every", t.log_every(), 1, kMaxSteps);
+  if (t.device() != proto::TrainProto::CPU && t.device() != proto::TrainProto::CUDA &&
+      t.device() != proto::TrainProto::AUTO) {
+    v.Add("train.device", EnumText(proto::TrainProto::DeviceKind_descriptor(), t.device()),
+          "must be CPU, CUDA or AUTO");
+  }
+  if (t.cuda_activations() != proto::TrainProto::BF16 &&
+      t.cuda_activations() != proto::TrainProto::FP32) {
+    v.Add("train.cuda_activations",
+          EnumText(proto::TrainProto::ActivationType_descriptor(), t.cuda_activations()),
+          "must be BF16 or FP32");
+  }
 
   const proto::DataProto& d = run.data();
   v.NonEmpty("data.train_shard", d.train_shard());
@@ -258,6 +288,10 @@ void CheckParallel(const RunProto& run, Violations& v) {
     }
     if (run.quant().moments() == proto::QuantProto::INT8) {
       v.Add("parallel.tp", tp, "needs quant.moments FP32 or BF16");
+    }
+    // A row-parallel input's activation codes would take a per-shard scale.
+    if (run.quant().forward_gemm() != proto::QuantProto::GEMM_FLOAT) {
+      v.Add("parallel.tp", tp, "needs quant.forward_gemm = GEMM_FLOAT");
     }
   }
   const proto::ModelProto& m = run.model();

@@ -1,4 +1,4 @@
-// Atomic current/peak counters per MemoryKind.
+// Atomic current/peak counters per device and MemoryKind.
 #include "core/base/memory_ledger.h"
 
 #include <atomic>
@@ -7,8 +7,8 @@ namespace dqt {
 namespace {
 
 constexpr int kKinds = static_cast<int>(MemoryKind::kCount);
-std::atomic<int64_t> g_current[kKinds];
-std::atomic<int64_t> g_peak[kKinds];
+std::atomic<int64_t> g_current[kNumDevices][kKinds];
+std::atomic<int64_t> g_peak[kNumDevices][kKinds];
 
 }  // namespace
 
@@ -18,29 +18,32 @@ const char* MemoryKindName(MemoryKind kind) {
   return kNames[static_cast<int>(kind)];
 }
 
-void MemoryAllocated(MemoryKind kind, size_t bytes) {
-  const int k = static_cast<int>(kind);
-  const int64_t now = g_current[k].fetch_add(static_cast<int64_t>(bytes)) + bytes;
-  int64_t peak = g_peak[k].load();
-  while (now > peak && !g_peak[k].compare_exchange_weak(peak, now)) {
+void MemoryAllocated(Device device, MemoryKind kind, size_t bytes) {
+  const int d = static_cast<int>(device), k = static_cast<int>(kind);
+  const int64_t now = g_current[d][k].fetch_add(static_cast<int64_t>(bytes)) + bytes;
+  int64_t peak = g_peak[d][k].load();
+  while (now > peak && !g_peak[d][k].compare_exchange_weak(peak, now)) {
   }
 }
 
-void MemoryFreed(MemoryKind kind, size_t bytes) {
-  g_current[static_cast<int>(kind)].fetch_sub(static_cast<int64_t>(bytes));
+void MemoryFreed(Device device, MemoryKind kind, size_t bytes) {
+  g_current[static_cast<int>(device)][static_cast<int>(kind)].fetch_sub(
+      static_cast<int64_t>(bytes));
 }
 
-MemorySnapshot ReadMemoryLedger() {
+MemorySnapshot ReadMemoryLedger(Device device) {
+  const int d = static_cast<int>(device);
   MemorySnapshot s;
   for (int k = 0; k < kKinds; ++k) {
-    s.current[k] = g_current[k].load();
-    s.peak[k] = g_peak[k].load();
+    s.current[k] = g_current[d][k].load();
+    s.peak[k] = g_peak[d][k].load();
   }
   return s;
 }
 
-void ResetMemoryPeaks() {
-  for (int k = 0; k < kKinds; ++k) g_peak[k].store(g_current[k].load());
+void ResetMemoryPeaks(Device device) {
+  const int d = static_cast<int>(device);
+  for (int k = 0; k < kKinds; ++k) g_peak[d][k].store(g_current[d][k].load());
 }
 
 }  // namespace dqt

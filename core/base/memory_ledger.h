@@ -1,11 +1,13 @@
-// Process-wide ledger of host memory held by Buffers, by what it is for: the numbers behind
-// "bytes per parameter" reports come from here (the allocator), not from a formula.
+// Process-wide ledger of the memory held by Buffers, per device and by what it is for: the numbers
+// behind "bytes per parameter" reports come from here (the allocator), not from a formula.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "core/base/device.h"
 
 namespace dqt {
 
@@ -29,10 +31,10 @@ struct MemorySnapshot {
 };
 
 // Thread-safe counters; Buffer calls Allocated/Freed with its real (aligned) byte count.
-void MemoryAllocated(MemoryKind kind, size_t bytes);
-void MemoryFreed(MemoryKind kind, size_t bytes);
-MemorySnapshot ReadMemoryLedger();
-// Sets every kind's peak to its current value (to measure the peak of one phase).
-void ResetMemoryPeaks();
+void MemoryAllocated(Device device, MemoryKind kind, size_t bytes);
+void MemoryFreed(Device device, MemoryKind kind, size_t bytes);
+MemorySnapshot ReadMemoryLedger(Device device = Device::kCpu);
+// Sets every kind's peak to its current value on `device` (to measure the peak of one phase).
+void ResetMemoryPeaks(Device device = Device::kCpu);
 
 }  // namespace dqt

@@ -1,8 +1,7 @@
-// LLaMA forward/backward over the CPU kernels (ALGORITHMS.md section 1, optional SubLN).
+// LLaMA forward/backward over the op dispatchers (ALGORITHMS.md section 1, optional SubLN).
 #include "core/model/llama.h"
 
 #include <algorithm>
-#include <utility>
 
 #include "core/base/check.h"
 #include "kernels/act_quant.h"
@@ -10,18 +9,16 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/linear.h"
+#include "kernels/residual.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
+#include "kernels/weights.h"
 
 namespace dqt {
 namespace {
 
 constexpr int64_t kHeadChunkRows = 512;  // rows of logits alive at once: bounds head memory
-
-void AddInPlace(float* dst, const float* src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
-}
 
 TpShard ShardOf(const Communicator* tp) {
   return tp != nullptr ? TpShard{tp->size(), tp->rank()} : TpShard{};
@@ -29,13 +26,20 @@ TpShard ShardOf(const Communicator* tp) {
 
 }  // namespace
 
-LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp)
+LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext ctx,
+                       DType activations)
     : tp_(tp != nullptr && tp->size() > 1 ? tp : nullptr),
-      params_(config, ShardOf(tp)),
+      ctx_(ctx),
+      act_(activations),
+      params_(config, ShardOf(tp), ctx),
       heads_(config.n_heads / params_.tp().size),
       kv_heads_(config.n_kv_heads / params_.tp().size),
       ffn_(config.ffn_dim / params_.tp().size) {
   DQT_CHECK(tp_ == nullptr || !config.subln) << "tensor parallelism does not support SubLN";
+  DQT_CHECK(act_ == DType::kF32 || (act_ == DType::kBF16 && ctx.is_cuda()))
+      << "activations are f32, or bf16 on CUDA";
+  DQT_CHECK(tp_ == nullptr || act_ == DType::kF32)
+      << "tensor parallelism sums activations in f32: use f32 activations";
   const std::vector<ParamTensor>& t = params_.tensors();
   size_t next = 0;
   auto take = [&]() { return &t[next++]; };
@@ -57,14 +61,29 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp)
   }
   final_norm_ = take();
   head_ = take();
-  bool needs_scratch = false;
-  for (const ParamTensor& p : t) needs_scratch |= p.storage != ParamStorage::kFloat;
-  weight_scratch_ =
-      Buffer<float>(needs_scratch ? params_.max_tensor_numel() : 0, MemoryKind::kWorkspace);
-  quantize_head_input_ = config.quant.int8_activations && head_->storage != ParamStorage::kFloat;
+  // GEMM operands need a scratch unless every tensor is fp32 values used as they are.
+  int64_t gemm_numel = 0, gain_numel = 0;
+  for (const ParamTensor& p : t) {
+    const bool gain = p.kind == ParamKind::kNorm;
+    const bool copy = p.storage != ParamStorage::kFloat || (!gain && act_ != DType::kF32);
+    if (!copy) continue;
+    (gain ? gain_numel : gemm_numel) = std::max(gain ? gain_numel : gemm_numel, p.numel);
+  }
+  const Device dev = ctx.device();
+  if (gemm_numel > 0) gemm_weights_ = Tensor({gemm_numel}, act_, dev, MemoryKind::kWorkspace);
+  if (gain_numel > 0) gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
+  const QuantConfig& q = config.quant;
+  quantize_head_input_ = q.int8_activations && head_->storage != ParamStorage::kFloat;
+  if (q.forward_gemm == QuantGemm::kFp8 && params_.has_codes()) {
+    weight_codes_fp8_ =
+        Tensor({params_.max_tensor_numel()}, DType::kF8E4M3, dev, MemoryKind::kWorkspace);
+  }
   const int hd = config.head_dim();
-  rope_ = Buffer<float>(2 * static_cast<size_t>(config.context) * (hd / 2), MemoryKind::kWorkspace);
-  RopeTable(config.context, hd, config.rope_theta, rope_.data());
+  Buffer<float> table(2 * static_cast<size_t>(config.context) * (hd / 2), MemoryKind::kWorkspace);
+  RopeTable(config.context, hd, config.rope_theta, table.data());
+  rope_ = Tensor({2, config.context, hd / 2}, DType::kF32, dev, MemoryKind::kWorkspace);
+  CopyBytes(rope_.ref().data, dev, table.data(), Device::kCpu, table.bytes(), ctx.stream());
+  loss_totals_ = Tensor({2}, DType::kF64, dev, MemoryKind::kWorkspace);
 }
 
 void LlamaModel::Reserve(int batch, int seq) {
@@ -73,201 +92,255 @@ void LlamaModel::Reserve(int batch, int seq) {
   DQT_CHECK(seq >= 1 && seq <= c.context) << "seq " << seq << " outside [1, " << c.context << "]";
   batch_ = batch;
   seq_ = seq;
-  const size_t n = static_cast<size_t>(batch) * seq, d = c.d_model, f = ffn_;
-  const size_t qd = static_cast<size_t>(heads_) * c.head_dim();
-  const size_t kv = static_cast<size_t>(kv_heads_) * c.head_dim();
+  const int64_t n = static_cast<int64_t>(batch) * seq, d = c.d_model, f = ffn_, hd = c.head_dim();
+  const int64_t qd = heads_ * hd, kv = kv_heads_ * hd;
+  const Device dev = ctx_.device();
+  const AttentionShape shape{batch, seq, heads_, kv_heads_, c.head_dim()};
+  auto act = [&](std::initializer_list<int64_t> dims) {
+    return Tensor(dims, act_, dev, MemoryKind::kActivations);
+  };
+  auto f32 = [&](std::initializer_list<int64_t> dims) {
+    return Tensor(dims, DType::kF32, dev, MemoryKind::kActivations);
+  };
+  ids_ = Tensor({n}, DType::kI32, dev, MemoryKind::kActivations);
+  targets_ = Tensor({n}, DType::kI32, dev, MemoryKind::kActivations);
   acts_.clear();
   acts_.resize(c.n_layers);
   for (LayerActivations& a : acts_) {
-    a.x_in = Buffer<float>(n * d, MemoryKind::kActivations);
-    a.rstd_in = Buffer<float>(n, MemoryKind::kActivations);
-    a.xn_in = Buffer<float>(n * d, MemoryKind::kActivations);
-    a.q = Buffer<float>(n * qd, MemoryKind::kActivations);
-    a.k = Buffer<float>(n * kv, MemoryKind::kActivations);
-    a.v = Buffer<float>(n * kv, MemoryKind::kActivations);
-    a.probs =
-        Buffer<float>(static_cast<size_t>(batch) * heads_ * seq * seq, MemoryKind::kActivations);
-    a.att = Buffer<float>(n * qd, MemoryKind::kActivations);
-    a.x_mid = Buffer<float>(n * d, MemoryKind::kActivations);
-    a.rstd_mid = Buffer<float>(n, MemoryKind::kActivations);
-    a.xn_mid = Buffer<float>(n * d, MemoryKind::kActivations);
-    a.gate = Buffer<float>(n * f, MemoryKind::kActivations);
-    a.up = Buffer<float>(n * f, MemoryKind::kActivations);
-    a.h = Buffer<float>(n * f, MemoryKind::kActivations);
+    a.x_in = act({n, d});
+    a.rstd_in = f32({n});
+    a.xn_in = act({n, d});
+    a.q = act({batch, seq, heads_, hd});
+    a.k = act({batch, seq, kv_heads_, hd});
+    a.v = act({batch, seq, kv_heads_, hd});
+    a.att_saved = f32({AttentionSavedElements(dev, shape)});
+    a.att = act({n, qd});
+    a.x_mid = act({n, d});
+    a.rstd_mid = f32({n});
+    a.xn_mid = act({n, d});
+    a.gate = act({n, f});
+    a.up = act({n, f});
+    a.h = act({n, f});
     if (c.subln) {
-      a.rstd_att = Buffer<float>(n, MemoryKind::kActivations);
-      a.att_n = Buffer<float>(n * qd, MemoryKind::kActivations);
-      a.rstd_h = Buffer<float>(n, MemoryKind::kActivations);
-      a.h_n = Buffer<float>(n * f, MemoryKind::kActivations);
+      a.rstd_att = f32({n});
+      a.att_n = act({n, qd});
+      a.rstd_h = f32({n});
+      a.h_n = act({n, f});
     }
   }
-  x_final_ = Buffer<float>(n * d, MemoryKind::kActivations);
-  rstd_final_ = Buffer<float>(n, MemoryKind::kActivations);
-  xn_final_ = Buffer<float>(n * d, MemoryKind::kActivations);
-  const size_t chunk = std::min<size_t>(n, kHeadChunkRows);
-  logits_ = Buffer<float>(chunk * c.vocab_size, MemoryKind::kWorkspace);
-  losses_ = Buffer<float>(chunk, MemoryKind::kActivations);
-  row_absmax_ = Buffer<float>(tp_ != nullptr ? n : 0, MemoryKind::kWorkspace);
-  grad_x_ = Buffer<float>(n * d, MemoryKind::kActivations);
-  grad_tmp_ = Buffer<float>(n * d, MemoryKind::kActivations);
-  grad_tmp2_ = Buffer<float>(n * d, MemoryKind::kActivations);
-  grad_q_ = Buffer<float>(n * qd, MemoryKind::kActivations);
-  grad_k_ = Buffer<float>(n * kv, MemoryKind::kActivations);
-  grad_v_ = Buffer<float>(n * kv, MemoryKind::kActivations);
-  grad_att_ = Buffer<float>(n * qd, MemoryKind::kActivations);
-  grad_h_ = Buffer<float>(n * f, MemoryKind::kActivations);
-  grad_gate_ = Buffer<float>(n * f, MemoryKind::kActivations);
-  grad_up_ = Buffer<float>(n * f, MemoryKind::kActivations);
-  grad_ffn_tmp_ = Buffer<float>(n * f, MemoryKind::kActivations);
+  x_final_ = act({n, d});
+  rstd_final_ = f32({n});
+  xn_final_ = act({n, d});
+  const int64_t chunk = std::min<int64_t>(n, kHeadChunkRows);
+  logits_ = Tensor({chunk, c.vocab_size}, act_, dev, MemoryKind::kWorkspace);
+  losses_ = f32({chunk});
+  row_absmax_ = tp_ != nullptr ? Tensor({n}, DType::kF32, dev, MemoryKind::kWorkspace) : Tensor();
+  const QuantGemm gemm = c.quant.forward_gemm;
+  if (gemm != QuantGemm::kFloat && params_.has_codes()) {
+    const int64_t widest = std::max({d, qd, f});
+    act_codes_ = Tensor({n * widest}, gemm == QuantGemm::kInt8 ? DType::kI8 : DType::kF8E4M3, dev,
+                        MemoryKind::kWorkspace);
+    act_scales_ = Tensor({n}, DType::kF32, dev, MemoryKind::kWorkspace);
+  }
+  d_xn_final_ = act({n, d});
+  d_resid_ = act({n, d});
+  BlockGradients& g = grads_;
+  g.d_down_in = act({n, f});
+  g.d_h = c.subln ? act({n, f}) : Tensor();
+  g.d_gate = act({n, f});
+  g.d_up = act({n, f});
+  g.d_xn = act({n, d});
+  g.d_norm_in = act({n, d});
+  g.d_o_in = act({n, qd});
+  g.d_att = c.subln ? act({n, qd}) : Tensor();
+  g.d_q = act({batch, seq, heads_, hd});
+  g.d_k = act({batch, seq, kv_heads_, hd});
+  g.d_v = act({batch, seq, kv_heads_, hd});
 }
 
-void LlamaModel::QuantizeInput(float* x, int64_t rows, int cols, bool sharded) {
-  if (!config().quant.int8_activations) return;
-  if (!sharded || tp_ == nullptr) {
-    ActQuantInt8(x, rows, cols);
+void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y) {
+  const QuantGemm gemm = config().quant.forward_gemm;
+  if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
+    LinearForward(ctx_, {.x = x, .w = W(t), .y = y});
     return;
   }
-  RowAbsMax(x, rows, cols, row_absmax_.data());
-  if (comm_status_.ok()) comm_status_ = tp_->AllReduce(row_absmax_.data(), rows, ReduceOp::kMax);
-  ActQuantInt8WithAbsMax(x, rows, cols, row_absmax_.data());
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  TensorRef xq = act_codes_.ref().Flat(0, rows * cols).Reshaped({rows, cols});
+  ActQuantCodes(ctx_, {.x = x, .codes = xq, .scale = act_scales_, .absmax = {}});
+  TensorRef wq = params_.codes_ref(*t);
+  if (gemm == QuantGemm::kFp8) {
+    const TensorRef fp8 = weight_codes_fp8_.ref().Flat(0, t->numel).Reshaped({t->shape[0], t->shape[1]});
+    Convert(ctx_, {.src = wq, .dst = fp8});
+    wq = fp8;
+  }
+  QuantizedLinearForward(
+      ctx_, {.xq = xq, .x_scale = act_scales_, .wq = wq, .w_scale = params_.scales_ref(*t), .y = y});
 }
 
-void LlamaModel::TpSum(float* x, int64_t n) {
-  if (tp_ != nullptr && comm_status_.ok()) comm_status_ = tp_->AllReduce(x, n, ReduceOp::kSum);
+void LlamaModel::QuantizeInput(const TensorRef& x, bool sharded) {
+  if (!config().quant.int8_activations) return;
+  if (!sharded || tp_ == nullptr) {
+    ActQuant(ctx_, {.x = x, .absmax = {}});
+    return;
+  }
+  RowAbsMax(ctx_, {.x = x, .absmax = row_absmax_});
+  if (comm_status_.ok()) {
+    comm_status_ = tp_->AllReduce(row_absmax_.ref().as<float>(), x.dim(0), ReduceOp::kMax);
+  }
+  ActQuant(ctx_, {.x = x, .absmax = row_absmax_});
+}
+
+void LlamaModel::TpSum(const TensorRef& x) {
+  if (tp_ != nullptr && comm_status_.ok()) {
+    comm_status_ = tp_->AllReduce(x.as<float>(), x.numel(), ReduceOp::kSum);
+  }
 }
 
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   Reserve(batch, seq);
   const LlamaConfig& c = config();
   const int64_t n = static_cast<int64_t>(batch) * seq;
-  const int d = c.d_model, f = ffn_, hd = c.head_dim();
-  const int qd = heads_ * hd, kv = kv_heads_ * hd;
   const float eps = c.norm_eps;
-  const AttentionShape shape{batch, seq, heads_, kv_heads_, hd};
-  EmbeddingForward(inputs, n, W(embed_), d, acts_[0].x_in.data());
+  CopyBytes(ids_.ref().data, ctx_.device(), inputs, Device::kCpu, n * sizeof(int32_t),
+            ctx_.stream());
+  EmbeddingForward(ctx_, {.ids = ids_, .table = W(embed_), .out = acts_[0].x_in});
   for (int l = 0; l < c.n_layers; ++l) {
     LayerActivations& a = acts_[l];
     const LayerTensors& lt = layers_[l];
-    float* x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.data() : x_final_.data();
+    const TensorRef x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.ref() : x_final_.ref();
     // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
-    RmsNormForward(a.x_in.data(), W(lt.input_norm), n, d, eps, a.xn_in.data(), a.rstd_in.data());
-    QuantizeInput(a.xn_in.data(), n, d);
-    LinearForward(a.xn_in.data(), W(lt.wq), n, d, qd, a.q.data());
-    LinearForward(a.xn_in.data(), W(lt.wk), n, d, kv, a.k.data());
-    LinearForward(a.xn_in.data(), W(lt.wv), n, d, kv, a.v.data());
-    RopeForward(a.q.data(), batch, seq, heads_, hd, c.context, rope_.data());
-    RopeForward(a.k.data(), batch, seq, kv_heads_, hd, c.context, rope_.data());
-    AttentionForward(shape, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data());
-    float* o_in = a.att.data();
+    RmsNormForward(ctx_, {.x = a.x_in, .gain = Gain(lt.input_norm), .y = a.xn_in,
+                          .rstd = a.rstd_in, .eps = eps});
+    QuantizeInput(a.xn_in);
+    Linear(a.xn_in, lt.wq, a.q.ref().Reshaped({n, a.q.numel() / n}));
+    Linear(a.xn_in, lt.wk, a.k.ref().Reshaped({n, a.k.numel() / n}));
+    Linear(a.xn_in, lt.wv, a.v.ref().Reshaped({n, a.v.numel() / n}));
+    Rope(ctx_, {.x = a.q, .cos_sin = rope_, .direction = RopeDirection::kForward});
+    Rope(ctx_, {.x = a.k, .cos_sin = rope_, .direction = RopeDirection::kForward});
+    AttentionForward(ctx_, {.q = a.q, .k = a.k, .v = a.v,
+                            .out = a.att.ref().Reshaped({batch, seq, heads_, c.head_dim()}),
+                            .saved = a.att_saved});
+    TensorRef o_in = a.att;
     if (c.subln) {
-      RmsNormForward(a.att.data(), W(lt.attn_subln), n, qd, eps, a.att_n.data(), a.rstd_att.data());
-      o_in = a.att_n.data();
+      RmsNormForward(ctx_, {.x = a.att, .gain = Gain(lt.attn_subln), .y = a.att_n,
+                            .rstd = a.rstd_att, .eps = eps});
+      o_in = a.att_n;
     }
-    QuantizeInput(o_in, n, qd, /*sharded=*/true);
-    LinearForward(o_in, W(lt.wo), n, qd, d, a.x_mid.data());
-    TpSum(a.x_mid.data(), n * d);
-    AddInPlace(a.x_mid.data(), a.x_in.data(), n * d);
+    QuantizeInput(o_in, /*sharded=*/true);
+    Linear(o_in, lt.wo, a.x_mid);
+    TpSum(a.x_mid);
+    ResidualAdd(ctx_, {.dst = a.x_mid, .src = a.x_in});
     // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
-    RmsNormForward(a.x_mid.data(), W(lt.post_norm), n, d, eps, a.xn_mid.data(), a.rstd_mid.data());
-    QuantizeInput(a.xn_mid.data(), n, d);
-    LinearForward(a.xn_mid.data(), W(lt.wgate), n, d, f, a.gate.data());
-    LinearForward(a.xn_mid.data(), W(lt.wup), n, d, f, a.up.data());
-    SwiGluForward(a.gate.data(), a.up.data(), n * f, a.h.data());
-    float* down_in = a.h.data();
+    RmsNormForward(ctx_, {.x = a.x_mid, .gain = Gain(lt.post_norm), .y = a.xn_mid,
+                          .rstd = a.rstd_mid, .eps = eps});
+    QuantizeInput(a.xn_mid);
+    Linear(a.xn_mid, lt.wgate, a.gate);
+    Linear(a.xn_mid, lt.wup, a.up);
+    SwiGluForward(ctx_, {.gate = a.gate, .up = a.up, .h = a.h});
+    TensorRef down_in = a.h;
     if (c.subln) {
-      RmsNormForward(a.h.data(), W(lt.ffn_subln), n, f, eps, a.h_n.data(), a.rstd_h.data());
-      down_in = a.h_n.data();
+      RmsNormForward(ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .y = a.h_n, .rstd = a.rstd_h,
+                            .eps = eps});
+      down_in = a.h_n;
     }
-    QuantizeInput(down_in, n, f, /*sharded=*/true);
-    LinearForward(down_in, W(lt.wdown), n, f, d, x_out);
-    TpSum(x_out, n * d);
-    AddInPlace(x_out, a.x_mid.data(), n * d);
+    QuantizeInput(down_in, /*sharded=*/true);
+    Linear(down_in, lt.wdown, x_out);
+    TpSum(x_out);
+    ResidualAdd(ctx_, {.dst = x_out, .src = a.x_mid});
   }
-  RmsNormForward(x_final_.data(), W(final_norm_), n, d, eps, xn_final_.data(), rstd_final_.data());
-  if (quantize_head_input_) ActQuantInt8(xn_final_.data(), n, d);
+  RmsNormForward(ctx_, {.x = x_final_, .gain = Gain(final_norm_), .y = xn_final_,
+                        .rstd = rstd_final_, .eps = eps});
+  if (quantize_head_input_) ActQuant(ctx_, {.x = xn_final_, .absmax = {}});
 }
 
 double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count) {
-  const LlamaConfig& c = config();
-  const int d = c.d_model, vocab = c.vocab_size;
-  double total = 0;
-  int64_t scored = 0;
-  const float* head = W(head_);
+  CopyBytes(targets_.ref().data, ctx_.device(), targets, Device::kCpu, n * sizeof(int32_t),
+            ctx_.stream());
+  loss_totals_.Zero(ctx_.stream());
   for (int64_t r0 = 0; r0 < n; r0 += kHeadChunkRows) {
     const int64_t rows = std::min<int64_t>(kHeadChunkRows, n - r0);
-    const float* xn = xn_final_.data() + r0 * d;
-    LinearForward(xn, head, rows, d, vocab, logits_.data());
-    CrossEntropy(logits_.data(), targets + r0, rows, vocab, loss_scale, losses_.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      if (targets[r0 + r] < 0) continue;
-      total += losses_[r];
-      ++scored;
-    }
+    const TensorRef xn = xn_final_.ref().Rows(r0, rows);
+    const TensorRef logits = logits_.ref().Rows(0, rows);
+    const TensorRef losses = losses_.ref().Rows(0, rows);
+    const TensorRef chunk_targets = targets_.ref().Rows(r0, rows);
+    Linear(xn, head_, logits);
+    CrossEntropy(ctx_, {.logits = logits, .targets = chunk_targets, .losses = losses,
+                        .grad_scale = loss_scale});
+    TokenLossSum(ctx_, {.losses = losses, .targets = chunk_targets, .totals = loss_totals_});
     if (loss_scale != 0.0f) {
-      LinearBackward(xn, head, logits_.data(), rows, d, vocab, grad_x_.data() + r0 * d, G(head_));
+      LinearBackward(ctx_, {.x = xn, .w = W(head_), .dy = logits,
+                            .dx = d_xn_final_.ref().Rows(r0, rows), .dw = G(head_)});
     }
   }
-  *count = scored;
-  return total;
+  double totals[2];
+  CopyBytes(totals, Device::kCpu, loss_totals_.ref().data, ctx_.device(), sizeof totals,
+            ctx_.stream());
+  *count = static_cast<int64_t>(totals[1]);
+  return totals[0];
 }
 
 // Inputs of quantized linears hold their int8 fake-quantized values (the forward overwrote them
 // in place), which is what dW = dY^T X_hat needs; the straight-through estimator passes dX_hat
 // on as dX unchanged.
-void LlamaModel::Backward(const int32_t* inputs, int batch, int seq) {
+void LlamaModel::Backward() {
   const LlamaConfig& c = config();
-  const int64_t n = static_cast<int64_t>(batch) * seq;
-  const int d = c.d_model, f = ffn_, hd = c.head_dim();
-  const int qd = heads_ * hd, kv = kv_heads_ * hd;
-  const AttentionShape shape{batch, seq, heads_, kv_heads_, hd};
-  // grad_x_ holds d(final normed hidden); turn it into d(residual stream out of the last block).
-  RmsNormBackward(x_final_.data(), W(final_norm_), rstd_final_.data(), grad_x_.data(), n, d,
-                  grad_tmp_.data(), G(final_norm_));
-  std::swap(grad_x_, grad_tmp_);
+  const BlockGradients& g = grads_;
+  // d(final normed hidden) -> d(residual stream out of the last block).
+  RmsNormBackward(ctx_, {.x = x_final_, .gain = Gain(final_norm_), .rstd = rstd_final_,
+                         .dy = d_xn_final_, .dx = d_resid_, .dgain = G(final_norm_)});
   for (int l = c.n_layers - 1; l >= 0; --l) {
     const LayerActivations& a = acts_[l];
     const LayerTensors& lt = layers_[l];
     // MLP half.
-    const float* down_in = c.subln ? a.h_n.data() : a.h.data();
-    LinearBackward(down_in, W(lt.wdown), grad_x_.data(), n, f, d, grad_h_.data(), G(lt.wdown));
+    const TensorRef down_in = c.subln ? a.h_n.ref() : a.h.ref();
+    LinearBackward(ctx_, {.x = down_in, .w = W(lt.wdown), .dy = d_resid_, .dx = g.d_down_in,
+                          .dw = G(lt.wdown)});
+    TensorRef d_h = g.d_down_in;
     if (c.subln) {
-      RmsNormBackward(a.h.data(), W(lt.ffn_subln), a.rstd_h.data(), grad_h_.data(), n, f,
-                      grad_ffn_tmp_.data(), G(lt.ffn_subln));
-      std::swap(grad_h_, grad_ffn_tmp_);
+      RmsNormBackward(ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .rstd = a.rstd_h,
+                             .dy = g.d_down_in, .dx = g.d_h, .dgain = G(lt.ffn_subln)});
+      d_h = g.d_h;
     }
-    SwiGluBackward(a.gate.data(), a.up.data(), grad_h_.data(), n * f, grad_gate_.data(),
-                   grad_up_.data());
-    LinearBackward(a.xn_mid.data(), W(lt.wgate), grad_gate_.data(), n, d, f, grad_tmp_.data(),
-                   G(lt.wgate));
-    LinearBackward(a.xn_mid.data(), W(lt.wup), grad_up_.data(), n, d, f, grad_tmp_.data(),
-                   G(lt.wup), Accumulate::kYes);
-    TpSum(grad_tmp_.data(), n * d);
-    RmsNormBackward(a.x_mid.data(), W(lt.post_norm), a.rstd_mid.data(), grad_tmp_.data(), n, d,
-                    grad_tmp2_.data(), G(lt.post_norm));
-    AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
+    SwiGluBackward(ctx_, {.gate = a.gate, .up = a.up, .dh = d_h, .dgate = g.d_gate, .dup = g.d_up});
+    LinearBackward(ctx_, {.x = a.xn_mid, .w = W(lt.wgate), .dy = g.d_gate, .dx = g.d_xn,
+                          .dw = G(lt.wgate)});
+    LinearBackward(ctx_, {.x = a.xn_mid, .w = W(lt.wup), .dy = g.d_up, .dx = g.d_xn,
+                          .dw = G(lt.wup), .dx_mode = Accumulate::kYes});
+    TpSum(g.d_xn);
+    RmsNormBackward(ctx_, {.x = a.x_mid, .gain = Gain(lt.post_norm), .rstd = a.rstd_mid,
+                           .dy = g.d_xn, .dx = g.d_norm_in, .dgain = G(lt.post_norm)});
+    ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
     // Attention half.
-    const float* o_in = c.subln ? a.att_n.data() : a.att.data();
-    LinearBackward(o_in, W(lt.wo), grad_x_.data(), n, qd, d, grad_att_.data(), G(lt.wo));
+    const TensorRef o_in = c.subln ? a.att_n.ref() : a.att.ref();
+    LinearBackward(ctx_, {.x = o_in, .w = W(lt.wo), .dy = d_resid_, .dx = g.d_o_in,
+                          .dw = G(lt.wo)});
+    TensorRef d_att = g.d_o_in;
     if (c.subln) {
-      RmsNormBackward(a.att.data(), W(lt.attn_subln), a.rstd_att.data(), grad_att_.data(), n, qd,
-                      grad_q_.data(), G(lt.attn_subln));
-      std::swap(grad_att_, grad_q_);
+      RmsNormBackward(ctx_, {.x = a.att, .gain = Gain(lt.attn_subln), .rstd = a.rstd_att,
+                             .dy = g.d_o_in, .dx = g.d_att, .dgain = G(lt.attn_subln)});
+      d_att = g.d_att;
     }
-    AttentionBackward(shape, a.q.data(), a.k.data(), a.v.data(), a.probs.data(), grad_att_.data(),
-                      grad_q_.data(), grad_k_.data(), grad_v_.data());
-    RopeBackward(grad_q_.data(), batch, seq, heads_, hd, c.context, rope_.data());
-    RopeBackward(grad_k_.data(), batch, seq, kv_heads_, hd, c.context, rope_.data());
-    LinearBackward(a.xn_in.data(), W(lt.wq), grad_q_.data(), n, d, qd, grad_tmp_.data(), G(lt.wq));
-    LinearBackward(a.xn_in.data(), W(lt.wk), grad_k_.data(), n, d, kv, grad_tmp_.data(), G(lt.wk),
-                   Accumulate::kYes);
-    LinearBackward(a.xn_in.data(), W(lt.wv), grad_v_.data(), n, d, kv, grad_tmp_.data(), G(lt.wv),
-                   Accumulate::kYes);
-    TpSum(grad_tmp_.data(), n * d);
-    RmsNormBackward(a.x_in.data(), W(lt.input_norm), a.rstd_in.data(), grad_tmp_.data(), n, d,
-                    grad_tmp2_.data(), G(lt.input_norm));
-    AddInPlace(grad_x_.data(), grad_tmp2_.data(), n * d);
+    const TensorRef att_out = a.att.ref().Reshaped({a.q.ref().shape[0], a.q.ref().shape[1],
+                                                    a.q.ref().shape[2], a.q.ref().shape[3]});
+    AttentionBackward(ctx_, {.q = a.q, .k = a.k, .v = a.v, .out = att_out, .saved = a.att_saved,
+                             .dout = d_att.Reshaped({att_out.shape[0], att_out.shape[1],
+                                                     att_out.shape[2], att_out.shape[3]}),
+                             .dq = g.d_q, .dk = g.d_k, .dv = g.d_v});
+    Rope(ctx_, {.x = g.d_q, .cos_sin = rope_, .direction = RopeDirection::kInverse});
+    Rope(ctx_, {.x = g.d_k, .cos_sin = rope_, .direction = RopeDirection::kInverse});
+    const int64_t n = a.xn_in.ref().dim(0);
+    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wq), .dy = g.d_q.ref().Reshaped({n, g.d_q.numel() / n}),
+                          .dx = g.d_xn, .dw = G(lt.wq)});
+    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wk), .dy = g.d_k.ref().Reshaped({n, g.d_k.numel() / n}),
+                          .dx = g.d_xn, .dw = G(lt.wk), .dx_mode = Accumulate::kYes});
+    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wv), .dy = g.d_v.ref().Reshaped({n, g.d_v.numel() / n}),
+                          .dx = g.d_xn, .dw = G(lt.wv), .dx_mode = Accumulate::kYes});
+    TpSum(g.d_xn);
+    RmsNormBackward(ctx_, {.x = a.x_in, .gain = Gain(lt.input_norm), .rstd = a.rstd_in,
+                           .dy = g.d_xn, .dx = g.d_norm_in, .dgain = G(lt.input_norm)});
+    ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
   }
-  EmbeddingBackward(inputs, n, grad_x_.data(), d, G(embed_));
+  EmbeddingBackward(ctx_, {.ids = ids_, .dout = d_resid_, .dtable = G(embed_)});
 }
 
 double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch,
@@ -275,7 +348,7 @@ double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets
   DQT_CHECK(loss_scale != 0.0f) << "a zero loss scale would skip the backward";
   Forward(inputs, batch, seq);
   const double total = HeadLoss(targets, static_cast<int64_t>(batch) * seq, loss_scale, count);
-  Backward(inputs, batch, seq);
+  Backward();
   return total;
 }
 
@@ -287,9 +360,15 @@ double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, in
 
 void LlamaModel::LastLogits(const int32_t* tokens, int seq, float* logits) {
   Forward(tokens, 1, seq);
-  const int d = config().d_model;
-  LinearForward(xn_final_.data() + static_cast<int64_t>(seq - 1) * d, W(head_), 1, d,
-                config().vocab_size, logits);
+  const TensorRef row = logits_.ref().Rows(0, 1);
+  Linear(xn_final_.ref().Rows(seq - 1, 1), head_, row);
+  if (act_ == DType::kF32) {
+    CopyBytes(logits, Device::kCpu, row.data, ctx_.device(), row.bytes(), ctx_.stream());
+    return;
+  }
+  const Tensor f32({row.numel()}, DType::kF32, ctx_.device(), MemoryKind::kWorkspace);
+  Convert(ctx_, {.src = row, .dst = f32});
+  CopyBytes(logits, Device::kCpu, f32.ref().data, ctx_.device(), f32.ref().bytes(), ctx_.stream());
 }
 
 }  // namespace dqt

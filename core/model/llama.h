@@ -1,6 +1,8 @@
 // LLaMA forward and backward, written out explicitly (no tape): each block is a short sequence
-// of kernel calls over named activation slots that the backward reads in reverse. With a
-// tensor-parallel group, each rank runs its heads and its slice of the MLP (Megatron layout).
+// of op calls over named activation slots that the backward reads in reverse. The same code runs
+// on the CPU or on CUDA: every op goes through a dispatcher with the model's ExecContext, and
+// every buffer lives on that device. With a tensor-parallel group, each rank runs its heads and
+// its slice of the MLP (Megatron layout).
 #pragma once
 
 #include <cstdint>
@@ -9,28 +11,46 @@
 
 #include "absl/status/status.h"
 #include "core/base/buffer.h"
+#include "core/base/device.h"
+#include "core/base/tensor.h"
 #include "core/model/llama_params.h"
 #include "dist/communicator.h"
 
 namespace dqt {
 
-// Saved activations of one block for a (batch, seq) micro-batch of N = batch*seq tokens.
+// Saved activations of one block for a micro-batch of N = batch * seq tokens; dtype: the model's
+// activation dtype, statistics (rstd) f32. Inputs of quantized linears hold their fake-quantized
+// values (the forward quantizes them in place), which is what dW = dY^T X_hat needs.
 struct LayerActivations {
-  Buffer<float> x_in;      // (N, d) residual stream entering the block
-  Buffer<float> rstd_in;   // (N)
-  Buffer<float> xn_in;     // (N, d) normed input of q/k/v
-  Buffer<float> q, k, v;   // (N, H*hd), (N, Hkv*hd) x2, after RoPE for q and k
-  Buffer<float> probs;     // (B, H, T, T)
-  Buffer<float> att;       // (N, H*hd) attention output (input of o_proj, or of SubLN)
-  Buffer<float> rstd_att;  // (N) SubLN only
-  Buffer<float> att_n;     // (N, H*hd) SubLN only
-  Buffer<float> x_mid;     // (N, d) residual after attention
-  Buffer<float> rstd_mid;  // (N)
-  Buffer<float> xn_mid;    // (N, d) normed input of gate/up
-  Buffer<float> gate, up;  // (N, ffn)
-  Buffer<float> h;         // (N, ffn) silu(gate) * up
-  Buffer<float> rstd_h;    // (N) SubLN only
-  Buffer<float> h_n;       // (N, ffn) SubLN only
+  Tensor x_in;      // (N, d) residual stream entering the block
+  Tensor rstd_in;   // (N) f32
+  Tensor xn_in;     // (N, d) normed input of q/k/v
+  Tensor q, k, v;   // (B, T, H, hd), (B, T, Hkv, hd) x2, after RoPE for q and k
+  Tensor att_saved;  // f32, AttentionSavedElements: weights (CPU) or log-sum-exp (CUDA)
+  Tensor att;       // (N, H*hd) attention output (input of o_proj, or of SubLN)
+  Tensor rstd_att;  // (N) SubLN only
+  Tensor att_n;     // (N, H*hd) SubLN only
+  Tensor x_mid;     // (N, d) residual after attention
+  Tensor rstd_mid;  // (N)
+  Tensor xn_mid;    // (N, d) normed input of gate/up
+  Tensor gate, up;  // (N, ffn)
+  Tensor h;         // (N, ffn) silu(gate) * up
+  Tensor rstd_h;    // (N) SubLN only
+  Tensor h_n;       // (N, ffn) SubLN only
+};
+
+// Gradient slots of one block's backward, shared by every block (the backward visits one block
+// at a time); each is named after the activation it is the gradient of.
+struct BlockGradients {
+  Tensor d_down_in;  // (N, ffn) d(input of down_proj)
+  Tensor d_h;        // (N, ffn) d(silu(gate) * up), SubLN only (else d_down_in is it)
+  Tensor d_gate, d_up;  // (N, ffn)
+  Tensor d_xn;       // (N, d) d(normed input) of q/k/v or of gate/up
+  Tensor d_norm_in;  // (N, d) d(residual) through an RMSNorm, added to the residual gradient
+  Tensor d_o_in;     // (N, H*hd) d(input of o_proj)
+  Tensor d_att;      // (N, H*hd) d(attention output), SubLN only (else d_o_in is it)
+  Tensor d_q;        // (B, T, H, hd)
+  Tensor d_k, d_v;   // (B, T, Hkv, hd)
 };
 
 // The tensors of one block (null where SubLN is off).
@@ -45,15 +65,20 @@ class LlamaModel {
   // are column-parallel, o and down row-parallel, their partial outputs (and the input gradients
   // of the column-parallel ones) are summed over the group, and the per-token absmax of a
   // sharded quantized input is MAX-reduced over it. Embedding, norms and head are replicated.
-  explicit LlamaModel(const LlamaConfig& config, Communicator* tp = nullptr);
+  // Parameters and activations live on ctx's device; `activations` is the activation dtype (f32;
+  // bf16 on CUDA).
+  explicit LlamaModel(const LlamaConfig& config, Communicator* tp = nullptr,
+                      ExecContext ctx = ExecContext::Cpu(), DType activations = DType::kF32);
 
   LlamaParams& params() { return params_; }
   const LlamaParams& params() const { return params_; }
   const LlamaConfig& config() const { return params_.config(); }
+  const ExecContext& context() const { return ctx_; }
 
-  // One micro-batch: forward, loss, backward. inputs/targets (batch, seq); targets < 0 ignored.
-  // Gradients of loss_scale * sum(token losses) are ADDED to params().grads().
-  // Returns the sum of token losses and sets *count to the number of scored tokens.
+  // One micro-batch: forward, loss, backward. inputs/targets (batch, seq) in host memory;
+  // targets < 0 ignored. Gradients of loss_scale * sum(token losses) are ADDED to
+  // params().grads(). Returns the sum of token losses and sets *count to the number of scored
+  // tokens (the one value read back from the device).
   double ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch, int seq,
                          float loss_scale, int64_t* count);
 
@@ -61,7 +86,7 @@ class LlamaModel {
   double ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,
                      int64_t* count);
 
-  // Forward of one sequence; writes the logits (vocab) of its last position.
+  // Forward of one sequence; writes the logits (vocab) of its last position to host memory.
   void LastLogits(const int32_t* tokens, int seq, float* logits);
 
   // The first tensor-parallel collective error since the last call (OK if none), and clears it.
@@ -73,21 +98,28 @@ class LlamaModel {
   void Reserve(int batch, int seq);
   void Forward(const int32_t* inputs, int batch, int seq);
   // Head + cross-entropy in row chunks (bounded memory); with loss_scale != 0 also writes
-  // d(final hidden) into grad_x_ and accumulates the head gradient.
+  // d(final normed hidden) into d_xn_final_ and accumulates the head gradient.
   double HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count);
-  void Backward(const int32_t* inputs, int batch, int seq);
+  void Backward();
 
-  // fp32 weights of `t` for one kernel call (valid until the next W call).
-  const float* W(const ParamTensor* t) { return params_.Weights(*t, weight_scratch_.data()); }
-  float* G(const ParamTensor* t) { return params_.grads().data() + t->offset; }
+  // Weights of `t` for a GEMM (activation dtype) or as an RMSNorm gain (f32); valid until the
+  // next call of the same function.
+  TensorRef W(const ParamTensor* t) { return params_.Weights(*t, gemm_weights_); }
+  TensorRef Gain(const ParamTensor* t) { return params_.Weights(*t, gain_weights_); }
+  TensorRef G(const ParamTensor* t) { return params_.grad_ref(*t); }
+  // y = x W^T for the linear `t`: in float, or for DQT code tensors with QuantGemm INT8 / FP8 by
+  // quantizing x per token and multiplying codes.
+  void Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y);
   // Per-token int8 fake quantization of a quantized linear's input, in place (STE backward);
   // `sharded`: the columns are this rank's share of each row, so the absmax is MAX-reduced.
-  void QuantizeInput(float* x, int64_t rows, int cols, bool sharded = false);
+  void QuantizeInput(const TensorRef& x, bool sharded = false);
   // Sums a partial result over the tensor-parallel group (no-op for one rank).
-  void TpSum(float* x, int64_t n);
+  void TpSum(const TensorRef& x);
 
   Communicator* tp_;          // null for one rank
   absl::Status comm_status_;  // first TP collective error (see TakeCommStatus)
+  ExecContext ctx_;
+  DType act_;  // activation dtype
   LlamaParams params_;
   int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
   const ParamTensor* embed_;
@@ -95,16 +127,22 @@ class LlamaModel {
   const ParamTensor* final_norm_;
   const ParamTensor* head_;
   bool quantize_head_input_ = false;  // int8 activations and the head is quantized (policy all)
-  Buffer<float> weight_scratch_;      // dequantized / ternarized weights of one tensor
-  Buffer<float> rope_;                // cos/sin table (2, context, hd/2)
+  Tensor gemm_weights_;  // (max tensor numel) activation dtype: dequantized / ternarized weights
+  Tensor gain_weights_;  // (max norm size) f32: dequantized norm gains (policy all)
+  Tensor rope_;          // (2, context, hd/2) f32 cos/sin table
   int batch_ = 0, seq_ = 0;
+  Tensor ids_, targets_;  // (N) i32 on the device
   std::vector<LayerActivations> acts_;
-  Buffer<float> x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
-  Buffer<float> logits_, losses_;                  // (chunk, V), (chunk)
-  Buffer<float> row_absmax_;                       // (N) for sharded activation quantization
-  // Backward scratch.
-  Buffer<float> grad_x_, grad_tmp_, grad_tmp2_, grad_q_, grad_k_, grad_v_, grad_att_, grad_h_,
-      grad_gate_, grad_up_, grad_ffn_tmp_;
+  Tensor x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
+  Tensor logits_, losses_;                  // (chunk, V), (chunk) f32
+  Tensor loss_totals_;                      // (2) f64: sum of losses, scored tokens
+  Tensor row_absmax_;                       // (N) f32 for sharded activation quantization
+  Tensor act_codes_, act_scales_;           // (N, max in) i8 / e4m3 and (N) f32: INT8 / FP8
+  Tensor weight_codes_fp8_;                 // (max tensor numel) e4m3: codes for the FP8 GEMM
+  // Backward.
+  Tensor d_xn_final_;  // (N, d) d(final normed hidden), from the head
+  Tensor d_resid_;     // (N, d) d(residual stream) at the current block boundary
+  BlockGradients grads_;
 };
 
 }  // namespace dqt

@@ -7,12 +7,34 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
-#include "core/base/parallel.h"
 #include "core/base/philox.h"
+#include "kernels/init.h"
+#include "kernels/reduce.h"
+#include "kernels/weights.h"
 
 namespace dqt {
+namespace {
 
-LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp) : config_(c), tp_(tp) {
+// A view of `t`'s elements at `data` on `device`, with t's (shard) shape.
+template <typename T>
+TensorRef ShapedRef(const T* data, Device device, const ParamTensor& t) {
+  TensorRef r = RefOf(data, device, {t.numel});
+  r.rank = static_cast<int>(t.shape.size());
+  for (int i = 0; i < r.rank; ++i) r.shape[i] = t.shape[i];
+  return r;
+}
+
+// Reads one f64 result of an op from `device` memory.
+double ReadScalar(const Buffer<double>& value) {
+  double host = 0;
+  CopyBytes(&host, Device::kCpu, value.data(), value.device(), sizeof host);
+  return host;
+}
+
+}  // namespace
+
+LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx)
+    : config_(c), tp_(tp), ctx_(ctx) {
   const int64_t d = c.d_model, q_dim = c.n_heads * c.head_dim(), kv = c.kv_dim(), f = c.ffn_dim;
   Add("model.embed_tokens.weight", {c.vocab_size, d}, ParamKind::kEmbedding);
   for (int i = 0; i < c.n_layers; ++i) {
@@ -53,9 +75,34 @@ LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp) : config_(c), tp_(tp)
     scale_total += t.scale_count;
   }
   scales_.assign(scale_total, 1.0f);
-  values_ = Buffer<float>(value, MemoryKind::kWeights);
-  codes_ = Buffer<int8_t>(code, MemoryKind::kWeights);
-  grads_ = Buffer<float>(logical, MemoryKind::kGradients);
+  const Device dev = ctx_.device();
+  scale_mirror_ = Buffer<float>(scale_total, MemoryKind::kWeights, dev);
+  CopyBytes(scale_mirror_.data(), dev, scales_.data(), Device::kCpu, scales_.size() * sizeof(float));
+  absmean_ = Buffer<float>(1, MemoryKind::kWorkspace, dev);
+  values_ = Buffer<float>(value, MemoryKind::kWeights, dev);
+  codes_ = Buffer<int8_t>(code, MemoryKind::kWeights, dev);
+  grads_ = Buffer<float>(logical, MemoryKind::kGradients, dev);
+}
+
+void LlamaParams::set_scale(const ParamTensor& t, int64_t row, float scale) {
+  const int64_t i = t.scale_offset + (t.scale_count > 1 ? row : 0);
+  scales_[i] = scale;
+  CopyBytes(scale_mirror_.data() + i, ctx_.device(), &scale, Device::kCpu, sizeof scale,
+            ctx_.stream());
+}
+
+TensorRef LlamaParams::values_ref(const ParamTensor& t) const {
+  DQT_CHECK(t.value_offset >= 0) << t.name << " holds no fp32 values";
+  return ShapedRef(values_.data() + t.value_offset, ctx_.device(), t);
+}
+
+TensorRef LlamaParams::codes_ref(const ParamTensor& t) const {
+  DQT_CHECK(t.code_offset >= 0) << t.name << " holds no codes";
+  return ShapedRef(codes_.data() + t.code_offset, ctx_.device(), t);
+}
+
+TensorRef LlamaParams::grad_ref(const ParamTensor& t) const {
+  return ShapedRef(grads_.data() + t.offset, ctx_.device(), t);
 }
 
 ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
@@ -100,46 +147,41 @@ void LlamaParams::Add(std::string name, std::vector<int64_t> full_shape, ParamKi
 }
 
 absl::Status LlamaParams::Init() {
-  values_.Zero();
-  codes_.Zero();
+  const Device dev = ctx_.device();
+  values_.Zero(ctx_.stream());
+  codes_.Zero(ctx_.stream());
   // Every rank draws the whole tensor, so scales see the whole tensor exactly as with tp = 1.
-  Buffer<float> full(max_full_numel_, MemoryKind::kWorkspace);
+  Buffer<float> full(max_full_numel_, MemoryKind::kWorkspace, dev);
+  Buffer<double> stat(1, MemoryKind::kWorkspace, dev);
   for (const ParamTensor& t : tensors_) {
-    float* data = full.data();
+    const TensorRef whole = RefOf(full, {t.full_numel});
     if (t.kind == ParamKind::kNorm) {
-      std::fill_n(data, t.full_numel, 1.0f);
+      Fill(ctx_, {.out = whole, .value = 1.0f});
     } else {
-      const RngKey key = MakeRngKey(config_.seed, t.id);
-      const float std = config_.init_std;
-      ParallelFor(
-          t.full_numel,
-          [&](int64_t i) {
-            data[i] = std * NormalAt(key, RngPurpose::kInit, 0, static_cast<uint64_t>(i));
-          },
-          4096);
+      FillNormal(ctx_, {.out = whole,
+                        .key = MakeRngKey(config_.seed, t.id),
+                        .global_offset = 0,
+                        .std = config_.init_std});
     }
     if (t.storage != ParamStorage::kCodes) {
-      float* values = values_.data() + t.value_offset;
+      const TensorRef values = values_ref(t);
       ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-        std::copy_n(data + global, n, values + local);
+        CopyBytes(values.Flat(local, n).data, dev, whole.Flat(global, n).data, dev,
+                  n * sizeof(float), ctx_.stream());
       });
       continue;
     }
     // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
     // the whole tensor or over each output row (per-channel scales).
     const QuantGrid grid = config_.quant.grid;
-    const int64_t group = ScaleGroup(t);
     const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
+    const AbsStat kind =
+        config_.quant.scale_init == ScaleInit::kAbsMean ? AbsStat::kMean : AbsStat::kMax;
     for (int64_t r = 0; r < t.scale_count; ++r) {
-      const float* w = t.scale_count > 1 ? data + (FirstScaleGroup(t) + r) * full_cols : data;
+      const int64_t first = t.scale_count > 1 ? (FirstScaleGroup(t) + r) * full_cols : 0;
       const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
-      double range = 0;
-      if (config_.quant.scale_init == ScaleInit::kAbsMean) {
-        for (int64_t i = 0; i < count; ++i) range += std::fabs(w[i]);
-        range /= count;
-      } else {
-        for (int64_t i = 0; i < count; ++i) range = std::max(range, double(std::fabs(w[i])));
-      }
+      AbsStatOf(ctx_, {.x = whole.Flat(first, count), .out = RefOf(stat, {1}), .stat = kind});
+      const double range = ReadScalar(stat);
       const double s = grid.qmax() / range;
       if (!(range >= 1e-5) || !std::isfinite(s)) {
         return absl::InvalidArgumentError(absl::StrFormat(
@@ -149,75 +191,76 @@ absl::Status LlamaParams::Init() {
       }
       set_scale(t, r, static_cast<float>(s));
     }
-    int8_t* codes = codes_.data() + t.code_offset;
+    const TensorRef codes = codes_ref(t);
+    const TensorRef scales = scales_ref(t);
+    const int64_t group = ScaleGroup(t);
     ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-      for (int64_t i = 0; i < n; ++i) {
-        const float sf = scale(t, (local + i) / group);
-        const float y = std::nearbyint(data[global + i] * sf);
-        codes[local + i] = static_cast<int8_t>(std::clamp<float>(y, grid.qmin(), grid.qmax()));
-      }
+      // A run lies in one scale group (per tensor, or one row of a column-split shard) or covers
+      // whole rows (per channel, unsplit rows).
+      const bool one_group = t.scale_count == 1 || n <= group;
+      QuantizeToGrid(ctx_, {.w = whole.Flat(global, n),
+                            .scales = one_group ? scales.Flat(local / group, 1)
+                                                : scales.Flat(local / group, n / group),
+                            .group = one_group ? n : group,
+                            .grid = grid,
+                            .codes = codes.Flat(local, n)});
     });
   }
+  SynchronizeStream(ctx_.stream());
   return absl::OkStatus();
 }
 
-void TernarizeAbsMean(const float* w, int64_t n, float* out) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::fabs(w[i]);
-  const float m = static_cast<float>(std::max(sum / n, 1e-5));
-  ParallelFor(
-      n, [&](int64_t i) { out[i] = std::clamp(std::nearbyint(w[i] / m), -1.0f, 1.0f) * m; }, 4096);
-}
-
 void TernarizeLinearWeights(LlamaParams& params) {
+  Buffer<float> absmean(1, MemoryKind::kWorkspace, params.device());
   for (const ParamTensor& t : params.tensors()) {
     if (t.kind != ParamKind::kLinear || t.storage != ParamStorage::kFloat) continue;
-    float* w = params.values().data() + t.value_offset;
-    TernarizeAbsMean(w, t.numel, w);
+    const TensorRef w = params.values_ref(t);
+    Ternarize(params.context(), {.w = w, .out = w, .absmean = RefOf(absmean, {1})});
   }
 }
 
-const float* LlamaParams::Weights(const ParamTensor& t, float* scratch) const {
+TensorRef LlamaParams::Weights(const ParamTensor& t, const TensorRef& scratch) const {
+  if (t.storage == ParamStorage::kFloat && scratch.dtype == DType::kF32) return values_ref(t);
+  TensorRef out = scratch.Flat(0, t.numel);
+  out.rank = static_cast<int>(t.shape.size());
+  for (int i = 0; i < out.rank; ++i) out.shape[i] = t.shape[i];
   switch (t.storage) {
     case ParamStorage::kFloat:
-      return values_.data() + t.value_offset;
+      Convert(ctx_, {.src = values_ref(t), .dst = out});
+      return out;
     case ParamStorage::kLatentTernary:
-      TernarizeAbsMean(values_.data() + t.value_offset, t.numel, scratch);
-      return scratch;
-    case ParamStorage::kCodes: {
-      const int8_t* codes = codes_.data() + t.code_offset;
-      const float* s = scales_.data() + t.scale_offset;
-      const int64_t group = ScaleGroup(t);
-      ParallelFor(
-          t.numel, [&](int64_t i) { scratch[i] = static_cast<float>(codes[i]) / s[i / group]; },
-          4096);
-      return scratch;
-    }
+      Ternarize(ctx_, {.w = values_ref(t), .out = out, .absmean = RefOf(absmean_, {1})});
+      return out;
+    case ParamStorage::kCodes:
+      Dequantize(ctx_,
+                 {.codes = codes_ref(t), .scales = scales_ref(t), .group = ScaleGroup(t), .out = out});
+      return out;
   }
-  return nullptr;
+  return out;
 }
 
 void LlamaParams::LogicalValues(float* out) const {
+  DQT_CHECK(ctx_.device() == Device::kCpu) << "LogicalValues reads host memory";
   for (const ParamTensor& t : tensors_) {
-    const float* w = Weights(t, out + t.offset);
-    if (w != out + t.offset) std::copy_n(w, t.numel, out + t.offset);
+    const TensorRef dst = RefOf(out + t.offset, Device::kCpu, {t.numel});
+    const TensorRef w = Weights(t, dst);
+    if (w.data != dst.data) CopyBytes(dst.data, Device::kCpu, w.data, Device::kCpu, w.bytes());
   }
 }
 
 void LlamaParams::SetLogicalValues(const float* in) {
+  DQT_CHECK(ctx_.device() == Device::kCpu) << "SetLogicalValues reads host memory";
   for (const ParamTensor& t : tensors_) {
-    const float* src = in + t.offset;
+    const TensorRef src = RefOf(in + t.offset, Device::kCpu, {t.numel});
     if (t.storage != ParamStorage::kCodes) {
-      std::copy_n(src, t.numel, values_.data() + t.value_offset);
+      CopyBytes(values_ref(t).data, Device::kCpu, src.data, Device::kCpu, src.bytes());
       continue;
     }
-    const QuantGrid grid = config_.quant.grid;
-    const int64_t group = ScaleGroup(t);
-    int8_t* codes = codes_.data() + t.code_offset;
-    for (int64_t i = 0; i < t.numel; ++i) {
-      codes[i] = static_cast<int8_t>(std::clamp<float>(std::nearbyint(src[i] * scale(t, i / group)),
-                                                       grid.qmin(), grid.qmax()));
-    }
+    QuantizeToGrid(ctx_, {.w = src,
+                          .scales = scales_ref(t),
+                          .group = ScaleGroup(t),
+                          .grid = config_.quant.grid,
+                          .codes = codes_ref(t)});
   }
 }
 

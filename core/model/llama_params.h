@@ -3,7 +3,9 @@
 // tensors live ONLY as int8 codes plus one fp32 scale (w = code / scale), with no fp32 copy.
 // Gradients are fp32 for every tensor, in one flat buffer (the "logical" layout). Under tensor
 // parallelism a rank holds its Megatron shard of each linear; element indices of the whole
-// ("global") tensor key the RNG, so init and SR do not depend on the layout.
+// ("global") tensor key the RNG, so init and SR do not depend on the layout. Every buffer lives on
+// the device of the context the params were made with; scales are kept on the host as well (the
+// optimizer and checkpoints read them as numbers) and mirrored on the device for the ops.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,8 @@
 
 #include "absl/status/status.h"
 #include "core/base/buffer.h"
+#include "core/base/device.h"
+#include "core/base/tensor_ref.h"
 #include "core/model/llama_config.h"
 
 namespace dqt {
@@ -101,8 +105,10 @@ void ForEachGlobalRun(const ParamTensor& t, int64_t begin, int64_t end, F&& fn) 
 
 class LlamaParams {
  public:
-  // The whole model (tp.size == 1) or tensor-parallel rank tp.rank's shard of it.
-  explicit LlamaParams(const LlamaConfig& config, TpShard tp = {});
+  // The whole model (tp.size == 1) or tensor-parallel rank tp.rank's shard of it, stored on the
+  // device of `ctx` (whose ops fill and read it).
+  explicit LlamaParams(const LlamaConfig& config, TpShard tp = {},
+                       ExecContext ctx = ExecContext::Cpu());
 
   // Normal(0, init_std) for matrices, 1 for norm gains: a pure function of (seed, id, global
   // index). kCodes tensors are quantized from that draw (ALGORITHMS.md 4: scale = Qp / mean|W0|,
@@ -113,6 +119,8 @@ class LlamaParams {
 
   const LlamaConfig& config() const { return config_; }
   const TpShard& tp() const { return tp_; }
+  const ExecContext& context() const { return ctx_; }
+  Device device() const { return ctx_.device(); }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   // Logical parameter count (every tensor, whatever its storage).
   int64_t numel() const { return grads_.size(); }
@@ -126,8 +134,11 @@ class LlamaParams {
   float scale(const ParamTensor& t, int64_t row = 0) const {
     return scales_[t.scale_offset + (t.scale_count > 1 ? row : 0)];
   }
-  void set_scale(const ParamTensor& t, int64_t row, float scale) {
-    scales_[t.scale_offset + (t.scale_count > 1 ? row : 0)] = scale;
+  // Sets a scale on the host and in the device mirror.
+  void set_scale(const ParamTensor& t, int64_t row, float scale);
+  // The device mirror of t's scales: (scale_count) f32.
+  TensorRef scales_ref(const ParamTensor& t) const {
+    return RefOf(scale_mirror_, {t.scale_count}, static_cast<size_t>(t.scale_offset));
   }
   // Scale groups of all tensors (ParamTensor::scale_offset indexes them).
   int64_t num_scales() const { return static_cast<int64_t>(scales_.size()); }
@@ -135,11 +146,17 @@ class LlamaParams {
   static int64_t ScaleGroup(const ParamTensor& t) { return t.numel / t.scale_count; }
   bool has_codes() const { return codes_.size() > 0; }
 
-  // fp32 weights of `t` as the forward uses them: the values themselves (kFloat), their absmean
-  // ternarization (kLatentTernary) or code / scale (kCodes). Returns a pointer to the values for
-  // kFloat, else writes `scratch` (t.numel floats) and returns it.
-  const float* Weights(const ParamTensor& t, float* scratch) const;
+  // Views of t's storage: fp32 values (kFloat, kLatentTernary), int8 codes (kCodes), gradient.
+  TensorRef values_ref(const ParamTensor& t) const;
+  TensorRef codes_ref(const ParamTensor& t) const;
+  TensorRef grad_ref(const ParamTensor& t) const;
+  // The weights of `t` as the forward uses them, in scratch's dtype (f32, or bf16 for bf16
+  // GEMMs): the values themselves (kFloat with f32 scratch: no copy, the values' view is
+  // returned), their absmean ternarization (kLatentTernary) or code / scale (kCodes), written to
+  // `scratch` (at least t.numel elements on the params' device) and returned with t's shape.
+  TensorRef Weights(const ParamTensor& t, const TensorRef& scratch) const;
   // Every tensor's fp32 weights (as Weights()) in the logical layout: for checkpoints/export.
+  // Host memory; params on the CPU only (checkpoints of device params: issue 9).
   void LogicalValues(float* out) const;
   // Sets every tensor from logical fp32 values; kCodes tensors are re-quantized with their
   // current scale (exact when the values came from LogicalValues of the same scales).
@@ -153,17 +170,17 @@ class LlamaParams {
 
   LlamaConfig config_;
   TpShard tp_;
+  ExecContext ctx_;
   std::vector<ParamTensor> tensors_;
-  std::vector<float> scales_;  // ParamTensor::scale_offset indexes it; 1 without codes
+  std::vector<float> scales_;    // ParamTensor::scale_offset indexes it; 1 without codes
+  Buffer<float> scale_mirror_;   // scales_ on the params' device
+  Buffer<float> absmean_;        // (1) workspace of the ternarizer
   int64_t max_numel_ = 0;
   int64_t max_full_numel_ = 0;
   Buffer<float> values_;
   Buffer<float> grads_;
   Buffer<int8_t> codes_;
 };
-
-// BitNet b1.58's absmean ternarizer: w -> clamp(round(w / mean|w|), -1, 1) * mean|w|.
-void TernarizeAbsMean(const float* w, int64_t n, float* out);
 
 // Ternary inference of a model trained at any precision (ALGORITHMS.md 4): replaces every
 // fp32-stored linear weight by its absmean ternarization, in place.

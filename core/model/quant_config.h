@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/base/quant_grid.h"
+#include "kernels/linear.h"   // QuantGemm
 #include "kernels/moments.h"  // MomentFormat
 
 namespace dqt {
@@ -23,6 +24,10 @@ struct QuantConfig {
   bool recompute_scale = false;
   // One scale per output row (per channel) of each matrix instead of one per tensor.
   bool per_channel_scale = false;
+  // The forward product of DQT code tensors: float (dequantized weights, fake-quantized
+  // activations), INT8 (int8 x int8 -> int32, the paper's numerics) or FP8 (e4m3, exact for codes
+  // of up to 4 bits).
+  QuantGemm forward_gemm = QuantGemm::kFloat;
 
   bool quantized() const { return optimizer != OptimizerKind::kFp; }
 };

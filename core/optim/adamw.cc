@@ -6,8 +6,9 @@
 
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
-#include "core/base/parallel.h"
 #include "core/base/status.h"
+#include "kernels/adamw.h"
+#include "kernels/reduce.h"
 
 namespace dqt {
 
@@ -73,7 +74,8 @@ AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params, std::vector<O
         << "bad owned slice of " << t.name << ": [" << s.begin << ", " << s.end << ")";
     const MomentFormat format =
         t.storage == ParamStorage::kCodes ? params.config().quant.moments : MomentFormat::kFp32;
-    moments_[s.tensor] = MomentStore(format, s.end - s.begin, static_cast<uint64_t>(s.begin));
+    moments_[s.tensor] =
+        MomentStore(format, s.end - s.begin, static_cast<uint64_t>(s.begin), params.device());
   }
 }
 
@@ -82,15 +84,19 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
   // per-tensor scale of a split tensor, a row of a column-split one) are MAX-reduced.
   std::vector<float> top(params.num_scales(), 0.0f);
   std::vector<int64_t> shared;
+  Buffer<float> group_max(params.num_scales(), MemoryKind::kWorkspace, params.device());
   for (const ParamTensor& t : params.tensors()) {
     if (t.storage != ParamStorage::kCodes) continue;
-    const int64_t group = LlamaParams::ScaleGroup(t);
-    const int8_t* codes = params.codes().data() + t.code_offset;
+    GroupMax(params.context(), {.codes = params.codes_ref(t),
+                                .group = LlamaParams::ScaleGroup(t),
+                                .out = RefOf(group_max, {t.scale_count},
+                                             static_cast<size_t>(t.scale_offset))});
     for (int64_t r = 0; r < t.scale_count; ++r) {
-      top[t.scale_offset + r] = *std::max_element(codes + r * group, codes + (r + 1) * group);
       if (ScaleGroupsSpanShards(t)) shared.push_back(t.scale_offset + r);
     }
   }
+  CopyBytes(top.data(), Device::kCpu, group_max.data(), group_max.device(), group_max.bytes(),
+            params.context().stream());
   if (tp_ != nullptr && tp_->size() > 1 && !shared.empty()) {
     std::vector<float> values(shared.size());
     for (size_t i = 0; i < shared.size(); ++i) values[i] = top[shared[i]];
@@ -118,10 +124,13 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
 }
 
 double GradSquares(const LlamaParams& params, const OwnedSlice& slice) {
-  const float* g = params.grads().data() + params.tensors()[slice.tensor].offset;
-  double sum = 0;
-  for (int64_t i = slice.begin; i < slice.end; ++i) sum += double(g[i]) * g[i];
-  return sum;
+  const ParamTensor& t = params.tensors()[slice.tensor];
+  Buffer<double> sum(1, MemoryKind::kWorkspace, params.device());
+  SumSquares(params.context(), {.x = params.grad_ref(t).Flat(slice.begin, slice.end - slice.begin),
+                                .out = RefOf(sum, {1})});
+  double host = 0;
+  CopyBytes(&host, Device::kCpu, sum.data(), sum.device(), sizeof host, params.context().stream());
+  return host;
 }
 
 double AdamW::GradNorm(const LlamaParams& params) {
@@ -130,77 +139,105 @@ double AdamW::GradNorm(const LlamaParams& params) {
   return std::sqrt(total);
 }
 
+float AdamW::ClipFactor(double grad_norm) const {
+  return (config_.grad_clip > 0 && grad_norm > config_.grad_clip)
+             ? static_cast<float>(config_.grad_clip / grad_norm)
+             : 1.0f;
+}
+
+void AdamW::UpdateFloats(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
+                         float weight_decay, float clip) {
+  const ParamTensor& t = params.tensors()[slice.tensor];
+  const int64_t n = slice.end - slice.begin;
+  const MomentsView moments = moments_[t.id].view();
+  const float b1 = config_.beta1, b2 = config_.beta2;
+  AdamWArgs a;
+  a.w = params.values_ref(t).Flat(slice.begin, n);
+  a.grad = params.grad_ref(t).Flat(slice.begin, n);
+  a.m = RefOf(static_cast<float*>(moments.m), params.device(), {n});
+  a.v = RefOf(static_cast<float*>(moments.v), params.device(), {n});
+  a.lr = lr;
+  a.beta1 = b1;
+  a.beta2 = b2;
+  a.eps = config_.eps;
+  a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
+  a.bias_correction1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
+  a.bias_correction2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
+  a.grad_scale = clip;
+  AdamWUpdate(params.context(), a);
+}
+
+void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
+                        float weight_decay, float clip, const std::vector<float>& new_scales,
+                        DqtUpdateStats* stats) {
+  const ParamTensor& t = params.tensors()[slice.tensor];
+  const ExecContext& ctx = params.context();
+  if (clip != 1.0f) {
+    Scale(ctx, {.x = params.grad_ref(t).Flat(slice.begin, slice.end - slice.begin),
+                .factor = clip});
+  }
+  const MomentsView moments = moments_[t.id].view();
+  // One update per run of consecutive global indices inside one scale group (the whole tensor,
+  // or each output row with per-channel scales). Runs keep their global element offsets, so the
+  // SR noise is that of one whole-tensor update.
+  const int64_t group = LlamaParams::ScaleGroup(t);
+  for (int64_t b = slice.begin; b < slice.end;) {
+    const int64_t r = b / group, e = std::min(slice.end, (r + 1) * group);
+    ForEachGlobalRun(t, b, e, [&](int64_t local, int64_t count, uint64_t global) {
+      DqtUpdateArgs a;
+      a.codes = params.codes().data() + t.code_offset + local;
+      a.grad = params.grads().data() + t.offset + local;
+      a.moments = SliceMoments(moments, local - slice.begin, count);
+      a.moments.global_offset = global;
+      a.n = count;
+      a.global_offset = global;
+      a.scale = params.scale(t, r);
+      a.new_scale = new_scales.empty() ? 0.0f : new_scales[t.scale_offset + r];
+      a.lr = lr;
+      a.beta1 = config_.beta1;
+      a.beta2 = config_.beta2;
+      a.eps = config_.eps;
+      a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
+      a.step = step + 1;
+      a.seed = params.config().seed;
+      a.param_id = t.id;
+      a.grid = params.config().quant.grid;
+      DqtUpdate(ctx, a, stats);
+    });
+    b = e;
+  }
+}
+
 absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, float lr,
                                               float weight_decay, double grad_norm) {
-  const float clip = (config_.grad_clip > 0 && grad_norm > config_.grad_clip)
-                         ? static_cast<float>(config_.grad_clip / grad_norm)
-                         : 1.0f;
-  const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
-  const float bc1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
-  const float bc2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
+  const float clip = ClipFactor(grad_norm);
   std::vector<float> new_scales;
   if (params.has_codes() && params.config().quant.recompute_scale) {
     DQT_ASSIGN_OR_RETURN(new_scales, RecomputedScales(params, step));
   }
-  HealthByLayerType health;
+  // Health counts per layer type, accumulated where the update runs (host or device memory)
+  // and read once after the step.
+  std::vector<std::string> types;
+  std::vector<int64_t> numel;
   for (const OwnedSlice& slice : owned_) {
     const ParamTensor& t = params.tensors()[slice.tensor];
-    const float wd = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
-    const int64_t n = slice.end - slice.begin;
-    float* grad = params.grads().data() + t.offset + slice.begin;
-    const MomentsView moments = moments_[t.id].view();
-    if (t.storage == ParamStorage::kCodes) {
-      if (clip != 1.0f) {
-        ParallelFor(
-            n, [&](int64_t i) { grad[i] *= clip; }, 4096);
-      }
-      CodeHealth& h = health[LayerTypeOf(t)];
-      h.numel += n;
-      // One update per run of consecutive global indices inside one scale group (the whole
-      // tensor, or each output row with per-channel scales). Runs keep their global element
-      // offsets, so the SR noise is that of one whole-tensor update.
-      const int64_t group = LlamaParams::ScaleGroup(t);
-      for (int64_t b = slice.begin; b < slice.end;) {
-        const int64_t r = b / group, e = std::min(slice.end, (r + 1) * group);
-        ForEachGlobalRun(t, b, e, [&](int64_t local, int64_t count, uint64_t global) {
-          DqtUpdateArgs a;
-          a.codes = params.codes().data() + t.code_offset + local;
-          a.grad = params.grads().data() + t.offset + local;
-          a.moments = SliceMoments(moments, local - slice.begin, count);
-          a.moments.global_offset = global;
-          a.n = count;
-          a.global_offset = global;
-          a.scale = params.scale(t, r);
-          a.new_scale = new_scales.empty() ? 0.0f : new_scales[t.scale_offset + r];
-          a.lr = lr;
-          a.beta1 = b1;
-          a.beta2 = b2;
-          a.eps = eps;
-          a.weight_decay = wd;
-          a.step = step + 1;
-          a.seed = params.config().seed;
-          a.param_id = t.id;
-          a.grid = params.config().quant.grid;
-          h.stats += DqtUpdate(a);
-        });
-        b = e;
-      }
+    if (t.storage != ParamStorage::kCodes) continue;
+    const std::string type = LayerTypeOf(t);
+    if (std::find(types.begin(), types.end(), type) == types.end()) {
+      types.push_back(type);
+      numel.push_back(0);
+    }
+  }
+  Buffer<DqtUpdateStats> stats(types.size(), MemoryKind::kWorkspace, params.device());
+  for (const OwnedSlice& slice : owned_) {
+    const ParamTensor& t = params.tensors()[slice.tensor];
+    if (t.storage != ParamStorage::kCodes) {
+      UpdateFloats(params, slice, step, lr, weight_decay, clip);
       continue;
     }
-    float* w = params.values().data() + t.value_offset + slice.begin;
-    float* m = static_cast<float*>(moments.m);
-    float* v = static_cast<float*>(moments.v);
-    ParallelFor(
-        n,
-        [&](int64_t i) {
-          const float gi = grad[i] * clip;
-          m[i] = b1 * m[i] + (1.0f - b1) * gi;
-          v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-          const float m_hat = m[i] / bc1;
-          const float v_hat = v[i] / bc2;
-          w[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + wd * w[i]);
-        },
-        4096);
+    const size_t k = std::find(types.begin(), types.end(), LayerTypeOf(t)) - types.begin();
+    numel[k] += slice.end - slice.begin;
+    UpdateCodes(params, slice, step, lr, weight_decay, clip, new_scales, stats.data() + k);
   }
   // Every rank sets every group's new scale (all computed them), owned or not.
   for (const ParamTensor& t : params.tensors()) {
@@ -210,6 +247,11 @@ absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, flo
       params.set_scale(t, r, new_scales[t.scale_offset + r]);
     }
   }
+  std::vector<DqtUpdateStats> host(types.size());
+  CopyBytes(host.data(), Device::kCpu, stats.data(), stats.device(), stats.bytes(),
+            params.context().stream());
+  HealthByLayerType health;
+  for (size_t k = 0; k < types.size(); ++k) health[types[k]] = CodeHealth{numel[k], host[k]};
   return health;
 }
 

@@ -78,6 +78,16 @@ class AdamW {
   const MomentStore& moments(uint32_t id) const { return moments_[id]; }
 
  private:
+  // The global-norm clipping factor (1: no clipping).
+  float ClipFactor(double grad_norm) const;
+  // fp32 AdamW on an fp32-stored slice (fp training, BitNet latents), clipped by `clip`.
+  void UpdateFloats(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
+                    float weight_decay, float clip);
+  // The DQT update of a code slice (gradient clipped in place first); health counts are added to
+  // *stats (on the params' device).
+  void UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
+                   float weight_decay, float clip, const std::vector<float>& new_scales,
+                   DqtUpdateStats* stats);
   // Scale of every scale group after this step (0: keep), from the codes before it; groups
   // split across TP ranks agree through a MAX all-reduce of their largest code.
   absl::StatusOr<std::vector<float>> RecomputedScales(const LlamaParams& params, int step);

@@ -1,6 +1,8 @@
 // Data parallelism (replicated and sharded), gradient norm and replica digests.
 #include "core/train/data_parallel.h"
 
+#include "kernels/reduce.h"
+
 #include <xxhash.h>
 
 #include <string>
@@ -30,7 +32,8 @@ absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer
     const size_t mine = counts[comm.rank()];
     if (scratch.size() < mine) scratch = Buffer<float>(mine, MemoryKind::kWorkspace);
     DQT_RETURN_IF_ERROR(comm.ReduceScatter(grads + begin, scratch.data(), counts));
-    for (size_t i = 0; i < mine; ++i) scratch[i] *= inv;
+    Scale(ExecContext::Cpu(), {.x = RefOf(scratch.data(), Device::kCpu, {static_cast<int64_t>(mine)}),
+                               .factor = inv});
     DQT_RETURN_IF_ERROR(comm.AllGather(scratch.data(), grads + begin, bytes));
   }
   return absl::OkStatus();
@@ -117,8 +120,10 @@ absl::Status ShardedDataParallel::ReduceGradients(LlamaParams& params) {
     const float* in = grad_recv_.data();
     for (const OwnedSlice& s : owned()) {
       if (s.tensor < b.first || s.tensor >= b.end) continue;
-      float* g = params.grads().data() + params.tensors()[s.tensor].offset;
-      for (int64_t i = s.begin; i < s.end; ++i) g[i] = *in++ * inv;
+      const TensorRef g = params.grad_ref(params.tensors()[s.tensor]).Flat(s.begin, s.end - s.begin);
+      CopyBytes(g.data, Device::kCpu, in, Device::kCpu, g.bytes());
+      Scale(ExecContext::Cpu(), {.x = g, .factor = inv});
+      in += g.numel();
     }
   }
   return absl::OkStatus();

@@ -15,6 +15,8 @@ struct DataConfig {
   uint64_t seed = 1;        // sampler seed
 };
 
+enum class DeviceChoice { kCpu, kCuda, kAuto };
+
 struct TrainConfig {
   int steps = 1000;
   int micro_batch = 8;      // sequences per micro-batch
@@ -24,6 +26,8 @@ struct TrainConfig {
   int eval_sequences = 64;  // held-out sequences scored per evaluation (0: whole shard)
   int log_every = 1;        // steps between JSON log lines
   bool progress = true;     // one-line progress display when stderr is a terminal
+  DeviceChoice device = DeviceChoice::kAuto;  // AUTO: CUDA when a GPU is visible
+  bool cuda_bf16_activations = true;          // false: fp32 activations on CUDA
 };
 
 struct CheckpointConfig {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/device_memory.h"
 #include "core/base/memory_ledger.h"
 #include "core/base/status.h"
 #include "core/optim/schedule.h"
@@ -75,10 +76,33 @@ absl::Status CheckNoNewerCheckpoint(const std::string& dir, int step) {
       dir, CheckpointDir(dir, steps.back()), step));
 }
 
+// The device of this rank's run (train.device), with a stream of its own on CUDA. What does not
+// run on CUDA yet is refused here, before any work.
+absl::StatusOr<ExecContext> TrainingContext(const RunConfig& config, CudaStream* stream) {
+  const DeviceChoice choice = config.train.device;
+  const bool cuda =
+      choice == DeviceChoice::kCuda || (choice == DeviceChoice::kAuto && CudaDeviceCount() > 0);
+  if (!cuda) return ExecContext::Cpu();
+  if (CudaDeviceCount() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "train.device = CUDA but no CUDA device is visible",
+        BuiltWithCuda() ? "" : " (this build has no CUDA support)", "; use train.device = CPU"));
+  }
+  if (!config.checkpoint.dir.empty() || !config.checkpoint.resume.empty() ||
+      config.parallel.dp * config.parallel.tp > 1) {
+    return absl::UnimplementedError(
+        "training on CUDA does not yet save or resume checkpoints nor run several ranks (they read "
+        "parameters on the host): set checkpoint.dir = \"\" and one rank, or train.device = CPU");
+  }
+  DQT_ASSIGN_OR_RETURN(const int ordinal, CurrentCudaDevice());
+  DQT_ASSIGN_OR_RETURN(*stream, CudaStream::Create());
+  return ExecContext::Cuda(ordinal, stream->get());
+}
+
 }  // namespace
 
-std::string MemoryReportJson(int64_t params) {
-  const MemorySnapshot m = ReadMemoryLedger();
+std::string MemoryReportJson(int64_t params, Device device) {
+  const MemorySnapshot m = ReadMemoryLedger(device);
   const double p = static_cast<double>(params);
   return absl::StrFormat(
       "{\"event\":\"memory\",\"params\":%d,\"bytes_per_param\":{\"weights\":%.4f,"
@@ -131,8 +155,11 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
                        SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed,
                                                grid.dp_rank(), grid.dp()));
   const bool lead = comm.rank() == 0;
-  std::unique_ptr<Trainer> t(
-      new Trainer(config, std::move(train), std::move(eval), std::move(sampler), std::move(grid)));
+  CudaStream stream;
+  DQT_ASSIGN_OR_RETURN(const ExecContext ctx, TrainingContext(config, &stream));
+  std::unique_ptr<Trainer> t(new Trainer(config, std::move(train), std::move(eval),
+                                         std::move(sampler), std::move(grid), ctx,
+                                         std::move(stream)));
   DQT_RETURN_IF_ERROR(t->model_->params().Init());
   if (lead && !config.log.jsonl_path.empty()) {
     // A resumed run appends to its log rather than replacing it.
@@ -147,13 +174,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
 }
 
 Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
-                 SequenceSampler sampler, ProcessGrid grid)
+                 SequenceSampler sampler, ProcessGrid grid, ExecContext ctx, CudaStream stream)
     : config_(config),
       train_shard_(std::move(train)),
       eval_shard_(std::move(eval)),
       sampler_(std::move(sampler)),
-      grid_(std::move(grid)) {
-  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group());
+      grid_(std::move(grid)),
+      stream_(std::move(stream)) {
+  const DType activations =
+      ctx.is_cuda() && config.train.cuda_bf16_activations ? DType::kBF16 : DType::kF32;
+  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group(), ctx, activations);
   LlamaParams& params = model_->params();
   std::vector<OwnedSlice> owned = WholeTensors(params);
   if (config.parallel.dp_mode == DpMode::kSharded && grid_.dp() > 1) {
@@ -344,7 +374,7 @@ absl::Status Trainer::Run() {
     if (digest_every > 0 && ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
       DQT_RETURN_IF_ERROR(CheckDigests(step + 1));
     }
-    if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel())));
+    if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel(), model_->params().device())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
     if (log_step) {
       const std::string health_json =
@@ -365,8 +395,14 @@ absl::Status Trainer::Run() {
     if (tc.eval_every > 0 && (step + 1) % tc.eval_every == 0 && !last) {
       DQT_RETURN_IF_ERROR(evaluate(step + 1, /*whole=*/false));
     }
-    if (config_.checkpoint.every > 0 && (step + 1) % config_.checkpoint.every == 0 && !last) {
-      DQT_RETURN_IF_ERROR(Save(step + 1));
+    const bool saved =
+        config_.checkpoint.every > 0 && (step + 1) % config_.checkpoint.every == 0 && !last;
+    if (saved) DQT_RETURN_IF_ERROR(Save(step + 1));
+    if (stop_check_ && stop_check_() && !last) {
+      if (progress) std::fprintf(stderr, "\n");
+      if (!saved) DQT_RETURN_IF_ERROR(Save(step + 1));
+      stopped_at_ = step + 1;
+      return Log(absl::StrFormat("{\"event\":\"stopped\",\"step\":%d}", step + 1));
     }
   }
   if (progress) std::fprintf(stderr, "\n");

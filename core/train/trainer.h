@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,12 +21,13 @@
 #include "data/token_shard.h"
 #include "dist/communicator.h"
 #include "dist/process_grid.h"
+#include "kernels/device.h"
 
 namespace dqt {
 
 // One JSON line with the bytes per parameter the memory ledger holds now (weights, optimizer
 // state, gradients) and the peaks of activations and workspace so far.
-std::string MemoryReportJson(int64_t params);
+std::string MemoryReportJson(int64_t params, Device device = Device::kCpu);
 
 class Trainer {
  public:
@@ -46,6 +48,14 @@ class Trainer {
   // Trains until config.train.steps; returns the first error (I/O, non-finite loss).
   [[nodiscard]] absl::Status Run();
 
+  // Preemption: `stop` is called once per step on every rank at the same point (after the
+  // optimizer step, the step's logging and its periodic checkpoint), so it may run a collective;
+  // it must answer the same on every rank. When it says true before the last step, the run
+  // checkpoints the steps done and Run() returns OK with stopped_at() set.
+  void set_stop_check(std::function<bool()> stop) { stop_check_ = std::move(stop); }
+  // Steps done by a run that stop_check ended early (its checkpoint's step), else empty.
+  const std::optional<int>& stopped_at() const { return stopped_at_; }
+
   LlamaModel& model() { return *model_; }
   const LlamaModel& model() const { return *model_; }
   const AdamW& optimizer() const { return *optimizer_; }
@@ -55,7 +65,7 @@ class Trainer {
 
  private:
   Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler,
-          ProcessGrid grid);
+          ProcessGrid grid, ExecContext ctx, CudaStream stream);
   bool lead() const { return grid_.world().rank() == 0; }
   // Gradient averaging over DP and the global norm; sharded mode also gathers after the step.
   [[nodiscard]] absl::Status ReduceGradients(double* loss_sum, int64_t* scored);
@@ -77,8 +87,11 @@ class Trainer {
   [[nodiscard]] absl::Status Resume(const std::string& path);
 
   int start_step_ = 0;
+  std::function<bool()> stop_check_;
+  std::optional<int> stopped_at_;
   std::FILE* log_file_ = nullptr;
   ProcessGrid grid_;
+  CudaStream stream_;  // this rank's CUDA stream (null on the CPU)
   std::unique_ptr<ShardedDataParallel> sharded_;  // sharded DP mode with dp > 1 only
   Buffer<float> reduce_scratch_;                  // this rank's chunk of the gradient average
 };

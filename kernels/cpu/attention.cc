@@ -1,6 +1,7 @@
 // CPU twin of causal GQA attention, written from the math: one (batch, kv head) group per task
 // so the dk/dv accumulation has a single writer and a fixed order.
-#include "kernels/attention.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 #include <cstring>
@@ -8,7 +9,7 @@
 
 #include "core/base/parallel.h"
 
-namespace dqt {
+namespace dqt::cpu {
 namespace {
 
 template <typename T>
@@ -114,5 +115,26 @@ template void AttentionBackward<float>(const AttentionShape&, const float*, cons
 template void AttentionBackward<double>(const AttentionShape&, const double*, const double*,
                                         const double*, const double*, const double*, double*,
                                         double*, double*);
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+void AttentionForwardRef(const AttentionForwardArgs& a) {
+  cpu::WithFloatType(a.q.dtype, "AttentionForward", [&](auto t) {
+    using T = decltype(t);
+    cpu::AttentionForward(AttentionShapeOf(a.q, a.k), a.q.as<T>(), a.k.as<T>(), a.v.as<T>(),
+                          a.out.as<T>(), a.saved.as<T>());
+  });
+}
+
+void AttentionBackwardRef(const AttentionBackwardArgs& a) {
+  cpu::WithFloatType(a.q.dtype, "AttentionBackward", [&](auto t) {
+    using T = decltype(t);
+    cpu::AttentionBackward(AttentionShapeOf(a.q, a.k), a.q.as<T>(), a.k.as<T>(), a.v.as<T>(),
+                           a.saved.as<T>(), a.dout.as<T>(), a.dq.as<T>(), a.dk.as<T>(),
+                           a.dv.as<T>());
+  });
+}
 
 }  // namespace dqt

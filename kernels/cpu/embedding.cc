@@ -1,12 +1,14 @@
 // CPU twin of the embedding op. The backward walks tokens in order per row partition, so the
 // summation order (and the result) does not depend on the thread count.
+#include "kernels/cpu/embedding.h"
 #include "kernels/embedding.h"
+#include "kernels/cpu/float_types.h"
 
 #include <cstring>
 
 #include "core/base/parallel.h"
 
-namespace dqt {
+namespace dqt::cpu {
 
 template <typename T>
 void EmbeddingForward(const int32_t* ids, int64_t n, const T* table, int d, T* out) {
@@ -38,5 +40,25 @@ template void EmbeddingForward<float>(const int32_t*, int64_t, const float*, int
 template void EmbeddingForward<double>(const int32_t*, int64_t, const double*, int, double*);
 template void EmbeddingBackward<float>(const int32_t*, int64_t, const float*, int, float*);
 template void EmbeddingBackward<double>(const int32_t*, int64_t, const double*, int, double*);
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+void EmbeddingForwardRef(const EmbeddingForwardArgs& a) {
+  cpu::WithFloatType(a.out.dtype, "EmbeddingForward", [&](auto t) {
+    using T = decltype(t);
+    cpu::EmbeddingForward(a.ids.as<int32_t>(), a.ids.numel(), a.table.as<T>(),
+                          static_cast<int>(a.table.dim(-1)), a.out.as<T>());
+  });
+}
+
+void EmbeddingBackwardRef(const EmbeddingBackwardArgs& a) {
+  cpu::WithFloatType(a.dout.dtype, "EmbeddingBackward", [&](auto t) {
+    using T = decltype(t);
+    cpu::EmbeddingBackward(a.ids.as<int32_t>(), a.ids.numel(), a.dout.as<T>(),
+                           static_cast<int>(a.dtable.dim(-1)), a.dtable.as<T>());
+  });
+}
 
 }  // namespace dqt

@@ -1,9 +1,15 @@
 // CPU twin of the linear layer on OpenBLAS GEMM (multithreaded by OpenBLAS itself).
-#include "kernels/linear.h"
+#include "kernels/cpu/linear.h"
+
+#include <vector>
+
+#include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/fp8.h"
 
 #include <cblas.h>
 
-namespace dqt {
+namespace dqt::cpu {
 namespace {
 
 void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda,
@@ -38,5 +44,68 @@ template void LinearBackward<float>(const float*, const float*, const float*, in
                                     float*, float*, Accumulate);
 template void LinearBackward<double>(const double*, const double*, const double*, int64_t, int, int,
                                      double*, double*, Accumulate);
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+void LinearForwardRef(const LinearForwardArgs& a) {
+  cpu::WithFloatType(a.x.dtype, "LinearForward", [&](auto t) {
+    using T = decltype(t);
+    cpu::LinearForward(a.x.as<T>(), a.w.as<T>(), a.x.dim(0), static_cast<int>(a.x.dim(1)),
+                       static_cast<int>(a.w.dim(0)), a.y.as<T>());
+  });
+}
+
+void LinearBackwardRef(const LinearBackwardArgs& a) {
+  cpu::WithFloatType(a.x.dtype, "LinearBackward", [&](auto t) {
+    using T = decltype(t);
+    const int in = static_cast<int>(a.x.dim(1)), out = static_cast<int>(a.w.dim(0));
+    cpu::LinearBackward(a.x.as<T>(), a.w.as<T>(), a.dy.as<T>(), a.x.dim(0), in, out,
+                        a.dx.empty() ? nullptr : a.dx.as<T>(),
+                        a.dw.empty() ? nullptr : a.dw.as<T>(), a.dx_mode);
+  });
+}
+
+// Exact reference products: int8 codes accumulate in int32 (at most 2^14 per term, so any
+// in < 2^17 is exact); e4m3 codes are exact in float and their products exact in double.
+void QuantizedLinearForwardRef(const QuantizedLinearForwardArgs& a) {
+  const int64_t n = a.xq.dim(0), in = a.xq.dim(1), out = a.wq.dim(0);
+  const float* xs = a.x_scale.as<float>();
+  const float* ws = a.w_scale.as<float>();
+  const bool per_row = a.w_scale.numel() > 1;
+  const bool int8 = a.xq.dtype == DType::kI8;
+  std::vector<float> wf;
+  if (!int8) {
+    wf.resize(static_cast<size_t>(out * in));
+    const Fp8E4M3* w = a.wq.as<Fp8E4M3>();
+    for (int64_t i = 0; i < out * in; ++i) wf[i] = E4m3ToFloat(w[i]);
+  }
+  ParallelFor(
+      n,
+      [&](int64_t r) {
+        for (int64_t c = 0; c < out; ++c) {
+          double acc = 0;
+          int32_t iacc = 0;
+          if (int8) {
+            const int8_t* x = a.xq.as<int8_t>() + r * in;
+            const int8_t* w = a.wq.as<int8_t>() + c * in;
+            for (int64_t k = 0; k < in; ++k) iacc += int32_t(x[k]) * int32_t(w[k]);
+            acc = iacc;
+          } else {
+            const Fp8E4M3* x = a.xq.as<Fp8E4M3>() + r * in;
+            for (int64_t k = 0; k < in; ++k) acc += double(E4m3ToFloat(x[k])) * wf[c * in + k];
+          }
+          const int64_t o = r * out + c;
+          if (a.y.dtype == DType::kI32) {
+            a.y.as<int32_t>()[o] = iacc;
+          } else {
+            a.y.as<float>()[o] =
+                static_cast<float>(acc / (double(xs[r]) * double(ws[per_row ? c : 0])));
+          }
+        }
+      },
+      1);
+}
 
 }  // namespace dqt

@@ -69,27 +69,27 @@ void StoreMomentBlock(const MomentsView& view, int64_t block, const float* m, co
   DQT_CHECK(false) << "unknown moment format " << static_cast<int>(view.format);
 }
 
-MomentStore::MomentStore(MomentFormat format, int64_t n, uint64_t global_offset)
+MomentStore::MomentStore(MomentFormat format, int64_t n, uint64_t global_offset, Device device)
     : format_(format), n_(n), global_offset_(global_offset) {
   DQT_CHECK(n >= 0);
   const size_t count = static_cast<size_t>(n);
   switch (format) {
     case MomentFormat::kFp32:
-      m_f32_ = Buffer<float>(count, MemoryKind::kOptimizer);
-      v_f32_ = Buffer<float>(count, MemoryKind::kOptimizer);
+      m_f32_ = Buffer<float>(count, MemoryKind::kOptimizer, device);
+      v_f32_ = Buffer<float>(count, MemoryKind::kOptimizer, device);
       return;
     case MomentFormat::kBf16:
-      m_bf16_ = Buffer<uint16_t>(count, MemoryKind::kOptimizer);
-      v_bf16_ = Buffer<uint16_t>(count, MemoryKind::kOptimizer);
+      m_bf16_ = Buffer<uint16_t>(count, MemoryKind::kOptimizer, device);
+      v_bf16_ = Buffer<uint16_t>(count, MemoryKind::kOptimizer, device);
       return;
     case MomentFormat::kBlock8:
       DQT_CHECK(global_offset % kMomentBlock == 0)
           << "block8 moments need a slice offset that is a multiple of " << kMomentBlock << ", got "
           << global_offset;
-      m_q8_ = Buffer<int8_t>(count, MemoryKind::kOptimizer);
-      v_q8_ = Buffer<uint8_t>(count, MemoryKind::kOptimizer);
-      m_absmax_ = Buffer<float>(static_cast<size_t>(blocks()), MemoryKind::kOptimizer);
-      v_max_ = Buffer<float>(static_cast<size_t>(blocks()), MemoryKind::kOptimizer);
+      m_q8_ = Buffer<int8_t>(count, MemoryKind::kOptimizer, device);
+      v_q8_ = Buffer<uint8_t>(count, MemoryKind::kOptimizer, device);
+      m_absmax_ = Buffer<float>(static_cast<size_t>(blocks()), MemoryKind::kOptimizer, device);
+      v_max_ = Buffer<float>(static_cast<size_t>(blocks()), MemoryKind::kOptimizer, device);
       return;
   }
   DQT_CHECK(false) << "unknown moment format " << static_cast<int>(format);

@@ -1,12 +1,14 @@
 // CPU twin of RMSNorm. Sums accumulate in double so float results do not drift with width.
+#include "kernels/cpu/rmsnorm.h"
 #include "kernels/rmsnorm.h"
+#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 #include <vector>
 
 #include "core/base/parallel.h"
 
-namespace dqt {
+namespace dqt::cpu {
 
 template <typename T>
 void RmsNormForward(const T* x, const T* gain, int64_t rows, int d, T eps, T* y, T* rstd) {
@@ -60,5 +62,27 @@ template void RmsNormBackward<float>(const float*, const float*, const float*, c
                                      int64_t, int, float*, float*);
 template void RmsNormBackward<double>(const double*, const double*, const double*, const double*,
                                       int64_t, int, double*, double*);
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+void RmsNormForwardRef(const RmsNormForwardArgs& a) {
+  cpu::WithFloatType(a.x.dtype, "RmsNormForward", [&](auto t) {
+    using T = decltype(t);
+    const int d = static_cast<int>(a.x.dim(-1));
+    cpu::RmsNormForward(a.x.as<T>(), a.gain.as<T>(), a.x.numel() / d, d, T(a.eps), a.y.as<T>(),
+                        a.rstd.as<T>());
+  });
+}
+
+void RmsNormBackwardRef(const RmsNormBackwardArgs& a) {
+  cpu::WithFloatType(a.x.dtype, "RmsNormBackward", [&](auto t) {
+    using T = decltype(t);
+    const int d = static_cast<int>(a.x.dim(-1));
+    cpu::RmsNormBackward(a.x.as<T>(), a.gain.as<T>(), a.rstd.as<T>(), a.dy.as<T>(),
+                         a.x.numel() / d, d, a.dx.as<T>(), a.dgain.as<T>());
+  });
+}
 
 }  // namespace dqt

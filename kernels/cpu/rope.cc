@@ -1,11 +1,13 @@
 // CPU twin of RoPE: a rotation of each (i, i + half) pair by pos * theta^(-2i/head_dim).
+#include "kernels/cpu/rope.h"
 #include "kernels/rope.h"
+#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 
 #include "core/base/parallel.h"
 
-namespace dqt {
+namespace dqt::cpu {
 namespace {
 
 // sign = +1 rotates forward, -1 applies the inverse rotation.
@@ -66,5 +68,29 @@ void RopeBackward(T* dx, int64_t batch, int seq, int heads, int head_dim, int co
   template void RopeBackward<T>(T*, int64_t, int, int, int, int, const T*);
 DQT_INSTANTIATE_ROPE(float)
 DQT_INSTANTIATE_ROPE(double)
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+template <typename T>
+void RopeTable(int context, int head_dim, double theta, T* cos_sin) {
+  cpu::RopeTable(context, head_dim, theta, cos_sin);
+}
+template void RopeTable<float>(int, int, double, float*);
+template void RopeTable<double>(int, int, double, double*);
+
+void RopeRef(const RopeArgs& a) {
+  cpu::WithFloatType(a.x.dtype, "Rope", [&](auto t) {
+    using T = decltype(t);
+    const int seq = static_cast<int>(a.x.dim(1)), heads = static_cast<int>(a.x.dim(2));
+    const int hd = static_cast<int>(a.x.dim(3)), context = static_cast<int>(a.cos_sin.dim(1));
+    if (a.direction == RopeDirection::kForward) {
+      cpu::RopeForward(a.x.as<T>(), a.x.dim(0), seq, heads, hd, context, a.cos_sin.as<T>());
+    } else {
+      cpu::RopeBackward(a.x.as<T>(), a.x.dim(0), seq, heads, hd, context, a.cos_sin.as<T>());
+    }
+  });
+}
 
 }  // namespace dqt

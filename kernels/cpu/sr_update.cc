@@ -6,7 +6,7 @@
 
 namespace dqt {
 
-DqtUpdateStats DqtUpdate(const DqtUpdateArgs& args) {
+DqtUpdateStats DqtUpdateRef(const DqtUpdateArgs& args) {
   DQT_CHECK_OK(ValidateDqtUpdateArgs(args));
   const DqtUpdateConstants k = MakeDqtUpdateConstants(args);
   const int64_t blocks = args.moments.blocks();

@@ -1,11 +1,13 @@
 // CPU twin of SwiGLU; silu(x) = x * sigmoid(x), silu'(x) = s(x) * (1 + x * (1 - s(x))).
+#include "kernels/cpu/swiglu.h"
 #include "kernels/swiglu.h"
+#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 
 #include "core/base/parallel.h"
 
-namespace dqt {
+namespace dqt::cpu {
 
 template <typename T>
 void SwiGluForward(const T* gate, const T* up, int64_t n, T* h) {
@@ -38,5 +40,24 @@ template void SwiGluBackward<float>(const float*, const float*, const float*, in
                                     float*);
 template void SwiGluBackward<double>(const double*, const double*, const double*, int64_t, double*,
                                      double*);
+
+}  // namespace dqt::cpu
+
+namespace dqt {
+
+void SwiGluForwardRef(const SwiGluForwardArgs& a) {
+  cpu::WithFloatType(a.gate.dtype, "SwiGluForward", [&](auto t) {
+    using T = decltype(t);
+    cpu::SwiGluForward(a.gate.as<T>(), a.up.as<T>(), a.gate.numel(), a.h.as<T>());
+  });
+}
+
+void SwiGluBackwardRef(const SwiGluBackwardArgs& a) {
+  cpu::WithFloatType(a.gate.dtype, "SwiGluBackward", [&](auto t) {
+    using T = decltype(t);
+    cpu::SwiGluBackward(a.gate.as<T>(), a.up.as<T>(), a.dh.as<T>(), a.gate.numel(),
+                        a.dgate.as<T>(), a.dup.as<T>());
+  });
+}
 
 }  // namespace dqt

@@ -17,4 +17,20 @@ absl::Status SetCudaDevice(int device) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> CurrentCudaDevice() {
+  int device = -1;
+  DQT_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
+absl::StatusOr<CudaStream> CudaStream::Create() {
+  cudaStream_t s = nullptr;
+  DQT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return CudaStream(s);
+}
+
+CudaStream::~CudaStream() {
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
 }  // namespace dqt

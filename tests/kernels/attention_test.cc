@@ -1,15 +1,16 @@
 // Finite-difference checks of causal GQA attention and the fused cross-entropy, plus the float
 // instantiation against the double one.
-#include "kernels/attention.h"
+#include "kernels/cpu/attention.h"
 
 #include <cmath>
 #include <vector>
 
-#include "kernels/cross_entropy.h"
+#include "kernels/cpu/cross_entropy.h"
 #include "tests/kernels/gradcheck.h"
 
 namespace dqt {
 namespace {
+using namespace ::dqt::cpu;  // NOLINT: the reference math under test
 
 using testing::ExpectGradientMatches;
 using testing::RandomVector;
@@ -113,6 +114,7 @@ TEST(CrossEntropy, StableForHugeLogits) {
 
 namespace dqt {
 namespace {
+using namespace ::dqt::cpu;  // NOLINT: the reference math under test
 
 TEST(CrossEntropy, FloatTracksDoubleOnWideRows) {
   const int64_t n = 3;

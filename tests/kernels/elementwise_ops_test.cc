@@ -1,15 +1,16 @@
 // Finite-difference checks of embedding, RMSNorm, RoPE, SwiGLU and linear on awkward shapes.
 #include <vector>
 
-#include "kernels/embedding.h"
-#include "kernels/linear.h"
-#include "kernels/rmsnorm.h"
-#include "kernels/rope.h"
-#include "kernels/swiglu.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/swiglu.h"
 #include "tests/kernels/gradcheck.h"
 
 namespace dqt {
 namespace {
+using namespace ::dqt::cpu;  // NOLINT: the reference math under test
 
 using testing::ExpectGradientMatches;
 using testing::RandomVector;

@@ -206,10 +206,10 @@ TEST(MomentStore, Block8TracksFp32ThroughTwoHundredSteps) {
     args.step = step;
     args.codes = codes_ref.data();
     args.moments = ref.view();
-    DqtUpdate(args);
+    DqtUpdateRef(args);
     args.codes = codes_q8.data();
     args.moments = q8.view();
-    DqtUpdate(args);
+    DqtUpdateRef(args);
 
     const MomentsView view = q8.view();
     for (int64_t b = 0; b < blocks; ++b) {

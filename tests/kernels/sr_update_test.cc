@@ -216,7 +216,7 @@ TEST(DqtUpdate, Fp32MatchesScalarReferenceBitForBit) {
       const DqtUpdateStats ref = ReferenceStep(h, step, offset, grad.data(), n, ref_codes.data(),
                                                ref_m.data(), ref_v.data());
       const DqtUpdateStats got =
-          DqtUpdate(MakeArgs(h, step, offset, n, codes.data(), grad.data(), store.view()));
+          DqtUpdateRef(MakeArgs(h, step, offset, n, codes.data(), grad.data(), store.view()));
       const std::string what = std::string(h.grid.name()) + " step " + std::to_string(step);
       ExpectStatsEq(got, ref, what);
       EXPECT_EQ(got.nonfinite, 2) << what;
@@ -295,7 +295,7 @@ RunResult RunSliced(const Layout& l, const std::vector<int64_t>& cuts, int threa
     DqtUpdateStats total;
     for (size_t s = 0; s < stores.size(); ++s) {
       const int64_t first = bounds[s];
-      total += DqtUpdate(MakeArgs(l.hyper, step, first, stores[s].size(), r.codes.data() + first,
+      total += DqtUpdateRef(MakeArgs(l.hyper, step, first, stores[s].size(), r.codes.data() + first,
                                   grad.data() + first, stores[s].view()));
     }
     r.stats.push_back(total);
@@ -424,7 +424,7 @@ TEST(DqtUpdateCuda, MatchesCpuBitForBit) {
                                 d_stats, nullptr),
                   IsOk());
       const DqtUpdateStats want =
-          DqtUpdate(MakeArgs(l.hyper, step, offset, n, codes.data(), grad.data(), cpu.view()));
+          DqtUpdateRef(MakeArgs(l.hyper, step, offset, n, codes.data(), grad.data(), cpu.view()));
       DqtUpdateStats got;
       CudaOk(cudaMemcpy(&got, d_stats, sizeof got, cudaMemcpyDeviceToHost));
       ExpectStatsEq(got, want, name + " step " + std::to_string(step));
