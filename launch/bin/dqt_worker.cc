@@ -1,16 +1,21 @@
 // dqt_worker: trains one run described by a protobuf text config.
 //   dqt_worker --cfg run.pbtxt [--set optimizer.lr=3e-4 ...]
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
 #include "core/base/memory_ledger.h"
 #include "core/base/status.h"
+#include "core/train/data_parallel.h"
 #include "core/train/trainer.h"
 #include "dist/mpi_communicator.h"
 #include "kernels/device.h"
 #include "launch/config.h"
 #include "launch/flags.h"
 #include "launch/process_env.h"
+#include "launch/run_info.h"
+#include "launch/stop_signal.h"
 
 namespace {
 
@@ -26,10 +31,30 @@ absl::Status StopAllRanks(const dqt::MpiRuntime* mpi, const dqt::ProcessEnv& env
   return status;
 }
 
+// One line per rank at the end of a run: where it ran, how far it got and a digest of every
+// weight it holds, so a job's output shows that all ranks ran and replicas agree.
+void PrintRankSummary(const dqt::ProcessEnv& env, const dqt::Trainer& trainer, int step) {
+  uint64_t digest = 0xcbf29ce484222325ull;
+  for (const uint64_t d : dqt::TensorDigests(trainer.model().params())) {
+    digest = (digest ^ d) * 0x100000001b3ull;
+  }
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::fprintf(stderr,
+               "dqt_worker: rank %d of %d (%s, host %s, local rank %d): step %d, dp rank %d tp "
+               "rank %d, weights digest %016llx\n",
+               env.rank, env.world_size, env.launcher.c_str(), host, env.local_rank, step,
+               trainer.grid().dp_rank(), trainer.grid().tp_rank(),
+               static_cast<unsigned long long>(digest));
+  std::fflush(stderr);
+}
+
 // Every rank validates the config; only rank 0 prints (errors are printed by the rank that has
-// them, and a failing rank makes the launcher stop the others).
-absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
-                  const std::vector<std::string>& sets, bool print_config) {
+// them, and a failing rank makes the launcher stop the others). Sets *exit_code to
+// kExitStoppedForRequeue when a stop signal ended the run after its checkpoint.
+absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& command_line,
+                  const std::string& cfg_path, const std::vector<std::string>& sets,
+                  bool print_config, int* exit_code) {
   const dqt::ProcessEnv env = dqt::DiscoverProcessEnv();
   const bool lead = env.rank == 0;
   if (const int gpus = dqt::CudaDeviceCount(); gpus > 0) {
@@ -59,10 +84,34 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
     DQT_ASSIGN_OR_RETURN(mpi, dqt::MpiRuntime::Init(argc, argv));
     DQT_ASSIGN_OR_RETURN(world, mpi->World());
   }
+  if (lead) DQT_RETURN_IF_ERROR(dqt::CreateRunDirectories(*run));
   absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config, world.get());
   if (!trainer.ok()) return StopAllRanks(mpi.get(), env, trainer.status());
+  (*trainer)->set_stop_check(dqt::StopCheckFor(world.get()));
+  // After Create, which refuses a fresh run in another run's directory before touching it.
+  if (absl::Status s = dqt::RecordLaunch(*run, command_line, env, world.get()); !s.ok()) {
+    return StopAllRanks(mpi.get(), env, s);
+  }
+  // After the run: the stop message (rank 0), every rank's summary, the requeue exit status.
+  auto finish = [&](absl::Status s) {
+    if (!s.ok()) return StopAllRanks(mpi.get(), env, s);
+    const std::optional<int>& stopped = (*trainer)->stopped_at();
+    if (stopped && lead) {
+      std::fprintf(stderr,
+                   "dqt_worker: stopped by signal %d after step %d; %s; exit status %d asks for a "
+                   "requeue\n",
+                   dqt::ReceivedStopSignal(), *stopped,
+                   config.checkpoint.dir.empty()
+                       ? "no checkpoint.dir is set, so nothing was saved"
+                       : "checkpoint written, continue with --set checkpoint.resume=latest",
+                   dqt::kExitStoppedForRequeue);
+    }
+    PrintRankSummary(env, **trainer, stopped ? *stopped : config.train.steps);
+    if (stopped) *exit_code = dqt::kExitStoppedForRequeue;
+    return s;
+  };
   const dqt::LlamaParams& params = (*trainer)->model().params();
-  if (!lead) return StopAllRanks(mpi.get(), env, (*trainer)->Run());
+  if (!lead) return finish((*trainer)->Run());
   std::fprintf(
       stderr,
       "dqt_worker: %lld parameters on rank 0 (%d layers, d_model %d, vocab %d; dp %d x tp %d, "
@@ -81,7 +130,7 @@ absl::Status Main(int* argc, char*** argv, const std::string& cfg_path,
                mem.Current(dqt::MemoryKind::kWeights) / n,
                mem.Current(dqt::MemoryKind::kOptimizer) / n,
                mem.Current(dqt::MemoryKind::kGradients) / n);
-  if (absl::Status s = (*trainer)->Run(); !s.ok()) return StopAllRanks(mpi.get(), env, s);
+  if (absl::Status s = finish((*trainer)->Run()); !s.ok() || (*trainer)->stopped_at()) return s;
   const dqt::EvalResult& r = *(*trainer)->final_eval();
   std::fprintf(stderr,
                "dqt_worker: held-out loss %.4f nats/token, perplexity %.2f, %.4f bits/byte over "
@@ -105,5 +154,10 @@ int main(int argc, char** argv) {
     return dqt::FailWith(
         "dqt_worker", absl::InvalidArgumentError("unexpected argument " + flags.positional()[0]));
   }
-  return dqt::FailWith("dqt_worker", Main(&argc, &argv, cfg, sets, print_config));
+  const std::vector<std::string> command_line(argv, argv + argc);
+  dqt::InstallStopSignalHandlers();
+  int exit_code = 0;
+  const int failed = dqt::FailWith(
+      "dqt_worker", Main(&argc, &argv, command_line, cfg, sets, print_config, &exit_code));
+  return failed != 0 ? failed : exit_code;
 }
