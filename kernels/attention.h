@@ -64,8 +64,15 @@ inline void AttentionForward(const ExecContext& ctx, const AttentionForwardArgs&
 }
 inline void AttentionBackward(const ExecContext& ctx, const AttentionBackwardArgs& a) {
   CheckOnDevice(ctx, "AttentionBackward",
-                {{"q", a.q}, {"k", a.k}, {"v", a.v}, {"out", a.out}, {"saved", a.saved},
-                 {"dout", a.dout}, {"dq", a.dq}, {"dk", a.dk}, {"dv", a.dv}});
+                {{"q", a.q},
+                 {"k", a.k},
+                 {"v", a.v},
+                 {"out", a.out},
+                 {"saved", a.saved},
+                 {"dout", a.dout},
+                 {"dq", a.dq},
+                 {"dk", a.dk},
+                 {"dv", a.dv}});
   const AttentionShape s = AttentionShapeOf(a.q, a.k);
   DQT_CHECK(a.saved.numel() == AttentionSavedElements(ctx.device(), s) &&
             a.dq.numel() == a.q.numel() && a.dk.numel() == a.k.numel() &&

@@ -46,9 +46,9 @@ inline void CheckDType(const char* op, const char* name, const TensorRef& ref,
     }                                          \
   } while (0)
 #else
-#define DQT_DISPATCH(ctx, cpu_call, cuda_call)                                     \
-  do {                                                                             \
+#define DQT_DISPATCH(ctx, cpu_call, cuda_call)                                       \
+  do {                                                                               \
     DQT_CHECK(!(ctx).is_cuda()) << "a CUDA context in a build without CUDA support"; \
-    cpu_call;                                                                      \
+    cpu_call;                                                                        \
   } while (0)
 #endif

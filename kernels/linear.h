@@ -70,9 +70,9 @@ inline void LinearBackward(const ExecContext& ctx, const LinearBackwardArgs& a) 
   DQT_DISPATCH(ctx, LinearBackwardRef(a), LinearBackwardCuda(a, ctx.stream()));
 }
 inline void QuantizedLinearForward(const ExecContext& ctx, const QuantizedLinearForwardArgs& a) {
-  CheckOnDevice(ctx, "QuantizedLinearForward",
-                {{"xq", a.xq}, {"x_scale", a.x_scale}, {"wq", a.wq}, {"w_scale", a.w_scale},
-                 {"y", a.y}});
+  CheckOnDevice(
+      ctx, "QuantizedLinearForward",
+      {{"xq", a.xq}, {"x_scale", a.x_scale}, {"wq", a.wq}, {"w_scale", a.w_scale}, {"y", a.y}});
   CheckDType("QuantizedLinearForward", "xq", a.xq, {DType::kI8, DType::kF8E4M3});
   DQT_CHECK(a.xq.rank == 2 && a.wq.rank == 2 && a.xq.dim(1) == a.wq.dim(1) &&
             a.xq.dtype == a.wq.dtype && a.x_scale.numel() == a.xq.dim(0) &&

@@ -145,8 +145,7 @@ class MomentStore {
   MomentStore() = default;
   // kBlock8 needs global_offset % kMomentBlock == 0 (DQT_CHECK). Load/Store read host memory
   // (device = kCpu); on CUDA the buffers are used only through view() by the update kernels.
-  MomentStore(MomentFormat format, int64_t n, uint64_t global_offset,
-              Device device = Device::kCpu);
+  MomentStore(MomentFormat format, int64_t n, uint64_t global_offset, Device device = Device::kCpu);
   MomentStore(MomentStore&&) noexcept = default;
   MomentStore& operator=(MomentStore&&) noexcept = default;
   MomentStore(const MomentStore&) = delete;

@@ -37,7 +37,11 @@ inline void RmsNormForward(const ExecContext& ctx, const RmsNormForwardArgs& a) 
 }
 inline void RmsNormBackward(const ExecContext& ctx, const RmsNormBackwardArgs& a) {
   CheckOnDevice(ctx, "RmsNormBackward",
-                {{"x", a.x}, {"gain", a.gain}, {"rstd", a.rstd}, {"dy", a.dy}, {"dx", a.dx},
+                {{"x", a.x},
+                 {"gain", a.gain},
+                 {"rstd", a.rstd},
+                 {"dy", a.dy},
+                 {"dx", a.dx},
                  {"dgain", a.dgain}});
   DQT_CHECK(a.dx.numel() == a.x.numel() && a.dy.numel() == a.x.numel() &&
             a.dgain.numel() == a.x.dim(-1))

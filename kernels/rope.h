@@ -10,7 +10,7 @@ namespace dqt {
 enum class RopeDirection { kForward, kInverse };  // the inverse rotation is the backward
 
 struct RopeArgs {
-  TensorRef x;        // (batch, seq, heads, head_dim) activations, rotated IN PLACE; pos = seq index
+  TensorRef x;  // (batch, seq, heads, head_dim) activations, rotated IN PLACE; pos = seq index
   TensorRef cos_sin;  // (2, context, head_dim / 2) f32 (f64): cos then sin, from RopeTable
   RopeDirection direction = RopeDirection::kForward;
 };

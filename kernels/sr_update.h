@@ -5,10 +5,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/base/philox.h"
-#include "core/base/quant_grid.h"
 #include "core/base/check.h"
 #include "core/base/device.h"
+#include "core/base/philox.h"
+#include "core/base/quant_grid.h"
 #include "core/base/status.h"
 #include "kernels/moments.h"
 

@@ -19,8 +19,8 @@ struct DequantizeArgs {
 };
 // out = clamp(round(w / m), -1, 1) * m with m = max(mean|w|, 1e-5); mean accumulated in f64.
 struct TernarizeArgs {
-  TensorRef w;       // (n) f32
-  TensorRef out;     // (n) f32 or bf16; may alias w (in place)
+  TensorRef w;        // (n) f32
+  TensorRef out;      // (n) f32 or bf16; may alias w (in place)
   TensorRef absmean;  // (1) f32 workspace, written with m (the CUDA twin reduces into it)
 };
 struct QuantizeToGridArgs {

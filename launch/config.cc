@@ -220,11 +220,12 @@ RunProto DefaultRunProto() {
   run.mutable_log()->set_jsonl_path(c.log.jsonl_path);
 
   ParallelProto& p = *run.mutable_parallel();
-  p.set_dp(1);
-  p.set_tp(1);
-  p.set_dp_mode(ParallelProto::REPLICATED);
-  p.set_digest_every(100);
-  p.set_bucket_mb(25);
+  p.set_dp(c.parallel.dp);
+  p.set_tp(c.parallel.tp);
+  p.set_dp_mode(c.parallel.dp_mode == DpMode::kSharded ? ParallelProto::SHARDED
+                                                       : ParallelProto::REPLICATED);
+  p.set_digest_every(c.parallel.digest_every);
+  p.set_bucket_mb(static_cast<int32_t>(c.parallel.bucket_elements * 4 / (1 << 20)));
   return run;
 }
 
@@ -326,9 +327,9 @@ RunConfig ToRunConfig(const RunProto& run) {
       q.scale_init() == proto::QuantProto::ABSMAX ? ScaleInit::kAbsMax : ScaleInit::kAbsMean;
   qc.recompute_scale = q.recompute_scale();
   qc.per_channel_scale = q.per_channel_scale();
-  qc.forward_gemm = q.forward_gemm() == proto::QuantProto::GEMM_INT8 ? QuantGemm::kInt8
+  qc.forward_gemm = q.forward_gemm() == proto::QuantProto::GEMM_INT8  ? QuantGemm::kInt8
                     : q.forward_gemm() == proto::QuantProto::GEMM_FP8 ? QuantGemm::kFp8
-                                                                 : QuantGemm::kFloat;
+                                                                      : QuantGemm::kFloat;
   c.parallel.dp = run.parallel().dp();
   c.parallel.tp = run.parallel().tp();
   c.parallel.dp_mode = run.parallel().dp_mode() == proto::ParallelProto::SHARDED

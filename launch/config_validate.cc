@@ -173,7 +173,8 @@ void CheckQuant(const QuantProto& q, Violations& v) {
           q.weight_bits() > 4) {
         v.Add("quant.forward_gemm", gemm,
               absl::StrCat("is exact for codes of at most 4 bits (e4m3 holds integers up to 16 "
-                           "exactly), got quant.weight_bits = ", q.weight_bits()));
+                           "exactly), got quant.weight_bits = ",
+                           q.weight_bits()));
       }
       break;
     default:

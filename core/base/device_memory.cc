@@ -15,8 +15,9 @@ namespace {
 
 #ifdef DQT_HAVE_CUDA
 void CheckCuda(cudaError_t code, const char* what, size_t bytes) {
-  DQT_CHECK(code == cudaSuccess) << what << " (" << bytes << " bytes) failed: "
-                                 << cudaGetErrorName(code) << ": " << cudaGetErrorString(code);
+  DQT_CHECK(code == cudaSuccess) << what << " (" << bytes
+                                 << " bytes) failed: " << cudaGetErrorName(code) << ": "
+                                 << cudaGetErrorString(code);
 }
 #endif
 
@@ -87,11 +88,10 @@ void CopyBytes(void* dst, Device dst_device, const void* src, Device src_device,
 #endif
 }
 
-void SynchronizeStream(CUstream_st* stream) {
+void Synchronize(const ExecContext& ctx) {
+  if (!ctx.is_cuda()) return;
 #ifdef DQT_HAVE_CUDA
-  CheckCuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize", 0);
-#else
-  (void)stream;
+  CheckCuda(cudaStreamSynchronize(ctx.stream()), "cudaStreamSynchronize", 0);
 #endif
 }
 

@@ -23,7 +23,7 @@ void ZeroOn(Device device, void* p, size_t bytes, CUstream_st* stream = nullptr)
 // host memory cannot be left in flight safely).
 void CopyBytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes,
                CUstream_st* stream = nullptr);
-// Waits for all work enqueued on `stream` (no-op without CUDA work).
-void SynchronizeStream(CUstream_st* stream);
+// Waits for the work of `ctx` (its CUDA stream); a no-op on the CPU, where ops are synchronous.
+void Synchronize(const ExecContext& ctx);
 
 }  // namespace dqt

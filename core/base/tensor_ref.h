@@ -43,8 +43,8 @@ struct TensorRef {
   // The data as T*; a fatal error when T is not the view's dtype.
   template <typename T>
   T* as() const {
-    DQT_CHECK(dtype == kDTypeOf<T>) << "view of " << DTypeName(dtype) << " read as "
-                                    << DTypeName(kDTypeOf<T>);
+    DQT_CHECK(dtype == kDTypeOf<T>)
+        << "view of " << DTypeName(dtype) << " read as " << DTypeName(kDTypeOf<T>);
     return static_cast<T*>(data);
   }
 

@@ -71,7 +71,8 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   }
   const Device dev = ctx.device();
   if (gemm_numel > 0) gemm_weights_ = Tensor({gemm_numel}, act_, dev, MemoryKind::kWorkspace);
-  if (gain_numel > 0) gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
+  if (gain_numel > 0)
+    gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
   const QuantConfig& q = config.quant;
   quantize_head_input_ = q.int8_activations && head_->storage != ParamStorage::kFloat;
   if (q.forward_gemm == QuantGemm::kFp8 && params_.has_codes()) {
@@ -169,12 +170,14 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
   ActQuantCodes(ctx_, {.x = x, .codes = xq, .scale = act_scales_, .absmax = {}});
   TensorRef wq = params_.codes_ref(*t);
   if (gemm == QuantGemm::kFp8) {
-    const TensorRef fp8 = weight_codes_fp8_.ref().Flat(0, t->numel).Reshaped({t->shape[0], t->shape[1]});
+    const TensorRef fp8 =
+        weight_codes_fp8_.ref().Flat(0, t->numel).Reshaped({t->shape[0], t->shape[1]});
     Convert(ctx_, {.src = wq, .dst = fp8});
     wq = fp8;
   }
   QuantizedLinearForward(
-      ctx_, {.xq = xq, .x_scale = act_scales_, .wq = wq, .w_scale = params_.scales_ref(*t), .y = y});
+      ctx_,
+      {.xq = xq, .x_scale = act_scales_, .wq = wq, .w_scale = params_.scales_ref(*t), .y = y});
 }
 
 void LlamaModel::QuantizeInput(const TensorRef& x, bool sharded) {
@@ -209,21 +212,25 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
     const LayerTensors& lt = layers_[l];
     const TensorRef x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.ref() : x_final_.ref();
     // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
-    RmsNormForward(ctx_, {.x = a.x_in, .gain = Gain(lt.input_norm), .y = a.xn_in,
-                          .rstd = a.rstd_in, .eps = eps});
+    RmsNormForward(
+        ctx_,
+        {.x = a.x_in, .gain = Gain(lt.input_norm), .y = a.xn_in, .rstd = a.rstd_in, .eps = eps});
     QuantizeInput(a.xn_in);
     Linear(a.xn_in, lt.wq, a.q.ref().Reshaped({n, a.q.numel() / n}));
     Linear(a.xn_in, lt.wk, a.k.ref().Reshaped({n, a.k.numel() / n}));
     Linear(a.xn_in, lt.wv, a.v.ref().Reshaped({n, a.v.numel() / n}));
     Rope(ctx_, {.x = a.q, .cos_sin = rope_, .direction = RopeDirection::kForward});
     Rope(ctx_, {.x = a.k, .cos_sin = rope_, .direction = RopeDirection::kForward});
-    AttentionForward(ctx_, {.q = a.q, .k = a.k, .v = a.v,
+    AttentionForward(ctx_, {.q = a.q,
+                            .k = a.k,
+                            .v = a.v,
                             .out = a.att.ref().Reshaped({batch, seq, heads_, c.head_dim()}),
                             .saved = a.att_saved});
     TensorRef o_in = a.att;
     if (c.subln) {
-      RmsNormForward(ctx_, {.x = a.att, .gain = Gain(lt.attn_subln), .y = a.att_n,
-                            .rstd = a.rstd_att, .eps = eps});
+      RmsNormForward(
+          ctx_,
+          {.x = a.att, .gain = Gain(lt.attn_subln), .y = a.att_n, .rstd = a.rstd_att, .eps = eps});
       o_in = a.att_n;
     }
     QuantizeInput(o_in, /*sharded=*/true);
@@ -231,16 +238,17 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
     TpSum(a.x_mid);
     ResidualAdd(ctx_, {.dst = a.x_mid, .src = a.x_in});
     // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
-    RmsNormForward(ctx_, {.x = a.x_mid, .gain = Gain(lt.post_norm), .y = a.xn_mid,
-                          .rstd = a.rstd_mid, .eps = eps});
+    RmsNormForward(
+        ctx_,
+        {.x = a.x_mid, .gain = Gain(lt.post_norm), .y = a.xn_mid, .rstd = a.rstd_mid, .eps = eps});
     QuantizeInput(a.xn_mid);
     Linear(a.xn_mid, lt.wgate, a.gate);
     Linear(a.xn_mid, lt.wup, a.up);
     SwiGluForward(ctx_, {.gate = a.gate, .up = a.up, .h = a.h});
     TensorRef down_in = a.h;
     if (c.subln) {
-      RmsNormForward(ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .y = a.h_n, .rstd = a.rstd_h,
-                            .eps = eps});
+      RmsNormForward(
+          ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .y = a.h_n, .rstd = a.rstd_h, .eps = eps});
       down_in = a.h_n;
     }
     QuantizeInput(down_in, /*sharded=*/true);
@@ -248,8 +256,9 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
     TpSum(x_out);
     ResidualAdd(ctx_, {.dst = x_out, .src = a.x_mid});
   }
-  RmsNormForward(ctx_, {.x = x_final_, .gain = Gain(final_norm_), .y = xn_final_,
-                        .rstd = rstd_final_, .eps = eps});
+  RmsNormForward(
+      ctx_,
+      {.x = x_final_, .gain = Gain(final_norm_), .y = xn_final_, .rstd = rstd_final_, .eps = eps});
   if (quantize_head_input_) ActQuant(ctx_, {.x = xn_final_, .absmax = {}});
 }
 
@@ -264,12 +273,16 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
     const TensorRef losses = losses_.ref().Rows(0, rows);
     const TensorRef chunk_targets = targets_.ref().Rows(r0, rows);
     Linear(xn, head_, logits);
-    CrossEntropy(ctx_, {.logits = logits, .targets = chunk_targets, .losses = losses,
-                        .grad_scale = loss_scale});
+    CrossEntropy(
+        ctx_,
+        {.logits = logits, .targets = chunk_targets, .losses = losses, .grad_scale = loss_scale});
     TokenLossSum(ctx_, {.losses = losses, .targets = chunk_targets, .totals = loss_totals_});
     if (loss_scale != 0.0f) {
-      LinearBackward(ctx_, {.x = xn, .w = W(head_), .dy = logits,
-                            .dx = d_xn_final_.ref().Rows(r0, rows), .dw = G(head_)});
+      LinearBackward(ctx_, {.x = xn,
+                            .w = W(head_),
+                            .dy = logits,
+                            .dx = d_xn_final_.ref().Rows(r0, rows),
+                            .dw = G(head_)});
     }
   }
   double totals[2];
@@ -286,58 +299,100 @@ void LlamaModel::Backward() {
   const LlamaConfig& c = config();
   const BlockGradients& g = grads_;
   // d(final normed hidden) -> d(residual stream out of the last block).
-  RmsNormBackward(ctx_, {.x = x_final_, .gain = Gain(final_norm_), .rstd = rstd_final_,
-                         .dy = d_xn_final_, .dx = d_resid_, .dgain = G(final_norm_)});
+  RmsNormBackward(ctx_, {.x = x_final_,
+                         .gain = Gain(final_norm_),
+                         .rstd = rstd_final_,
+                         .dy = d_xn_final_,
+                         .dx = d_resid_,
+                         .dgain = G(final_norm_)});
   for (int l = c.n_layers - 1; l >= 0; --l) {
     const LayerActivations& a = acts_[l];
     const LayerTensors& lt = layers_[l];
     // MLP half.
     const TensorRef down_in = c.subln ? a.h_n.ref() : a.h.ref();
-    LinearBackward(ctx_, {.x = down_in, .w = W(lt.wdown), .dy = d_resid_, .dx = g.d_down_in,
-                          .dw = G(lt.wdown)});
+    LinearBackward(
+        ctx_,
+        {.x = down_in, .w = W(lt.wdown), .dy = d_resid_, .dx = g.d_down_in, .dw = G(lt.wdown)});
     TensorRef d_h = g.d_down_in;
     if (c.subln) {
-      RmsNormBackward(ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .rstd = a.rstd_h,
-                             .dy = g.d_down_in, .dx = g.d_h, .dgain = G(lt.ffn_subln)});
+      RmsNormBackward(ctx_, {.x = a.h,
+                             .gain = Gain(lt.ffn_subln),
+                             .rstd = a.rstd_h,
+                             .dy = g.d_down_in,
+                             .dx = g.d_h,
+                             .dgain = G(lt.ffn_subln)});
       d_h = g.d_h;
     }
     SwiGluBackward(ctx_, {.gate = a.gate, .up = a.up, .dh = d_h, .dgate = g.d_gate, .dup = g.d_up});
-    LinearBackward(ctx_, {.x = a.xn_mid, .w = W(lt.wgate), .dy = g.d_gate, .dx = g.d_xn,
-                          .dw = G(lt.wgate)});
-    LinearBackward(ctx_, {.x = a.xn_mid, .w = W(lt.wup), .dy = g.d_up, .dx = g.d_xn,
-                          .dw = G(lt.wup), .dx_mode = Accumulate::kYes});
+    LinearBackward(
+        ctx_, {.x = a.xn_mid, .w = W(lt.wgate), .dy = g.d_gate, .dx = g.d_xn, .dw = G(lt.wgate)});
+    LinearBackward(ctx_, {.x = a.xn_mid,
+                          .w = W(lt.wup),
+                          .dy = g.d_up,
+                          .dx = g.d_xn,
+                          .dw = G(lt.wup),
+                          .dx_mode = Accumulate::kYes});
     TpSum(g.d_xn);
-    RmsNormBackward(ctx_, {.x = a.x_mid, .gain = Gain(lt.post_norm), .rstd = a.rstd_mid,
-                           .dy = g.d_xn, .dx = g.d_norm_in, .dgain = G(lt.post_norm)});
+    RmsNormBackward(ctx_, {.x = a.x_mid,
+                           .gain = Gain(lt.post_norm),
+                           .rstd = a.rstd_mid,
+                           .dy = g.d_xn,
+                           .dx = g.d_norm_in,
+                           .dgain = G(lt.post_norm)});
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
     // Attention half.
     const TensorRef o_in = c.subln ? a.att_n.ref() : a.att.ref();
-    LinearBackward(ctx_, {.x = o_in, .w = W(lt.wo), .dy = d_resid_, .dx = g.d_o_in,
-                          .dw = G(lt.wo)});
+    LinearBackward(ctx_,
+                   {.x = o_in, .w = W(lt.wo), .dy = d_resid_, .dx = g.d_o_in, .dw = G(lt.wo)});
     TensorRef d_att = g.d_o_in;
     if (c.subln) {
-      RmsNormBackward(ctx_, {.x = a.att, .gain = Gain(lt.attn_subln), .rstd = a.rstd_att,
-                             .dy = g.d_o_in, .dx = g.d_att, .dgain = G(lt.attn_subln)});
+      RmsNormBackward(ctx_, {.x = a.att,
+                             .gain = Gain(lt.attn_subln),
+                             .rstd = a.rstd_att,
+                             .dy = g.d_o_in,
+                             .dx = g.d_att,
+                             .dgain = G(lt.attn_subln)});
       d_att = g.d_att;
     }
-    const TensorRef att_out = a.att.ref().Reshaped({a.q.ref().shape[0], a.q.ref().shape[1],
-                                                    a.q.ref().shape[2], a.q.ref().shape[3]});
-    AttentionBackward(ctx_, {.q = a.q, .k = a.k, .v = a.v, .out = att_out, .saved = a.att_saved,
+    const TensorRef att_out = a.att.ref().Reshaped(
+        {a.q.ref().shape[0], a.q.ref().shape[1], a.q.ref().shape[2], a.q.ref().shape[3]});
+    AttentionBackward(ctx_, {.q = a.q,
+                             .k = a.k,
+                             .v = a.v,
+                             .out = att_out,
+                             .saved = a.att_saved,
                              .dout = d_att.Reshaped({att_out.shape[0], att_out.shape[1],
                                                      att_out.shape[2], att_out.shape[3]}),
-                             .dq = g.d_q, .dk = g.d_k, .dv = g.d_v});
+                             .dq = g.d_q,
+                             .dk = g.d_k,
+                             .dv = g.d_v});
     Rope(ctx_, {.x = g.d_q, .cos_sin = rope_, .direction = RopeDirection::kInverse});
     Rope(ctx_, {.x = g.d_k, .cos_sin = rope_, .direction = RopeDirection::kInverse});
     const int64_t n = a.xn_in.ref().dim(0);
-    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wq), .dy = g.d_q.ref().Reshaped({n, g.d_q.numel() / n}),
-                          .dx = g.d_xn, .dw = G(lt.wq)});
-    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wk), .dy = g.d_k.ref().Reshaped({n, g.d_k.numel() / n}),
-                          .dx = g.d_xn, .dw = G(lt.wk), .dx_mode = Accumulate::kYes});
-    LinearBackward(ctx_, {.x = a.xn_in, .w = W(lt.wv), .dy = g.d_v.ref().Reshaped({n, g.d_v.numel() / n}),
-                          .dx = g.d_xn, .dw = G(lt.wv), .dx_mode = Accumulate::kYes});
+    LinearBackward(ctx_, {.x = a.xn_in,
+                          .w = W(lt.wq),
+                          .dy = g.d_q.ref().Reshaped({n, g.d_q.numel() / n}),
+                          .dx = g.d_xn,
+                          .dw = G(lt.wq)});
+    LinearBackward(ctx_, {.x = a.xn_in,
+                          .w = W(lt.wk),
+                          .dy = g.d_k.ref().Reshaped({n, g.d_k.numel() / n}),
+                          .dx = g.d_xn,
+                          .dw = G(lt.wk),
+                          .dx_mode = Accumulate::kYes});
+    LinearBackward(ctx_, {.x = a.xn_in,
+                          .w = W(lt.wv),
+                          .dy = g.d_v.ref().Reshaped({n, g.d_v.numel() / n}),
+                          .dx = g.d_xn,
+                          .dw = G(lt.wv),
+                          .dx_mode = Accumulate::kYes});
     TpSum(g.d_xn);
-    RmsNormBackward(ctx_, {.x = a.x_in, .gain = Gain(lt.input_norm), .rstd = a.rstd_in,
-                           .dy = g.d_xn, .dx = g.d_norm_in, .dgain = G(lt.input_norm)});
+    RmsNormBackward(ctx_, {.x = a.x_in,
+                           .gain = Gain(lt.input_norm),
+                           .rstd = a.rstd_in,
+                           .dy = g.d_xn,
+                           .dx = g.d_norm_in,
+                           .dgain = G(lt.input_norm)});
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
   }
   EmbeddingBackward(ctx_, {.ids = ids_, .dout = d_resid_, .dtable = G(embed_)});

@@ -22,35 +22,35 @@ namespace dqt {
 // activation dtype, statistics (rstd) f32. Inputs of quantized linears hold their fake-quantized
 // values (the forward quantizes them in place), which is what dW = dY^T X_hat needs.
 struct LayerActivations {
-  Tensor x_in;      // (N, d) residual stream entering the block
-  Tensor rstd_in;   // (N) f32
-  Tensor xn_in;     // (N, d) normed input of q/k/v
-  Tensor q, k, v;   // (B, T, H, hd), (B, T, Hkv, hd) x2, after RoPE for q and k
+  Tensor x_in;       // (N, d) residual stream entering the block
+  Tensor rstd_in;    // (N) f32
+  Tensor xn_in;      // (N, d) normed input of q/k/v
+  Tensor q, k, v;    // (B, T, H, hd), (B, T, Hkv, hd) x2, after RoPE for q and k
   Tensor att_saved;  // f32, AttentionSavedElements: weights (CPU) or log-sum-exp (CUDA)
-  Tensor att;       // (N, H*hd) attention output (input of o_proj, or of SubLN)
-  Tensor rstd_att;  // (N) SubLN only
-  Tensor att_n;     // (N, H*hd) SubLN only
-  Tensor x_mid;     // (N, d) residual after attention
-  Tensor rstd_mid;  // (N)
-  Tensor xn_mid;    // (N, d) normed input of gate/up
-  Tensor gate, up;  // (N, ffn)
-  Tensor h;         // (N, ffn) silu(gate) * up
-  Tensor rstd_h;    // (N) SubLN only
-  Tensor h_n;       // (N, ffn) SubLN only
+  Tensor att;        // (N, H*hd) attention output (input of o_proj, or of SubLN)
+  Tensor rstd_att;   // (N) SubLN only
+  Tensor att_n;      // (N, H*hd) SubLN only
+  Tensor x_mid;      // (N, d) residual after attention
+  Tensor rstd_mid;   // (N)
+  Tensor xn_mid;     // (N, d) normed input of gate/up
+  Tensor gate, up;   // (N, ffn)
+  Tensor h;          // (N, ffn) silu(gate) * up
+  Tensor rstd_h;     // (N) SubLN only
+  Tensor h_n;        // (N, ffn) SubLN only
 };
 
 // Gradient slots of one block's backward, shared by every block (the backward visits one block
 // at a time); each is named after the activation it is the gradient of.
 struct BlockGradients {
-  Tensor d_down_in;  // (N, ffn) d(input of down_proj)
-  Tensor d_h;        // (N, ffn) d(silu(gate) * up), SubLN only (else d_down_in is it)
+  Tensor d_down_in;     // (N, ffn) d(input of down_proj)
+  Tensor d_h;           // (N, ffn) d(silu(gate) * up), SubLN only (else d_down_in is it)
   Tensor d_gate, d_up;  // (N, ffn)
-  Tensor d_xn;       // (N, d) d(normed input) of q/k/v or of gate/up
-  Tensor d_norm_in;  // (N, d) d(residual) through an RMSNorm, added to the residual gradient
-  Tensor d_o_in;     // (N, H*hd) d(input of o_proj)
-  Tensor d_att;      // (N, H*hd) d(attention output), SubLN only (else d_o_in is it)
-  Tensor d_q;        // (B, T, H, hd)
-  Tensor d_k, d_v;   // (B, T, Hkv, hd)
+  Tensor d_xn;          // (N, d) d(normed input) of q/k/v or of gate/up
+  Tensor d_norm_in;     // (N, d) d(residual) through an RMSNorm, added to the residual gradient
+  Tensor d_o_in;        // (N, H*hd) d(input of o_proj)
+  Tensor d_att;         // (N, H*hd) d(attention output), SubLN only (else d_o_in is it)
+  Tensor d_q;           // (B, T, H, hd)
+  Tensor d_k, d_v;      // (B, T, Hkv, hd)
 };
 
 // The tensors of one block (null where SubLN is off).

@@ -77,7 +77,8 @@ LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx)
   scales_.assign(scale_total, 1.0f);
   const Device dev = ctx_.device();
   scale_mirror_ = Buffer<float>(scale_total, MemoryKind::kWeights, dev);
-  CopyBytes(scale_mirror_.data(), dev, scales_.data(), Device::kCpu, scales_.size() * sizeof(float));
+  CopyBytes(scale_mirror_.data(), dev, scales_.data(), Device::kCpu,
+            scales_.size() * sizeof(float));
   absmean_ = Buffer<float>(1, MemoryKind::kWorkspace, dev);
   values_ = Buffer<float>(value, MemoryKind::kWeights, dev);
   codes_ = Buffer<int8_t>(code, MemoryKind::kWeights, dev);
@@ -206,7 +207,7 @@ absl::Status LlamaParams::Init() {
                             .codes = codes.Flat(local, n)});
     });
   }
-  SynchronizeStream(ctx_.stream());
+  Synchronize(ctx_);
   return absl::OkStatus();
 }
 
@@ -232,8 +233,9 @@ TensorRef LlamaParams::Weights(const ParamTensor& t, const TensorRef& scratch) c
       Ternarize(ctx_, {.w = values_ref(t), .out = out, .absmean = RefOf(absmean_, {1})});
       return out;
     case ParamStorage::kCodes:
-      Dequantize(ctx_,
-                 {.codes = codes_ref(t), .scales = scales_ref(t), .group = ScaleGroup(t), .out = out});
+      Dequantize(
+          ctx_,
+          {.codes = codes_ref(t), .scales = scales_ref(t), .group = ScaleGroup(t), .out = out});
       return out;
   }
   return out;

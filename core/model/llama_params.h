@@ -172,9 +172,9 @@ class LlamaParams {
   TpShard tp_;
   ExecContext ctx_;
   std::vector<ParamTensor> tensors_;
-  std::vector<float> scales_;    // ParamTensor::scale_offset indexes it; 1 without codes
-  Buffer<float> scale_mirror_;   // scales_ on the params' device
-  Buffer<float> absmean_;        // (1) workspace of the ternarizer
+  std::vector<float> scales_;   // ParamTensor::scale_offset indexes it; 1 without codes
+  Buffer<float> scale_mirror_;  // scales_ on the params' device
+  Buffer<float> absmean_;       // (1) workspace of the ternarizer
   int64_t max_numel_ = 0;
   int64_t max_full_numel_ = 0;
   Buffer<float> values_;

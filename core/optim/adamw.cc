@@ -87,10 +87,10 @@ absl::StatusOr<std::vector<float>> AdamW::RecomputedScales(const LlamaParams& pa
   Buffer<float> group_max(params.num_scales(), MemoryKind::kWorkspace, params.device());
   for (const ParamTensor& t : params.tensors()) {
     if (t.storage != ParamStorage::kCodes) continue;
-    GroupMax(params.context(), {.codes = params.codes_ref(t),
-                                .group = LlamaParams::ScaleGroup(t),
-                                .out = RefOf(group_max, {t.scale_count},
-                                             static_cast<size_t>(t.scale_offset))});
+    GroupMax(params.context(),
+             {.codes = params.codes_ref(t),
+              .group = LlamaParams::ScaleGroup(t),
+              .out = RefOf(group_max, {t.scale_count}, static_cast<size_t>(t.scale_offset))});
     for (int64_t r = 0; r < t.scale_count; ++r) {
       if (ScaleGroupsSpanShards(t)) shared.push_back(t.scale_offset + r);
     }
@@ -173,8 +173,8 @@ void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, 
   const ParamTensor& t = params.tensors()[slice.tensor];
   const ExecContext& ctx = params.context();
   if (clip != 1.0f) {
-    Scale(ctx, {.x = params.grad_ref(t).Flat(slice.begin, slice.end - slice.begin),
-                .factor = clip});
+    Scale(ctx,
+          {.x = params.grad_ref(t).Flat(slice.begin, slice.end - slice.begin), .factor = clip});
   }
   const MomentsView moments = moments_[t.id].view();
   // One update per run of consecutive global indices inside one scale group (the whole tensor,

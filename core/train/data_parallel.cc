@@ -1,8 +1,6 @@
 // Data parallelism (replicated and sharded), gradient norm and replica digests.
 #include "core/train/data_parallel.h"
 
-#include "kernels/reduce.h"
-
 #include <xxhash.h>
 
 #include <string>
@@ -13,6 +11,7 @@
 #include "core/base/parallel.h"
 #include "core/base/status.h"
 #include "kernels/moments.h"
+#include "kernels/reduce.h"
 
 namespace dqt {
 
@@ -32,8 +31,8 @@ absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer
     const size_t mine = counts[comm.rank()];
     if (scratch.size() < mine) scratch = Buffer<float>(mine, MemoryKind::kWorkspace);
     DQT_RETURN_IF_ERROR(comm.ReduceScatter(grads + begin, scratch.data(), counts));
-    Scale(ExecContext::Cpu(), {.x = RefOf(scratch.data(), Device::kCpu, {static_cast<int64_t>(mine)}),
-                               .factor = inv});
+    Scale(ExecContext::Cpu(),
+          {.x = RefOf(scratch.data(), Device::kCpu, {static_cast<int64_t>(mine)}), .factor = inv});
     DQT_RETURN_IF_ERROR(comm.AllGather(scratch.data(), grads + begin, bytes));
   }
   return absl::OkStatus();
@@ -120,7 +119,8 @@ absl::Status ShardedDataParallel::ReduceGradients(LlamaParams& params) {
     const float* in = grad_recv_.data();
     for (const OwnedSlice& s : owned()) {
       if (s.tensor < b.first || s.tensor >= b.end) continue;
-      const TensorRef g = params.grad_ref(params.tensors()[s.tensor]).Flat(s.begin, s.end - s.begin);
+      const TensorRef g =
+          params.grad_ref(params.tensors()[s.tensor]).Flat(s.begin, s.end - s.begin);
       CopyBytes(g.data, Device::kCpu, in, Device::kCpu, g.bytes());
       Scale(ExecContext::Cpu(), {.x = g, .factor = inv});
       in += g.numel();

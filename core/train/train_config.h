@@ -26,8 +26,9 @@ struct TrainConfig {
   int eval_sequences = 64;  // held-out sequences scored per evaluation (0: whole shard)
   int log_every = 1;        // steps between JSON log lines
   bool progress = true;     // one-line progress display when stderr is a terminal
-  DeviceChoice device = DeviceChoice::kAuto;  // AUTO: CUDA when a GPU is visible
-  bool cuda_bf16_activations = true;          // false: fp32 activations on CUDA
+  // CPU by default until checkpoints and several ranks run from the device (issue 9).
+  DeviceChoice device = DeviceChoice::kCpu;
+  bool cuda_bf16_activations = true;  // false: fp32 activations on CUDA
 };
 
 struct CheckpointConfig {

@@ -374,7 +374,9 @@ absl::Status Trainer::Run() {
     if (digest_every > 0 && ((step + 1) % digest_every == 0 || step + 1 == tc.steps)) {
       DQT_RETURN_IF_ERROR(CheckDigests(step + 1));
     }
-    if (step == 0) DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel(), model_->params().device())));
+    if (step == 0)
+      DQT_RETURN_IF_ERROR(
+          Log(MemoryReportJson(model_->params().numel(), model_->params().device())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
     if (log_step) {
       const std::string health_json =

@@ -91,7 +91,7 @@ class Trainer {
   std::optional<int> stopped_at_;
   std::FILE* log_file_ = nullptr;
   ProcessGrid grid_;
-  CudaStream stream_;  // this rank's CUDA stream (null on the CPU)
+  CudaStream stream_;                             // this rank's CUDA stream (null on the CPU)
   std::unique_ptr<ShardedDataParallel> sharded_;  // sharded DP mode with dp > 1 only
   Buffer<float> reduce_scratch_;                  // this rank's chunk of the gradient average
 };

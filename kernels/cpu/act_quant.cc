@@ -1,13 +1,13 @@
 // CPU twin of per-token int8 fake quantization.
 #include "kernels/cpu/act_quant.h"
-#include "kernels/act_quant.h"
-#include "kernels/fp8.h"
-#include "core/base/tensor_ref.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/base/parallel.h"
+#include "core/base/tensor_ref.h"
+#include "kernels/act_quant.h"
+#include "kernels/fp8.h"
 
 namespace dqt::cpu {
 namespace {
@@ -82,8 +82,8 @@ void ActQuantCodesRef(const ActQuantCodesArgs& a) {
         scale[r] = s;
         for (int64_t j = 0; j < cols; ++j) {
           if (int8) {
-            a.codes.as<int8_t>()[r * cols + j] = static_cast<int8_t>(
-                std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f));
+            a.codes.as<int8_t>()[r * cols + j] =
+                static_cast<int8_t>(std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f));
           } else {
             a.codes.as<Fp8E4M3>()[r * cols + j] = FloatToE4m3(row[j] * s);
           }

@@ -1,13 +1,13 @@
 // CPU twin of causal GQA attention, written from the math: one (batch, kv head) group per task
 // so the dk/dv accumulation has a single writer and a fixed order.
 #include "kernels/cpu/attention.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
 
 namespace dqt::cpu {
 namespace {

@@ -2,13 +2,13 @@
 // exponentials in place, and a scaling pass for the gradient. SIMD reductions (fixed order for
 // a given build) and a vectorized exp keep the 50k-wide rows cheap.
 #include "kernels/cpu/cross_entropy.h"
-#include "kernels/cross_entropy.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 
 #include "core/base/parallel.h"
 #include "kernels/cpu/fast_exp.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/cross_entropy.h"
 
 namespace dqt::cpu {
 

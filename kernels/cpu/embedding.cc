@@ -1,12 +1,12 @@
 // CPU twin of the embedding op. The backward walks tokens in order per row partition, so the
 // summation order (and the result) does not depend on the thread count.
 #include "kernels/cpu/embedding.h"
-#include "kernels/embedding.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cstring>
 
 #include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/embedding.h"
 
 namespace dqt::cpu {
 

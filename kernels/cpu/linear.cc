@@ -1,13 +1,13 @@
 // CPU twin of the linear layer on OpenBLAS GEMM (multithreaded by OpenBLAS itself).
 #include "kernels/cpu/linear.h"
 
+#include <cblas.h>
+
 #include <vector>
 
 #include "core/base/parallel.h"
 #include "kernels/cpu/float_types.h"
 #include "kernels/fp8.h"
-
-#include <cblas.h>
 
 namespace dqt::cpu {
 namespace {

@@ -1,12 +1,12 @@
 // CPU twin of RMSNorm. Sums accumulate in double so float results do not drift with width.
 #include "kernels/cpu/rmsnorm.h"
-#include "kernels/rmsnorm.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 #include <vector>
 
 #include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/rmsnorm.h"
 
 namespace dqt::cpu {
 
@@ -80,8 +80,8 @@ void RmsNormBackwardRef(const RmsNormBackwardArgs& a) {
   cpu::WithFloatType(a.x.dtype, "RmsNormBackward", [&](auto t) {
     using T = decltype(t);
     const int d = static_cast<int>(a.x.dim(-1));
-    cpu::RmsNormBackward(a.x.as<T>(), a.gain.as<T>(), a.rstd.as<T>(), a.dy.as<T>(),
-                         a.x.numel() / d, d, a.dx.as<T>(), a.dgain.as<T>());
+    cpu::RmsNormBackward(a.x.as<T>(), a.gain.as<T>(), a.rstd.as<T>(), a.dy.as<T>(), a.x.numel() / d,
+                         d, a.dx.as<T>(), a.dgain.as<T>());
   });
 }
 

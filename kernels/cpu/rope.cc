@@ -1,11 +1,11 @@
 // CPU twin of RoPE: a rotation of each (i, i + half) pair by pos * theta^(-2i/head_dim).
 #include "kernels/cpu/rope.h"
-#include "kernels/rope.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 
 #include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/rope.h"
 
 namespace dqt::cpu {
 namespace {

@@ -1,11 +1,11 @@
 // CPU twin of SwiGLU; silu(x) = x * sigmoid(x), silu'(x) = s(x) * (1 + x * (1 - s(x))).
 #include "kernels/cpu/swiglu.h"
-#include "kernels/swiglu.h"
-#include "kernels/cpu/float_types.h"
 
 #include <cmath>
 
 #include "core/base/parallel.h"
+#include "kernels/cpu/float_types.h"
+#include "kernels/swiglu.h"
 
 namespace dqt::cpu {
 
@@ -55,8 +55,8 @@ void SwiGluForwardRef(const SwiGluForwardArgs& a) {
 void SwiGluBackwardRef(const SwiGluBackwardArgs& a) {
   cpu::WithFloatType(a.gate.dtype, "SwiGluBackward", [&](auto t) {
     using T = decltype(t);
-    cpu::SwiGluBackward(a.gate.as<T>(), a.up.as<T>(), a.dh.as<T>(), a.gate.numel(),
-                        a.dgate.as<T>(), a.dup.as<T>());
+    cpu::SwiGluBackward(a.gate.as<T>(), a.up.as<T>(), a.dh.as<T>(), a.gate.numel(), a.dgate.as<T>(),
+                        a.dup.as<T>());
   });
 }
 

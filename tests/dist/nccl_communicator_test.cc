@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> OneRank(NcclOptions options) {
 }
 
 // Parameter: NcclOptions::always_per_root.
-class NcclOneRank : public ::testing::TestWithParam<bool> {
+class NcclOneRankGpu : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
@@ -44,23 +44,23 @@ class NcclOneRank : public ::testing::TestWithParam<bool> {
   std::unique_ptr<testing::DeviceRoundTrip> comm_;
 };
 
-TEST_P(NcclOneRank, AllReduceSumAndMax) { testing::CheckAllReduce(*comm_); }
+TEST_P(NcclOneRankGpu, AllReduceSumAndMax) { testing::CheckAllReduce(*comm_); }
 
-TEST_P(NcclOneRank, ReduceScatterEqualAndUneven) { testing::CheckReduceScatter(*comm_); }
+TEST_P(NcclOneRankGpu, ReduceScatterEqualAndUneven) { testing::CheckReduceScatter(*comm_); }
 
-TEST_P(NcclOneRank, AllGatherEqualUnevenAndInPlace) { testing::CheckAllGather(*comm_); }
+TEST_P(NcclOneRankGpu, AllGatherEqualUnevenAndInPlace) { testing::CheckAllGather(*comm_); }
 
-TEST_P(NcclOneRank, AllGatherOfPackedTernaryShards) {
+TEST_P(NcclOneRankGpu, AllGatherOfPackedTernaryShards) {
   testing::CheckPackedTernaryAllGather(*comm_);
 }
 
-TEST_P(NcclOneRank, BroadcastAndBarrier) { testing::CheckBroadcast(*comm_); }
+TEST_P(NcclOneRankGpu, BroadcastAndBarrier) { testing::CheckBroadcast(*comm_); }
 
-TEST_P(NcclOneRank, Split) { testing::CheckSplit(*comm_); }
+TEST_P(NcclOneRankGpu, Split) { testing::CheckSplit(*comm_); }
 
-TEST_P(NcclOneRank, ProcessGrids) { testing::CheckProcessGrids(*comm_); }
+TEST_P(NcclOneRankGpu, ProcessGrids) { testing::CheckProcessGrids(*comm_); }
 
-INSTANTIATE_TEST_SUITE_P(Paths, NcclOneRank, ::testing::Bool(),
+INSTANTIATE_TEST_SUITE_P(Paths, NcclOneRankGpu, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "PerRoot" : "Native";
                          });
@@ -69,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, NcclOneRank, ::testing::Bool(),
 // it on the legacy default stream, even where NCCL has nothing to do (one rank, in place): a
 // large asynchronous upload queued there just before must have landed when a reader on a
 // non-blocking stream looks right after the call.
-TEST(NcclCommunicator, DevicePointersAfterLegacyStreamWork) {
+TEST(NcclCommunicatorGpu, DevicePointersAfterLegacyStreamWork) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   absl::StatusOr<std::unique_ptr<NcclCommunicator>> nccl = OneRank({});
   ASSERT_THAT(nccl, IsOk());
@@ -139,5 +139,5 @@ TEST(CudaError, CodesMapToStatus) {
 }  // namespace dqt
 
 #else
-TEST(NcclCommunicator, OneRank) { GTEST_SKIP() << "built without NCCL"; }
+TEST(NcclCommunicatorGpu, OneRank) { GTEST_SKIP() << "built without NCCL"; }
 #endif

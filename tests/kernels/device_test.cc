@@ -26,7 +26,7 @@ TEST(SelectCudaDevice, WithoutDeviceIsFailedPrecondition) {
 }
 
 #if defined(DQT_HAVE_CUDA)
-TEST(SelectCudaDevice, RoundRobinOverVisibleDevices) {
+TEST(SelectCudaDeviceGpu, RoundRobinOverVisibleDevices) {
   const int count = CudaDeviceCount();
   if (count == 0) GTEST_SKIP() << "no CUDA device";
   for (int local_rank : {0, 1, count, 2 * count + 1, 7}) {

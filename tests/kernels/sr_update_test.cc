@@ -296,7 +296,7 @@ RunResult RunSliced(const Layout& l, const std::vector<int64_t>& cuts, int threa
     for (size_t s = 0; s < stores.size(); ++s) {
       const int64_t first = bounds[s];
       total += DqtUpdateRef(MakeArgs(l.hyper, step, first, stores[s].size(), r.codes.data() + first,
-                                  grad.data() + first, stores[s].view()));
+                                     grad.data() + first, stores[s].view()));
     }
     r.stats.push_back(total);
   }
@@ -380,7 +380,7 @@ TEST(DqtUpdate, ValidationNamesTheProblem) {
 #if defined(DQT_HAVE_CUDA)
 void CudaOk(cudaError_t e) { ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e); }
 
-TEST(DqtUpdateCuda, MatchesCpuBitForBit) {
+TEST(DqtUpdateTwin, MatchesCpuBitForBit) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const Layout layouts[] = {{MomentFormat::kFp32, Int4Hyper(), 100003, {}},
                             {MomentFormat::kBf16, TernaryHyper(), 70001, {}},
@@ -457,7 +457,7 @@ TEST(DqtUpdateCuda, MatchesCpuBitForBit) {
   }
 }
 #else
-TEST(DqtUpdateCuda, MatchesCpuBitForBit) { GTEST_SKIP() << "built without CUDA"; }
+TEST(DqtUpdateTwin, MatchesCpuBitForBit) { GTEST_SKIP() << "built without CUDA"; }
 #endif
 
 }  // namespace

@@ -21,8 +21,8 @@
 namespace dqt::testing {
 
 // Skips the test (reported as skipped by ctest) without a usable CUDA device.
-#define DQT_REQUIRE_CUDA()                                                             \
-  do {                                                                                 \
+#define DQT_REQUIRE_CUDA()                                                           \
+  do {                                                                               \
     if (::dqt::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device (twin test)"; \
   } while (0)
 
@@ -59,7 +59,8 @@ class TwinTensor {
     }
   }
   float GetFloat(int64_t i) const {
-    if (dtype_ == DType::kBF16) return Bf16ToFloat(reinterpret_cast<const Bf16*>(host_.data())[i].bits);
+    if (dtype_ == DType::kBF16)
+      return Bf16ToFloat(reinterpret_cast<const Bf16*>(host_.data())[i].bits);
     return reinterpret_cast<const float*>(host_.data())[i];
   }
   std::vector<float> Floats() const {
@@ -124,8 +125,8 @@ inline void ExpectBytesEqual(const void* want, const void* got, size_t bytes,
   const auto* b = static_cast<const uint8_t*>(got);
   for (size_t i = 0; i < bytes; ++i) {
     if (a[i] != b[i]) {
-      ADD_FAILURE() << what << ": first differing byte " << i << " (cpu " << int(a[i])
-                    << ", cuda " << int(b[i]) << ") of " << bytes;
+      ADD_FAILURE() << what << ": first differing byte " << i << " (cpu " << int(a[i]) << ", cuda "
+                    << int(b[i]) << ") of " << bytes;
       return;
     }
   }

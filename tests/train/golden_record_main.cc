@@ -10,7 +10,9 @@
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: golden_record fp|dqt8|ternary_all|bitnet   (DQT_DATA_DIR, DQT_SOURCE_DIR set)\n");
+    std::fprintf(
+        stderr,
+        "usage: golden_record fp|dqt8|ternary_all|bitnet   (DQT_DATA_DIR, DQT_SOURCE_DIR set)\n");
     return 2;
   }
   absl::StatusOr<std::vector<double>> losses = dqt::testing::GoldenLosses(argv[1], "/tmp");

@@ -22,8 +22,8 @@ inline absl::StatusOr<std::string> GoldenShard(const std::string& text_file, siz
                                                const std::string& dir, const std::string& name) {
   const char* data = std::getenv("DQT_DATA_DIR");
   const std::string data_dir = data != nullptr ? data : "data_cache";
-  DQT_ASSIGN_OR_RETURN(Gpt2Tokenizer tok, Gpt2Tokenizer::Load(data_dir + "/encoder.json",
-                                                               data_dir + "/vocab.bpe"));
+  DQT_ASSIGN_OR_RETURN(Gpt2Tokenizer tok,
+                       Gpt2Tokenizer::Load(data_dir + "/encoder.json", data_dir + "/vocab.bpe"));
   std::ifstream in(data_dir + "/" + text_file, std::ios::binary);
   std::string text(bytes, '\0');
   in.read(text.data(), bytes);
@@ -60,10 +60,9 @@ inline absl::StatusOr<std::vector<double>> GoldenLosses(const std::string& mode,
   overrides.insert(overrides.end(),
                    {"data.train_shard=" + train, "data.eval_shard=" + eval, "optimizer.lr=1e-2",
                     "log.jsonl_path=" + dir + "/golden_" + mode + ".jsonl"});
-  DQT_ASSIGN_OR_RETURN(
-      proto::RunProto run,
-      LoadRunProto(std::string(src != nullptr ? src : ".") + "/launch/configs/tiny.pbtxt",
-                   overrides));
+  DQT_ASSIGN_OR_RETURN(proto::RunProto run, LoadRunProto(std::string(src != nullptr ? src : ".") +
+                                                             "/launch/configs/tiny.pbtxt",
+                                                         overrides));
   DQT_RETURN_IF_ERROR(ValidateRunProto(run));
   DQT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(ToRunConfig(run)));
   DQT_RETURN_IF_ERROR(trainer->Run());

@@ -20,8 +20,7 @@ class Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, TinyConfigFirstTenLosses) {
   const std::string mode = GetParam();
-  absl::StatusOr<std::vector<double>> losses =
-      testing::GoldenLosses(mode, ::testing::TempDir());
+  absl::StatusOr<std::vector<double>> losses = testing::GoldenLosses(mode, ::testing::TempDir());
   ASSERT_THAT(losses, IsOk());
   ASSERT_EQ(losses->size(), 10u);
   const char* src = std::getenv("DQT_SOURCE_DIR");
@@ -42,8 +41,7 @@ TEST_P(Golden, TinyConfigFirstTenLosses) {
   EXPECT_LT(losses->back(), losses->front()) << "10 steps on real text must make progress";
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, Golden,
-                         ::testing::Values("fp", "dqt8", "ternary_all", "bitnet"));
+INSTANTIATE_TEST_SUITE_P(Modes, Golden, ::testing::Values("fp", "dqt8", "ternary_all", "bitnet"));
 
 }  // namespace
 }  // namespace dqt

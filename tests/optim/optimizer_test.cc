@@ -1,8 +1,7 @@
 // AdamW: one step against the formula, decoupled decay only on matrices, clipping by norm.
-#include "core/optim/adamw.h"
-
 #include <cmath>
 
+#include "core/optim/adamw.h"
 #include "gtest/gtest.h"
 
 namespace dqt {
