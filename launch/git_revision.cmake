@@ -1,9 +1,12 @@
 # Writes OUT, a C++ file defining dqt::GitRevision() from `git rev-parse HEAD` of SRC (with
 # "-dirty" when tracked files differ), touching it only when the revision changed. Run by the
 # dqt_git_revision target on every build (launch/CMakeLists.txt).
+# The environment variable DQT_GIT_REVISION, when set, wins (image builds copy no .git).
 execute_process(COMMAND git -C "${SRC}" rev-parse HEAD OUTPUT_VARIABLE rev RESULT_VARIABLE rc
                 OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-if(NOT rc EQUAL 0)
+if(NOT "$ENV{DQT_GIT_REVISION}" STREQUAL "")
+  set(rev "$ENV{DQT_GIT_REVISION}")
+elseif(NOT rc EQUAL 0)
   set(rev "unknown")
 else()
   execute_process(COMMAND git -C "${SRC}" status --porcelain --untracked-files=no

@@ -4,7 +4,8 @@
 #   ops_tiny_args WORK CKPT STEPS  # prints --set overrides of launch/configs/tiny.pbtxt, one
 #                                  # per line (not parallel.dp)
 #   ops_same_checkpoint A B        # every file of checkpoint dir A equals B's (byte for byte)
-#   ops_wait_for_step LOG STEP SECONDS  # waits until the JSON-lines log reports STEP
+#   ops_wait_for_step LOG STEP SECONDS [PID]  # waits until the JSON-lines log reports STEP
+#                                  # (fails early when process PID has ended)
 
 ops_make_shards() {
   local work=$1 data=${DQT_DATA_DIR:?set DQT_DATA_DIR to the fetched corpus (tests/run.sh)}
@@ -42,6 +43,10 @@ ops_wait_for_step() {
     if [ -f "$log" ] && awk -F'"step":' -v s="$step" \
       'NF > 1 && $0 !~ /"event"/ && $2 + 0 >= s { found = 1 } END { exit !found }' "$log"; then
       return 0
+    fi
+    if [ -n "${4:-}" ] && ! kill -0 "$4" 2> /dev/null; then
+      echo "the run ended before step $2"
+      return 1
     fi
     sleep 0.05
   done

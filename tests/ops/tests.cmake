@@ -12,3 +12,14 @@ set_tests_properties(ops/slurm PROPERTIES LABELS "slurm;mpi" TIMEOUT 400 PROCESS
 add_test(NAME ops/preempt_mpirun COMMAND ${ops_dir}/preempt_mpirun_test.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(ops/preempt_mpirun PROPERTIES LABELS "mpi;ops" TIMEOUT 300 PROCESSORS 2
                      ENVIRONMENT "${ops_env}")
+
+# dqt_report on a shortened quickstart run, checked in headless Chromium (DOM and screenshot);
+# exit status 77 reads as skipped when chromium is not installed.
+add_test(NAME ops/report COMMAND ${ops_dir}/report_test.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(ops/report PROPERTIES LABELS "ops" TIMEOUT 300 PROCESSORS 2
+                     SKIP_RETURN_CODE 77 ENVIRONMENT "${ops_env}")
+
+# The Dockerfiles against launch/install_deps.sh, launch/build.sh, launch/bin/ and the libraries
+# the built binaries load (no container engine in CI; docs/OPERATIONS.md says what was built).
+add_test(NAME ops/docker_sync COMMAND ${ops_dir}/docker_sync_test.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(ops/docker_sync PROPERTIES LABELS "ops")
