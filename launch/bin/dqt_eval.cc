@@ -13,6 +13,7 @@
 #include "launch/flags.h"
 #include "launch/json.h"
 #include "launch/model_loading.h"
+#include "launch/progress.h"
 
 namespace {
 
@@ -60,8 +61,17 @@ absl::Status Main(const EvalArgs& args) {
         absl::StrFormat("text file %s has %d tokens, fewer than one window of --seq_len %d + 1",
                         args.text, tokens.size(), seq_len));
   }
-  const dqt::EvalResult r = dqt::Evaluate(*model, dqt::SourceOf(tokens, text.size()), seq_len,
-                                          static_cast<int>(args.batch), /*max_windows=*/0);
+  // The progress line follows the windows Evaluate reads (it reads them in order).
+  dqt::TokenSource source = dqt::SourceOf(tokens, text.size());
+  dqt::ProgressLine progress("evaluating", static_cast<double>(tokens.size()), "tokens");
+  source.copy = [&progress, copy = source.copy](uint64_t start, size_t n, int32_t* out) {
+    copy(start, n, out);
+    progress.Update(static_cast<double>(start + n));
+  };
+  const dqt::EvalResult r =
+      dqt::Evaluate(*model, source, seq_len, static_cast<int>(args.batch), /*max_windows=*/0);
+  progress.Update(static_cast<double>(tokens.size()), "done");
+  progress.Finish();
   const int64_t windows = available / seq_len;
   if (args.json) {
     std::printf(

@@ -11,6 +11,7 @@
 #include "launch/flags.h"
 #include "launch/hf_export.h"
 #include "launch/model_loading.h"
+#include "launch/progress.h"
 
 namespace {
 
@@ -30,8 +31,13 @@ absl::Status Main(const ExportArgs& args) {
                      "\"; supported: ", absl::StrJoin(dqt::kExportFormats, ", ")));
   }
   if (args.out.empty()) return absl::InvalidArgumentError("--out is required");
+  dqt::ProgressLine progress("exporting", 2, "stages");
+  progress.Update(0, "loading " + args.ckpt);
   DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
+  progress.Update(1, "writing " + args.out);
   DQT_RETURN_IF_ERROR(dqt::ExportHuggingFaceLlama(model->params(), args.out, &args.tokenizer));
+  progress.Update(2, "done");
+  progress.Finish();
   int64_t parameters = 0;
   for (const dqt::ParamTensor& t : model->params().tensors()) parameters += t.numel;
   std::printf(

@@ -13,10 +13,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/base/status.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/token_shard.h"
 #include "launch/flags.h"
+#include "launch/progress.h"
+#include "launch/text_pieces.h"
 
 namespace dqt {
 namespace {
@@ -55,21 +58,33 @@ absl::Status Run(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   DQT_ASSIGN_OR_RETURN(const Gpt2Tokenizer tokenizer,
                        Gpt2Tokenizer::Load(encoder, vocab, verify_hashes));
-  const bool progress = ::isatty(STDERR_FILENO);
+  uint64_t total_bytes = 0;
+  for (const std::string& f : files) {
+    std::error_code error;
+    const uintmax_t size = std::filesystem::file_size(f, error);
+    if (!error) total_bytes += size;
+  }
+  // Large files are encoded in pieces (same ids as whole, see text_pieces.h) so that the
+  // progress line moves within a file.
+  constexpr size_t kPieceBytes = 8 << 20;
+  constexpr double kMiB = 1 << 20;
+  ProgressLine progress("tokenizing", total_bytes / kMiB, "MiB");
   std::vector<int32_t> tokens;
   uint64_t source_bytes = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     DQT_ASSIGN_OR_RETURN(const std::string text, ReadFile(files[i]));
-    const std::vector<int32_t> ids = tokenizer.Encode(text);
-    tokens.insert(tokens.end(), ids.begin(), ids.end());
+    const std::string detail = absl::StrFormat("[%d/%d] %s", i + 1, files.size(), files[i]);
+    uint64_t done = source_bytes;
+    for (std::string_view piece : SplitForTokenizing(text, kPieceBytes)) {
+      const std::vector<int32_t> ids = tokenizer.Encode(piece);
+      tokens.insert(tokens.end(), ids.begin(), ids.end());
+      done += piece.size();
+      progress.Update(done / kMiB, detail);
+    }
     tokens.push_back(tokenizer.eot_id());
     source_bytes += text.size();
-    if (progress) {
-      std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %zu tokens", i + 1, files.size(),
-                   files[i].c_str(), ids.size());
-    }
   }
-  if (progress) std::fputs("\n", stderr);
+  progress.Finish();
   DQT_RETURN_IF_ERROR(WriteTokenShard(out, tokens, source_bytes));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
