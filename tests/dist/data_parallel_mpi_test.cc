@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/mpi_world.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 #include "tests/testing/tiny_mpi_trainer.h"
 
 namespace dqt {
@@ -91,14 +92,8 @@ TEST(DataParallel, AveragedGradientsAreTheSameBitsOnEveryRank) {
 }
 
 TEST(DataParallel, DivergenceNamesRankAndTensor) {
-  LlamaConfig c;
-  c.vocab_size = 13;
-  c.d_model = 8;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 8;
-  c.context = 4;
+  LlamaConfig c = testing::TinyModel(
+      {.d_model = 8, .layers = 1, .heads = 2, .kv_heads = 2, .ffn = 8, .context = 4});
   c.quant.optimizer = OptimizerKind::kDqt;
   c.quant.grid = QuantGrid::Integer(4);
   LlamaParams params(c);

@@ -22,6 +22,7 @@
 #include "launch/model_loading.h"
 #include "launch/safetensors.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
@@ -35,14 +36,7 @@ using ::testing::HasSubstr;
 // two, a non-default RoPE theta, and an eps large enough to matter next to mean(x^2) ~ 1, so
 // config.json must carry both for the reference logits to match.
 LlamaConfig TinyConfig() {
-  LlamaConfig c;
-  c.vocab_size = 97;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 48;
-  c.context = 16;
+  LlamaConfig c = testing::TinyModel({.vocab = 97, .d_model = 32, .ffn = 48, .context = 16});
   c.rope_theta = 500.0f;
   c.norm_eps = 0.05f;
   return c;

@@ -21,6 +21,7 @@
 #include "launch/model_loading.h"
 #include "launch/safetensors.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
@@ -39,14 +40,7 @@ constexpr char kText[] =
 // GPT-2 vocabulary (the tokenizer's ids must embed) with everything else tiny, so each binary
 // runs in well under a second.
 LlamaConfig TinyGpt2Config(bool subln) {
-  LlamaConfig c;
-  c.vocab_size = 50257;
-  c.d_model = 16;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn_dim = 24;
-  c.context = 32;
+  LlamaConfig c = testing::TinyModel({.vocab = 50257, .heads = 2, .kv_heads = 1, .context = 32});
   c.subln = subln;
   c.init_std = 0.5f;  // peaked enough that greedy and sampled text differ
   c.seed = 5;

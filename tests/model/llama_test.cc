@@ -8,19 +8,13 @@
 
 #include "core/base/philox.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
 
 LlamaConfig TinyConfig(bool subln) {
-  LlamaConfig c;
-  c.vocab_size = 37;
-  c.d_model = 16;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 24;
-  c.context = 8;
+  LlamaConfig c = testing::TinyModel({.vocab = 37});
   c.subln = subln;
   c.init_std = 0.3f;  // large enough that every path carries gradient
   c.seed = 99;

@@ -9,19 +9,13 @@
 
 #include "core/model/llama.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
 
 LlamaConfig TinyDqt(QuantGrid grid, QuantGemm gemm) {
-  LlamaConfig c;
-  c.vocab_size = 61;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 48;
-  c.context = 16;
+  LlamaConfig c = testing::TinyModel({.vocab = 61, .d_model = 32, .ffn = 48, .context = 16});
   c.init_std = 0.1f;
   c.seed = 7;
   c.quant.optimizer = OptimizerKind::kDqt;

@@ -14,6 +14,7 @@
 #include "dist/fake_communicator.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
@@ -30,14 +31,7 @@ struct Mode {
 };
 
 LlamaConfig Config(const Mode& mode) {
-  LlamaConfig c;
-  c.vocab_size = 41;
-  c.d_model = 16;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 24;
-  c.context = 8;
+  LlamaConfig c = testing::TinyModel({.vocab = 41});
   c.init_std = 0.1f;
   c.seed = 7;
   c.quant.optimizer = mode.optimizer;

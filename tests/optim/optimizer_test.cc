@@ -3,20 +3,14 @@
 
 #include "core/optim/adamw.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
 
 LlamaConfig Tiny() {
-  LlamaConfig c;
-  c.vocab_size = 11;
-  c.d_model = 8;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn_dim = 12;
-  c.context = 4;
-  return c;
+  return testing::TinyModel(
+      {.vocab = 11, .d_model = 8, .layers = 1, .heads = 2, .kv_heads = 1, .ffn = 12, .context = 4});
 }
 
 TEST(AdamW, FirstStepMatchesFormula) {

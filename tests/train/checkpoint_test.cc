@@ -12,6 +12,7 @@
 #include "core/train/shard_store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
@@ -21,14 +22,7 @@ using testing::StatusIs;
 
 LlamaConfig Tiny(OptimizerKind kind = OptimizerKind::kFp, QuantGrid grid = QuantGrid::Integer(8),
                  bool per_channel = false, MomentFormat moments = MomentFormat::kFp32) {
-  LlamaConfig c;
-  c.vocab_size = 13;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.ffn_dim = 24;
-  c.context = 6;
+  LlamaConfig c = testing::TinyModel({.d_model = 32, .heads = 2, .kv_heads = 1, .context = 6});
   c.subln = true;
   c.seed = 5;
   c.quant.optimizer = kind;

@@ -12,6 +12,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_model.h"
 
 namespace dqt {
 namespace {
@@ -128,15 +129,7 @@ TEST(DqtTraining, CodesOnlyOnTheGridAndHealthLogged) {
 }
 
 LlamaConfig SmallConfig() {
-  LlamaConfig c;
-  c.vocab_size = 17;
-  c.d_model = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.ffn_dim = 24;
-  c.context = 4;
-  return c;
+  return testing::TinyModel({.vocab = 17, .layers = 1, .heads = 2, .kv_heads = 2, .context = 4});
 }
 
 TEST(DqtTraining, DegenerateScaleIsAnError) {
