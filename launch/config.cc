@@ -210,6 +210,7 @@ RunProto DefaultRunProto() {
                                                        : proto::TrainProto::AUTO);
   t.set_cuda_activations(c.train.cuda_bf16_activations ? proto::TrainProto::BF16
                                                        : proto::TrainProto::FP32);
+  t.set_recompute_activations(c.train.recompute == Recompute::kPerBlock);
 
   proto::CheckpointProto& k = *run.mutable_checkpoint();
   k.set_dir(c.checkpoint.dir);
@@ -371,6 +372,7 @@ RunConfig ToRunConfig(const RunProto& run) {
                    : t.device() == proto::TrainProto::CUDA ? DeviceChoice::kCuda
                                                            : DeviceChoice::kAuto;
   c.train.cuda_bf16_activations = t.cuda_activations() != proto::TrainProto::FP32;
+  c.train.recompute = t.recompute_activations() ? Recompute::kPerBlock : Recompute::kNo;
 
   c.checkpoint.dir = run.checkpoint().dir();
   c.checkpoint.every = run.checkpoint().every();

@@ -31,3 +31,15 @@ if [ -n "$bad" ]; then
   exit 1
 fi
 echo "layering_test: core/{model,optim,train} include no CUDA or twin header"
+
+# The twins' headers refuse to compile outside the kernels (kernels/internal.h).
+cxx=${CXX:-c++}
+probe_src="$probe/include_probe.cc"
+printf '#include "kernels/cpu/rmsnorm.h"\nint main() { return 0; }\n' > "$probe_src"
+if "$cxx" -std=c++20 -fsyntax-only -I "$here" "$probe_src" 2>"$probe/err.txt"; then
+  echo "layering_test: kernels/cpu/rmsnorm.h compiled outside the kernels" >&2
+  exit 1
+fi
+grep -q 'internal to the kernels' "$probe/err.txt" || { cat "$probe/err.txt" >&2; exit 1; }
+"$cxx" -std=c++20 -fsyntax-only -DDQT_KERNELS_INTERNAL -I "$here" "$probe_src" || exit 1
+echo "layering_test: kernels/cpu/ headers compile only inside the kernels"

@@ -27,10 +27,11 @@ TpShard ShardOf(const Communicator* tp) {
 }  // namespace
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext ctx,
-                       DType activations)
+                       DType activations, Recompute recompute)
     : tp_(tp != nullptr && tp->size() > 1 ? tp : nullptr),
       ctx_(ctx),
       act_(activations),
+      recompute_(recompute),
       params_(config, ShardOf(tp), ctx),
       heads_(config.n_heads / params_.tp().size),
       kv_heads_(config.n_kv_heads / params_.tp().size),
@@ -105,10 +106,13 @@ void LlamaModel::Reserve(int batch, int seq) {
   };
   ids_ = Tensor({n}, DType::kI32, dev, MemoryKind::kActivations);
   targets_ = Tensor({n}, DType::kI32, dev, MemoryKind::kActivations);
+  // Block inputs for every layer; the rest of a block's activations for every layer, or (per-block
+  // recomputation) for one block at a time.
+  block_inputs_.clear();
+  for (int l = 0; l < c.n_layers; ++l) block_inputs_.push_back(act({n, d}));
   acts_.clear();
-  acts_.resize(c.n_layers);
+  acts_.resize(recompute_ == Recompute::kPerBlock ? 1 : c.n_layers);
   for (LayerActivations& a : acts_) {
-    a.x_in = act({n, d});
     a.rstd_in = f32({n});
     a.xn_in = act({n, d});
     a.q = act({batch, seq, heads_, hd});
@@ -130,6 +134,8 @@ void LlamaModel::Reserve(int batch, int seq) {
     }
   }
   x_final_ = act({n, d});
+  // A recomputed block's output is not needed again (the next block's input is kept).
+  recompute_out_ = recompute_ == Recompute::kPerBlock ? act({n, d}) : Tensor();
   rstd_final_ = f32({n});
   xn_final_ = act({n, d});
   const int64_t chunk = std::min<int64_t>(n, kHeadChunkRows);
@@ -199,6 +205,61 @@ void LlamaModel::TpSum(const TensorRef& x) {
   }
 }
 
+// One transformer block on its input block_inputs_[l], writing its output to x_out and its saved
+// activations to Acts(l).
+void LlamaModel::BlockForward(int l, const TensorRef& x_out) {
+  const LlamaConfig& c = config();
+  LayerActivations& a = Acts(l);
+  const LayerTensors& lt = layers_[l];
+  const TensorRef x_in = block_inputs_[l];
+  const int batch = batch_, seq = seq_;
+  const int64_t n = static_cast<int64_t>(batch) * seq;
+  const float eps = c.norm_eps;
+  // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
+  RmsNormForward(
+      ctx_, {.x = x_in, .gain = Gain(lt.input_norm), .y = a.xn_in, .rstd = a.rstd_in, .eps = eps});
+  QuantizeInput(a.xn_in);
+  Linear(a.xn_in, lt.wq, a.q.ref().Reshaped({n, a.q.numel() / n}));
+  Linear(a.xn_in, lt.wk, a.k.ref().Reshaped({n, a.k.numel() / n}));
+  Linear(a.xn_in, lt.wv, a.v.ref().Reshaped({n, a.v.numel() / n}));
+  Rope(ctx_, {.x = a.q, .cos_sin = rope_, .direction = RopeDirection::kForward});
+  Rope(ctx_, {.x = a.k, .cos_sin = rope_, .direction = RopeDirection::kForward});
+  AttentionForward(ctx_, {.q = a.q,
+                          .k = a.k,
+                          .v = a.v,
+                          .out = a.att.ref().Reshaped({batch, seq, heads_, c.head_dim()}),
+                          .saved = a.att_saved});
+  TensorRef o_in = a.att;
+  if (c.subln) {
+    RmsNormForward(
+        ctx_,
+        {.x = a.att, .gain = Gain(lt.attn_subln), .y = a.att_n, .rstd = a.rstd_att, .eps = eps});
+    o_in = a.att_n;
+  }
+  QuantizeInput(o_in, /*sharded=*/true);
+  Linear(o_in, lt.wo, a.x_mid);
+  TpSum(a.x_mid);
+  ResidualAdd(ctx_, {.dst = a.x_mid, .src = x_in});
+  // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
+  RmsNormForward(
+      ctx_,
+      {.x = a.x_mid, .gain = Gain(lt.post_norm), .y = a.xn_mid, .rstd = a.rstd_mid, .eps = eps});
+  QuantizeInput(a.xn_mid);
+  Linear(a.xn_mid, lt.wgate, a.gate);
+  Linear(a.xn_mid, lt.wup, a.up);
+  SwiGluForward(ctx_, {.gate = a.gate, .up = a.up, .h = a.h});
+  TensorRef down_in = a.h;
+  if (c.subln) {
+    RmsNormForward(
+        ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .y = a.h_n, .rstd = a.rstd_h, .eps = eps});
+    down_in = a.h_n;
+  }
+  QuantizeInput(down_in, /*sharded=*/true);
+  Linear(down_in, lt.wdown, x_out);
+  TpSum(x_out);
+  ResidualAdd(ctx_, {.dst = x_out, .src = a.x_mid});
+}
+
 void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   Reserve(batch, seq);
   const LlamaConfig& c = config();
@@ -206,55 +267,9 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   const float eps = c.norm_eps;
   CopyBytes(ids_.ref().data, ctx_.device(), inputs, Device::kCpu, n * sizeof(int32_t),
             ctx_.stream());
-  EmbeddingForward(ctx_, {.ids = ids_, .table = W(embed_), .out = acts_[0].x_in});
+  EmbeddingForward(ctx_, {.ids = ids_, .table = W(embed_), .out = block_inputs_[0]});
   for (int l = 0; l < c.n_layers; ++l) {
-    LayerActivations& a = acts_[l];
-    const LayerTensors& lt = layers_[l];
-    const TensorRef x_out = l + 1 < c.n_layers ? acts_[l + 1].x_in.ref() : x_final_.ref();
-    // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
-    RmsNormForward(
-        ctx_,
-        {.x = a.x_in, .gain = Gain(lt.input_norm), .y = a.xn_in, .rstd = a.rstd_in, .eps = eps});
-    QuantizeInput(a.xn_in);
-    Linear(a.xn_in, lt.wq, a.q.ref().Reshaped({n, a.q.numel() / n}));
-    Linear(a.xn_in, lt.wk, a.k.ref().Reshaped({n, a.k.numel() / n}));
-    Linear(a.xn_in, lt.wv, a.v.ref().Reshaped({n, a.v.numel() / n}));
-    Rope(ctx_, {.x = a.q, .cos_sin = rope_, .direction = RopeDirection::kForward});
-    Rope(ctx_, {.x = a.k, .cos_sin = rope_, .direction = RopeDirection::kForward});
-    AttentionForward(ctx_, {.q = a.q,
-                            .k = a.k,
-                            .v = a.v,
-                            .out = a.att.ref().Reshaped({batch, seq, heads_, c.head_dim()}),
-                            .saved = a.att_saved});
-    TensorRef o_in = a.att;
-    if (c.subln) {
-      RmsNormForward(
-          ctx_,
-          {.x = a.att, .gain = Gain(lt.attn_subln), .y = a.att_n, .rstd = a.rstd_att, .eps = eps});
-      o_in = a.att_n;
-    }
-    QuantizeInput(o_in, /*sharded=*/true);
-    Linear(o_in, lt.wo, a.x_mid);
-    TpSum(a.x_mid);
-    ResidualAdd(ctx_, {.dst = a.x_mid, .src = a.x_in});
-    // MLP half: x_out = x_mid + down(silu(gate(xn)) * up(xn)).
-    RmsNormForward(
-        ctx_,
-        {.x = a.x_mid, .gain = Gain(lt.post_norm), .y = a.xn_mid, .rstd = a.rstd_mid, .eps = eps});
-    QuantizeInput(a.xn_mid);
-    Linear(a.xn_mid, lt.wgate, a.gate);
-    Linear(a.xn_mid, lt.wup, a.up);
-    SwiGluForward(ctx_, {.gate = a.gate, .up = a.up, .h = a.h});
-    TensorRef down_in = a.h;
-    if (c.subln) {
-      RmsNormForward(
-          ctx_, {.x = a.h, .gain = Gain(lt.ffn_subln), .y = a.h_n, .rstd = a.rstd_h, .eps = eps});
-      down_in = a.h_n;
-    }
-    QuantizeInput(down_in, /*sharded=*/true);
-    Linear(down_in, lt.wdown, x_out);
-    TpSum(x_out);
-    ResidualAdd(ctx_, {.dst = x_out, .src = a.x_mid});
+    BlockForward(l, l + 1 < c.n_layers ? block_inputs_[l + 1].ref() : x_final_.ref());
   }
   RmsNormForward(
       ctx_,
@@ -306,7 +321,9 @@ void LlamaModel::Backward() {
                          .dx = d_resid_,
                          .dgain = G(final_norm_)});
   for (int l = c.n_layers - 1; l >= 0; --l) {
-    const LayerActivations& a = acts_[l];
+    if (recompute_ == Recompute::kPerBlock) BlockForward(l, recompute_out_);
+    const LayerActivations& a = Acts(l);
+    const TensorRef x_in = block_inputs_[l];
     const LayerTensors& lt = layers_[l];
     // MLP half.
     const TensorRef down_in = c.subln ? a.h_n.ref() : a.h.ref();
@@ -387,7 +404,7 @@ void LlamaModel::Backward() {
                           .dw = G(lt.wv),
                           .dx_mode = Accumulate::kYes});
     TpSum(g.d_xn);
-    RmsNormBackward(ctx_, {.x = a.x_in,
+    RmsNormBackward(ctx_, {.x = x_in,
                            .gain = Gain(lt.input_norm),
                            .rstd = a.rstd_in,
                            .dy = g.d_xn,

@@ -22,7 +22,6 @@ namespace dqt {
 // activation dtype, statistics (rstd) f32. Inputs of quantized linears hold their fake-quantized
 // values (the forward quantizes them in place), which is what dW = dY^T X_hat needs.
 struct LayerActivations {
-  Tensor x_in;       // (N, d) residual stream entering the block
   Tensor rstd_in;    // (N) f32
   Tensor xn_in;      // (N, d) normed input of q/k/v
   Tensor q, k, v;    // (B, T, H, hd), (B, T, Hkv, hd) x2, after RoPE for q and k
@@ -68,7 +67,8 @@ class LlamaModel {
   // Parameters and activations live on ctx's device; `activations` is the activation dtype (f32;
   // bf16 on CUDA).
   explicit LlamaModel(const LlamaConfig& config, Communicator* tp = nullptr,
-                      ExecContext ctx = ExecContext::Cpu(), DType activations = DType::kF32);
+                      ExecContext ctx = ExecContext::Cpu(), DType activations = DType::kF32,
+                      Recompute recompute = Recompute::kNo);
 
   LlamaParams& params() { return params_; }
   const LlamaParams& params() const { return params_; }
@@ -97,6 +97,9 @@ class LlamaModel {
  private:
   void Reserve(int batch, int seq);
   void Forward(const int32_t* inputs, int batch, int seq);
+  void BlockForward(int l, const TensorRef& x_out);
+  // Saved activations of block l (the one shared slot under per-block recomputation).
+  LayerActivations& Acts(int l) { return acts_[recompute_ == Recompute::kPerBlock ? 0 : l]; }
   // Head + cross-entropy in row chunks (bounded memory); with loss_scale != 0 also writes
   // d(final normed hidden) into d_xn_final_ and accumulates the head gradient.
   double HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count);
@@ -120,6 +123,7 @@ class LlamaModel {
   absl::Status comm_status_;  // first TP collective error (see TakeCommStatus)
   ExecContext ctx_;
   DType act_;  // activation dtype
+  Recompute recompute_;
   LlamaParams params_;
   int heads_, kv_heads_, ffn_;  // this rank's attention heads, kv heads and MLP width
   const ParamTensor* embed_;
@@ -131,8 +135,10 @@ class LlamaModel {
   Tensor gain_weights_;  // (max norm size) f32: dequantized norm gains (policy all)
   Tensor rope_;          // (2, context, hd/2) f32 cos/sin table
   int batch_ = 0, seq_ = 0;
-  Tensor ids_, targets_;  // (N) i32 on the device
-  std::vector<LayerActivations> acts_;
+  Tensor ids_, targets_;                    // (N) i32 on the device
+  std::vector<Tensor> block_inputs_;        // (N, d) residual stream entering each block
+  std::vector<LayerActivations> acts_;      // one per block, or one shared (per-block recompute)
+  Tensor recompute_out_;                    // (N, d) where a recomputed block writes its output
   Tensor x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
   Tensor logits_, losses_;                  // (chunk, V), (chunk) f32
   Tensor loss_totals_;                      // (2) f64: sum of losses, scored tokens

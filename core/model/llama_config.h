@@ -7,6 +7,11 @@
 
 namespace dqt {
 
+// Activation memory: every block's activations kept for the backward, or only each block's input,
+// the rest recomputed block by block in the backward (the same ops on the same inputs: the
+// gradients are bit-identical).
+enum class Recompute { kNo, kPerBlock };
+
 struct LlamaConfig {
   int vocab_size = 50257;
   int d_model = 256;

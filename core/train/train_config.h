@@ -28,7 +28,8 @@ struct TrainConfig {
   bool progress = true;     // one-line progress display when stderr is a terminal
   // CPU by default until checkpoints and several ranks run from the device (issue 9).
   DeviceChoice device = DeviceChoice::kCpu;
-  bool cuda_bf16_activations = true;  // false: fp32 activations on CUDA
+  bool cuda_bf16_activations = true;     // false: fp32 activations on CUDA
+  Recompute recompute = Recompute::kNo;  // per-block activation recomputation
 };
 
 struct CheckpointConfig {

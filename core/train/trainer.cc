@@ -183,7 +183,8 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
       stream_(std::move(stream)) {
   const DType activations =
       ctx.is_cuda() && config.train.cuda_bf16_activations ? DType::kBF16 : DType::kF32;
-  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group(), ctx, activations);
+  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group(), ctx, activations,
+                                        config.train.recompute);
   LlamaParams& params = model_->params();
   std::vector<OwnedSlice> owned = WholeTensors(params);
   if (config.parallel.dp_mode == DpMode::kSharded && grid_.dp() > 1) {

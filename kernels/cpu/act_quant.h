@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt::cpu {
 
 // In place on x (rows, cols).

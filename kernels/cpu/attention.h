@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/attention.h"  // AttentionShape
+#include "kernels/internal.h"   // IWYU pragma: keep
 
 namespace dqt::cpu {
 

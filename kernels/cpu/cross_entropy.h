@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt::cpu {
 
 // logits (n, vocab); targets (n), a target < 0 is ignored (zero loss, zero gradient).

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt::cpu {
 
 // out[i, :] = table[ids[i], :]; table (vocab, d), out (n, d).

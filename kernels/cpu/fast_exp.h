@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt {
 
 inline float VecExp(float x) {

@@ -4,6 +4,7 @@
 
 #include "core/base/check.h"
 #include "core/base/dtype.h"
+#include "kernels/internal.h"  // IWYU pragma: keep
 
 namespace dqt::cpu {
 

@@ -5,7 +5,8 @@
 
 #include <cstdint>
 
-#include "kernels/linear.h"  // Accumulate
+#include "kernels/internal.h"  // IWYU pragma: keep
+#include "kernels/linear.h"    // Accumulate
 
 namespace dqt::cpu {
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt::cpu {
 
 // x, y (rows, d); gain (d); rstd (rows) receives 1/sqrt(mean(x^2)+eps) for the backward.

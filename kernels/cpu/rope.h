@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/internal.h"  // IWYU pragma: keep
+
 namespace dqt::cpu {
 
 // Table of cos/sin for positions [0, context) and frequencies theta^(-2i/head_dim), i < head_dim/2:

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include "core/base/check.h"
+#include "kernels/internal.h"  // IWYU pragma: keep
 
 // Aborts when `call` (a cuBLASLt function) does not return CUBLAS_STATUS_SUCCESS.
 #define DQT_CUBLAS_CHECK(call)                                                \

@@ -9,6 +9,7 @@
 
 #include "core/base/check.h"
 #include "core/base/dtype.h"
+#include "kernels/internal.h"  // IWYU pragma: keep
 
 // Fatal when the last launch on this thread failed (bad configuration, no device, sticky error).
 #define DQT_CUDA_LAUNCH_CHECK()                                                    \

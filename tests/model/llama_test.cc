@@ -3,9 +3,11 @@
 #include "core/model/llama.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "core/base/memory_ledger.h"
 #include "core/base/philox.h"
 #include "gtest/gtest.h"
 #include "tests/testing/tiny_model.h"
@@ -101,6 +103,47 @@ TEST(LlamaModel, InitialLossIsNearUniform) {
   int64_t count = 0;
   const double loss = model.ForwardLoss(inputs.data(), targets.data(), 3, 8, &count) / count;
   EXPECT_NEAR(loss, std::log(37.0), 0.05);
+}
+
+}  // namespace
+}  // namespace dqt
+
+namespace dqt {
+namespace {
+
+// Per-block recomputation: the same gradients bit for bit, with less activation memory (ledger).
+TEST(LlamaRecompute, SameGradientsLessMemory) {
+  LlamaConfig c = testing::TinyModel({.vocab = 37, .layers = 4});
+  c.init_std = 0.3f;
+  c.subln = true;
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Integer(8);
+  c.quant.int8_activations = true;
+  const int batch = 2, seq = 7;
+  std::vector<int32_t> inputs(batch * seq), targets(batch * seq);
+  RandomTokens(&inputs, c.vocab_size, 1);
+  RandomTokens(&targets, c.vocab_size, 2);
+  std::vector<float> grads[2];
+  double loss[2];
+  int64_t activation_bytes[2];
+  for (int r = 0; r < 2; ++r) {
+    const int64_t before = ReadMemoryLedger().Current(MemoryKind::kActivations);
+    LlamaModel model(c, nullptr, ExecContext::Cpu(), DType::kF32,
+                     r == 0 ? Recompute::kNo : Recompute::kPerBlock);
+    ASSERT_TRUE(model.params().Init().ok());
+    int64_t count = 0;
+    model.params().grads().Zero();
+    loss[r] = model.ForwardBackward(inputs.data(), targets.data(), batch, seq, 1.0f, &count);
+    activation_bytes[r] = ReadMemoryLedger().Current(MemoryKind::kActivations) - before;
+    const Buffer<float>& g = model.params().grads();
+    grads[r].assign(g.data(), g.data() + g.size());
+  }
+  EXPECT_EQ(loss[0], loss[1]);
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  EXPECT_EQ(std::memcmp(grads[0].data(), grads[1].data(), grads[0].size() * sizeof(float)), 0);
+  // Four blocks' activations against one block's plus the block inputs.
+  EXPECT_LT(activation_bytes[1], activation_bytes[0] * 2 / 3)
+      << activation_bytes[1] << " vs " << activation_bytes[0] << " bytes";
 }
 
 }  // namespace

@@ -36,8 +36,9 @@ inline absl::StatusOr<std::string> GoldenShard(const std::string& text_file, siz
 }
 
 // Losses of the 10 steps of golden run `mode`; scratch files go to `dir`.
-inline absl::StatusOr<std::vector<double>> GoldenLosses(const std::string& mode,
-                                                        const std::string& dir) {
+// `extra` overrides are applied last (e.g. memory switches that must not change a number).
+inline absl::StatusOr<std::vector<double>> GoldenLosses(
+    const std::string& mode, const std::string& dir, const std::vector<std::string>& extra = {}) {
   std::vector<std::string> overrides;
   if (mode == "dqt8") {  // the paper's numerics: int8 codes, int8 per-token activations
     overrides = {"quant.optimizer=DQT", "quant.weight_format=INTEGER", "quant.weight_bits=8",
@@ -60,6 +61,7 @@ inline absl::StatusOr<std::vector<double>> GoldenLosses(const std::string& mode,
   overrides.insert(overrides.end(),
                    {"data.train_shard=" + train, "data.eval_shard=" + eval, "optimizer.lr=1e-2",
                     "log.jsonl_path=" + dir + "/golden_" + mode + ".jsonl"});
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
   DQT_ASSIGN_OR_RETURN(proto::RunProto run, LoadRunProto(std::string(src != nullptr ? src : ".") +
                                                              "/launch/configs/tiny.pbtxt",
                                                          overrides));

@@ -41,6 +41,21 @@ TEST_P(Golden, TinyConfigFirstTenLosses) {
   EXPECT_LT(losses->back(), losses->front()) << "10 steps on real text must make progress";
 }
 
+// Per-block activation recomputation runs the same ops on the same inputs: every loss of every
+// mode is equal bit for bit (EXPECT_EQ on doubles), not merely close.
+TEST_P(Golden, RecomputationChangesNoBit) {
+  const std::string mode = GetParam();
+  absl::StatusOr<std::vector<double>> plain = testing::GoldenLosses(mode, ::testing::TempDir());
+  absl::StatusOr<std::vector<double>> recomputed =
+      testing::GoldenLosses(mode, ::testing::TempDir(), {"train.recompute_activations=true"});
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT(recomputed, IsOk());
+  ASSERT_EQ(plain->size(), recomputed->size());
+  for (size_t i = 0; i < plain->size(); ++i) {
+    EXPECT_EQ((*plain)[i], (*recomputed)[i]) << mode << " step " << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, Golden, ::testing::Values("fp", "dqt8", "ternary_all", "bitnet"));
 
 }  // namespace
