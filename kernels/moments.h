@@ -161,6 +161,8 @@ class MomentStore {
   double BytesPerElement() const { return n_ ? static_cast<double>(bytes()) / n_ : 0.0; }
 
   MomentsView view();
+  // Copies the moments of `other` (same format, size and offset; any device).
+  void CopyFrom(const MomentStore& other);
   void Load(int64_t block, float* m, float* v) const;
   void Store(int64_t block, const float* m, const float* v);
   // Read-only use of the view (serialization); do not write through it.

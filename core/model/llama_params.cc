@@ -92,6 +92,17 @@ void LlamaParams::set_scale(const ParamTensor& t, int64_t row, float scale) {
             ctx_.stream());
 }
 
+void LlamaParams::CopyStateFrom(const LlamaParams& other) {
+  DQT_CHECK(other.values_.size() == values_.size() && other.codes_.size() == codes_.size() &&
+            other.scales_.size() == scales_.size())
+      << "CopyStateFrom: a different model layout";
+  CopyElements(values_, 0, other.values_, 0, values_.size(), ctx_.stream());
+  CopyElements(codes_, 0, other.codes_, 0, codes_.size(), ctx_.stream());
+  scales_ = other.scales_;
+  CopyBytes(scale_mirror_.data(), ctx_.device(), scales_.data(), Device::kCpu,
+            scales_.size() * sizeof(float), ctx_.stream());
+}
+
 TensorRef LlamaParams::values_ref(const ParamTensor& t) const {
   DQT_CHECK(t.value_offset >= 0) << t.name << " holds no fp32 values";
   return ShapedRef(values_.data() + t.value_offset, ctx_.device(), t);

@@ -155,6 +155,9 @@ class LlamaParams {
   // returned), their absmean ternarization (kLatentTernary) or code / scale (kCodes), written to
   // `scratch` (at least t.numel elements on the params' device) and returned with t's shape.
   TensorRef Weights(const ParamTensor& t, const TensorRef& scratch) const;
+  // Copies the stored state (values, codes, scales) of `other`, a params object of the same
+  // config and shard on any device.
+  void CopyStateFrom(const LlamaParams& other);
   // Every tensor's fp32 weights (as Weights()) in the logical layout: for checkpoints/export.
   // Host memory; params on the CPU only (checkpoints of device params: issue 9).
   void LogicalValues(float* out) const;

@@ -139,6 +139,11 @@ double AdamW::GradNorm(const LlamaParams& params) {
   return std::sqrt(total);
 }
 
+void AdamW::CopyMomentsFrom(const AdamW& other) {
+  DQT_CHECK(other.moments_.size() == moments_.size()) << "CopyMomentsFrom: another model";
+  for (size_t i = 0; i < moments_.size(); ++i) moments_[i].CopyFrom(other.moments_[i]);
+}
+
 float AdamW::ClipFactor(double grad_norm) const {
   return (config_.grad_clip > 0 && grad_norm > config_.grad_clip)
              ? static_cast<float>(config_.grad_clip / grad_norm)

@@ -72,6 +72,9 @@ class AdamW {
                                                        float weight_decay, double grad_norm);
 
   const std::vector<OwnedSlice>& owned() const { return owned_; }
+  const AdamWConfig& config() const { return config_; }
+  // Copies every moment of `other` (same owned slices and formats, any device).
+  void CopyMomentsFrom(const AdamW& other);
   // Moments of tensor `id` over its owned slice (element 0 = the slice's first element): fp32
   // for fp32-stored tensors, the configured format for code tensors; empty when not owned.
   MomentStore& moments(uint32_t id) { return moments_[id]; }

@@ -6,6 +6,7 @@
 // block-8 codes) and for block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -261,11 +262,31 @@ absl::Status ReadMoments(ShardReader& reader, const LlamaParams& params, AdamW& 
   return absl::OkStatus();
 }
 
+// A host copy of device-resident params and optimizer state: checkpoints are written and read in
+// host memory, in the same format whatever device trained them.
+struct HostStaging {
+  HostStaging(const LlamaParams& device_params, const AdamW* device_optimizer)
+      : params(device_params.config(), device_params.tp()) {
+    params.CopyStateFrom(device_params);
+    if (device_optimizer != nullptr) {
+      optimizer = std::make_unique<AdamW>(device_optimizer->config(), params,
+                                          device_optimizer->owned(), nullptr);
+      optimizer->CopyMomentsFrom(*device_optimizer);
+    }
+  }
+  LlamaParams params;
+  std::unique_ptr<AdamW> optimizer;
+};
+
 }  // namespace
 
 absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const ProcessGrid& grid,
                                            const LlamaParams& params, const AdamW* optimizer,
                                            const CheckpointState& state, int keep_last) {
+  if (params.device() != Device::kCpu) {
+    const HostStaging host(params, optimizer);
+    return SaveCheckpoint(parent_dir, grid, host.params, host.optimizer.get(), state, keep_last);
+  }
   ShardWriter writer;
   DQT_RETURN_IF_ERROR(writer.Begin(grid.world(), parent_dir, state.step));
   // A local error here also fails the collective Commit on every rank, which must still run.
@@ -308,6 +329,14 @@ absl::StatusOr<CheckpointInfo> ReadCheckpointInfo(const std::string& dir) {
 
 absl::StatusOr<CheckpointInfo> RestoreCheckpoint(const std::string& dir, LlamaParams& params,
                                                  AdamW* optimizer) {
+  if (params.device() != Device::kCpu) {
+    HostStaging host(params, optimizer);
+    DQT_ASSIGN_OR_RETURN(const CheckpointInfo info,
+                         RestoreCheckpoint(dir, host.params, host.optimizer.get()));
+    params.CopyStateFrom(host.params);
+    if (optimizer != nullptr) optimizer->CopyMomentsFrom(*host.optimizer);
+    return info;
+  }
   DQT_ASSIGN_OR_RETURN(ShardReader reader, ShardReader::Open(dir));
   DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
   if (!SameModel(info.config, params.config())) {

@@ -88,11 +88,10 @@ absl::StatusOr<ExecContext> TrainingContext(const RunConfig& config, CudaStream*
         "train.device = CUDA but no CUDA device is visible",
         BuiltWithCuda() ? "" : " (this build has no CUDA support)", "; use train.device = CPU"));
   }
-  if (!config.checkpoint.dir.empty() || !config.checkpoint.resume.empty() ||
-      config.parallel.dp * config.parallel.tp > 1) {
+  if (config.parallel.dp * config.parallel.tp > 1) {
     return absl::UnimplementedError(
-        "training on CUDA does not yet save or resume checkpoints nor run several ranks (they read "
-        "parameters on the host): set checkpoint.dir = \"\" and one rank, or train.device = CPU");
+        "training on CUDA does not yet run several ranks (gradient averaging and replica digests "
+        "read host memory): run one rank, or train.device = CPU");
   }
   DQT_ASSIGN_OR_RETURN(const int ordinal, CurrentCudaDevice());
   DQT_ASSIGN_OR_RETURN(*stream, CudaStream::Create());

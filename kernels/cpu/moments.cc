@@ -69,6 +69,20 @@ void StoreMomentBlock(const MomentsView& view, int64_t block, const float* m, co
   DQT_CHECK(false) << "unknown moment format " << static_cast<int>(view.format);
 }
 
+void MomentStore::CopyFrom(const MomentStore& other) {
+  DQT_CHECK(other.format_ == format_ && other.n_ == n_ && other.global_offset_ == global_offset_)
+      << "MomentStore::CopyFrom: a different store";
+  auto copy = [](auto& dst, const auto& src) { CopyElements(dst, 0, src, 0, dst.size()); };
+  copy(m_f32_, other.m_f32_);
+  copy(v_f32_, other.v_f32_);
+  copy(m_bf16_, other.m_bf16_);
+  copy(v_bf16_, other.v_bf16_);
+  copy(m_q8_, other.m_q8_);
+  copy(v_q8_, other.v_q8_);
+  copy(m_absmax_, other.m_absmax_);
+  copy(v_max_, other.v_max_);
+}
+
 MomentStore::MomentStore(MomentFormat format, int64_t n, uint64_t global_offset, Device device)
     : format_(format), n_(n), global_offset_(global_offset) {
   DQT_CHECK(n >= 0);

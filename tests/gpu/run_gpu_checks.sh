@@ -162,6 +162,21 @@ if [ "$cuda_on" = true ]; then
       "$out/tiny_${name}_CUDA_FP32.jsonl" "$out/tiny_${name}_CUDA_BF16.jsonl" \
       --json "$out/losses_${name}.json"
   done
+  # 3b. Resume on CUDA is bit-exact: 20 steps straight vs 10 steps, stop, resume to 20; every file
+  # of the two step_000020 checkpoints must be equal (DQT-ternary, block-8 moments).
+  resume_args=(--cfg launch/configs/tiny.pbtxt --set train.device=CUDA --set train.eval_every=0
+               --set data.train_shard="$out/tiny_train.bin" --set data.eval_shard="$out/tiny_eval.bin"
+               --set quant.optimizer=DQT --set quant.weight_format=TERNARY --set quant.moments=INT8
+               --set checkpoint.every=10)
+  rm -rf "$out/resume_straight" "$out/resume_split"
+  limit=120 check cuda_train_20 "$build/launch/dqt_worker" "${resume_args[@]}" --set train.steps=20 \
+    --set checkpoint.dir="$out/resume_straight" --set log.jsonl_path="$out/resume_straight.jsonl"
+  mkdir -p "$out/resume_split"
+  cp -r "$out/resume_straight/step_000010" "$out/resume_split/"
+  limit=120 check cuda_resume_10_to_20 "$build/launch/dqt_worker" "${resume_args[@]}" \
+    --set train.steps=20 --set checkpoint.dir="$out/resume_split" \
+    --set checkpoint.resume="$out/resume_split/step_000010" --set log.jsonl_path="$out/resume_split.jsonl"
+  check cuda_resume_bit_exact diff -r "$out/resume_straight/step_000020" "$out/resume_split/step_000020"
   # 4. Device communicators over several ranks sharing the one GPU (host-staged), as before.
   check device_comm_mpi_np2 "${mpi[@]}" -np 2 "$t/device_communicator_mpi_test" --gtest_color=no
   check device_comm_mpi_np4 "${mpi[@]}" -np 4 "$t/device_communicator_mpi_test" --gtest_color=no

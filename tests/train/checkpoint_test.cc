@@ -7,10 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <tuple>
 
 #include "core/train/shard_store.h"
 #include "gtest/gtest.h"
+#include "kernels/device.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/tiny_model.h"
 
@@ -104,14 +107,65 @@ TEST_P(CheckpointRoundTrip, WeightsScalesAndMomentsComeBackExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Modes, CheckpointRoundTrip,
-    ::testing::Values(
-        std::make_tuple(OptimizerKind::kFp, QuantGrid::Integer(8), false, MomentFormat::kFp32),
-        std::make_tuple(OptimizerKind::kBitNet, QuantGrid::Ternary(), false, MomentFormat::kFp32),
-        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Ternary(), false, MomentFormat::kBf16),
-        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(4), true, MomentFormat::kFp32),
-        std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(8), false, MomentFormat::kBlock8)));
+const std::tuple<OptimizerKind, QuantGrid, bool, MomentFormat> kModes[] = {
+    std::make_tuple(OptimizerKind::kFp, QuantGrid::Integer(8), false, MomentFormat::kFp32),
+    std::make_tuple(OptimizerKind::kBitNet, QuantGrid::Ternary(), false, MomentFormat::kFp32),
+    std::make_tuple(OptimizerKind::kDqt, QuantGrid::Ternary(), false, MomentFormat::kBf16),
+    std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(4), true, MomentFormat::kFp32),
+    std::make_tuple(OptimizerKind::kDqt, QuantGrid::Integer(8), false, MomentFormat::kBlock8)};
+INSTANTIATE_TEST_SUITE_P(Modes, CheckpointRoundTrip, ::testing::ValuesIn(kModes));
+
+// Every file of checkpoint directory `dir`, by name.
+std::map<std::string, std::string> Files(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    out[e.path().filename().string()] =
+        std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
+// The host staging of device checkpoints copies state with CopyStateFrom / CopyMomentsFrom: a
+// copy saves to the same bytes as the original (here host to host; CheckpointGpu crosses devices).
+TEST_P(CheckpointRoundTrip, StateCopiesSaveTheSameBytes) {
+  const auto [kind, grid, per_channel, moments] = GetParam();
+  const LlamaConfig c = Tiny(kind, grid, per_channel, moments);
+  LlamaParams params(c);
+  AdamW opt(AdamWConfig{}, params);
+  ASSERT_NO_FATAL_FAILURE(Train(params, opt));
+  LlamaParams copy(c);
+  AdamW copy_opt(AdamWConfig{}, copy);
+  copy.CopyStateFrom(params);
+  copy_opt.CopyMomentsFrom(opt);
+  absl::StatusOr<std::string> a = SaveCheckpoint(FreshDir("copy_a"), params, &opt, {3, 0});
+  absl::StatusOr<std::string> b = SaveCheckpoint(FreshDir("copy_b"), copy, &copy_opt, {3, 0});
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_TRUE(Files(*a) == Files(*b));
+}
+
+// A checkpoint written on the CPU loads on CUDA, and the CUDA params save it back to the same
+// bytes (so it also loads on the CPU again): codes, scales, latents and moments of every format.
+class CheckpointRoundTripGpu : public CheckpointRoundTrip {};
+TEST_P(CheckpointRoundTripGpu, CpuAndCudaCheckpointsAreTheSameBytes) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const auto [kind, grid, per_channel, moments] = GetParam();
+  const LlamaConfig c = Tiny(kind, grid, per_channel, moments);
+  LlamaParams params(c);
+  AdamW opt(AdamWConfig{}, params);
+  ASSERT_NO_FATAL_FAILURE(Train(params, opt));
+  absl::StatusOr<std::string> cpu = SaveCheckpoint(FreshDir("cpu_side"), params, &opt, {5, 0});
+  ASSERT_THAT(cpu, IsOk());
+  LlamaParams device(c, {}, ExecContext::Cuda(0, nullptr));
+  AdamW device_opt(AdamWConfig{}, device);
+  ASSERT_THAT(RestoreCheckpoint(*cpu, device, &device_opt), IsOk());
+  absl::StatusOr<std::string> gpu =
+      SaveCheckpoint(FreshDir("gpu_side"), device, &device_opt, {5, 0});
+  ASSERT_THAT(gpu, IsOk());
+  EXPECT_TRUE(Files(*cpu) == Files(*gpu));
+}
+INSTANTIATE_TEST_SUITE_P(Modes, CheckpointRoundTripGpu, ::testing::ValuesIn(kModes));
 
 // One saved DQT-ternary checkpoint and the path of its only shard file.
 struct Saved {
