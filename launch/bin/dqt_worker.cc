@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 #include "core/base/memory_ledger.h"
@@ -32,7 +33,8 @@ absl::Status StopAllRanks(const dqt::MpiRuntime* mpi, const dqt::ProcessEnv& env
 }
 
 // One line per rank at the end of a run: where it ran, how far it got and a digest of every
-// weight it holds, so a job's output shows that all ranks ran and replicas agree.
+// weight it holds, so a job's output shows that all ranks ran and that data-parallel replicas
+// agree (tensor-parallel ranks hold different shards).
 void PrintRankSummary(const dqt::ProcessEnv& env, const dqt::Trainer& trainer, int step) {
   uint64_t digest = 0xcbf29ce484222325ull;
   for (const uint64_t d : dqt::TensorDigests(trainer.model().params())) {
@@ -97,10 +99,11 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
     if (!s.ok()) return StopAllRanks(mpi.get(), env, s);
     const std::optional<int>& stopped = (*trainer)->stopped_at();
     if (stopped && lead) {
+      const int sig = dqt::ReceivedStopSignal();
       std::fprintf(stderr,
-                   "dqt_worker: stopped by signal %d after step %d; %s; exit status %d asks for a "
+                   "dqt_worker: stopped by %s after step %d; %s; exit status %d asks for a "
                    "requeue\n",
-                   dqt::ReceivedStopSignal(), *stopped,
+                   sig != 0 ? strsignal(sig) : "a signal to another rank", *stopped,
                    config.checkpoint.dir.empty()
                        ? "no checkpoint.dir is set, so nothing was saved"
                        : "checkpoint written, continue with --set checkpoint.resume=latest",
