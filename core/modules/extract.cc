@@ -14,6 +14,11 @@ namespace dqt {
 namespace {
 
 TensorRef Flat(const TensorRef& r) { return r.Reshaped({r.numel()}); }
+// Byte copy between views of one size (codes or values; no arithmetic), ordered on ctx's stream.
+void CopyView(const ExecContext& ctx, const TensorRef& src, const TensorRef& dst) {
+  DQT_CHECK(src.bytes() == dst.bytes() && src.dtype == dst.dtype) << "CopyView: sizes";
+  CopyBytes(dst.data, dst.device, src.data, src.device, src.bytes(), ctx.stream());
+}
 template <typename T>
 TensorRef Flat(const Buffer<T>& b) {
   return RefOf(b, {static_cast<int64_t>(b.size())});
@@ -41,11 +46,11 @@ std::vector<Frozen> FreezeMasked(LlamaModel& model, double keep) {
     if (t.storage == ParamStorage::kCodes) {
       f.storage = Flat(p.codes_ref(t));
       f.codes = Buffer<int8_t>(t.numel, MemoryKind::kWeights, p.device());
-      Convert(ctx, {f.storage, Flat(f.codes)});
+      CopyView(ctx, f.storage, Flat(f.codes));
     } else {
       f.storage = Flat(p.values_ref(t));
       f.values = Buffer<float>(t.numel, MemoryKind::kWeights, p.device());
-      Convert(ctx, {f.storage, Flat(f.values)});
+      CopyView(ctx, f.storage, Flat(f.values));
     }
     Convert(ctx, {Flat(p.Weights(t, RefOf(scratch, {t.numel}))), Flat(f.weights)});
     f.k = std::max<int64_t>(1, std::llround(keep * double(t.numel)));
@@ -169,7 +174,7 @@ absl::StatusOr<std::vector<ModuleMasks>> ExtractModules(LlamaModel& model,
     }
   }
   for (int j = 0; j < M; ++j) binarize(j);
-  for (Frozen& f : frozen) Convert(ctx, {f.original(), f.storage});
+  for (Frozen& f : frozen) CopyView(ctx, f.original(), f.storage);
   p.grads().Zero(ctx.stream());
   return modules;
 }
