@@ -12,7 +12,7 @@
 namespace dqt {
 
 // Formats dqt_export knows, for its --format flag and error messages.
-inline constexpr const char* kExportFormats[] = {"safetensors"};
+inline constexpr const char* kExportFormats[] = {"safetensors", "gguf"};
 
 // config.json for transformers' LlamaForCausalLM. `eos_id` < 0 writes null bos/eos ids.
 std::string HuggingFaceLlamaConfig(const LlamaConfig& config, int eos_id);

@@ -1,7 +1,10 @@
-// dqt_export: writes a checkpoint as a Hugging Face transformers LlamaForCausalLM directory.
+// dqt_export: writes a checkpoint as a Hugging Face transformers LlamaForCausalLM directory, or
+// as a llama.cpp GGUF file (docs/INTEROP.md).
 //   dqt_export --format safetensors --ckpt runs/x/step_000100 --out hf_model/ [--encoder --vocab]
+//   dqt_export --format gguf --ckpt runs/x/step_000100 --out model.gguf [--encoder --vocab]
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -9,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/status.h"
 #include "launch/flags.h"
+#include "launch/gguf_export.h"
 #include "launch/hf_export.h"
 #include "launch/model_loading.h"
 #include "launch/progress.h"
@@ -22,6 +26,24 @@ struct ExportArgs {
   dqt::TokenizerPaths tokenizer;
 };
 
+absl::Status ExportGguf(const ExportArgs& args) {
+  DQT_ASSIGN_OR_RETURN(const dqt::GgufExportReport report,
+                       dqt::ExportGguf(args.ckpt, args.out, args.tokenizer));
+  std::map<std::string, int> counts;
+  for (const auto& t : report.tensors) {
+    ++counts[dqt::GgmlTypeName(t.type)];
+    std::printf("  %-28s %-6s %s\n", t.name.c_str(), dqt::GgmlTypeName(t.type), t.note.c_str());
+  }
+  std::string summary;
+  for (const auto& [type, n] : counts)
+    summary += absl::StrCat(summary.empty() ? "" : ", ", n, " ", type);
+  std::printf(
+      "dqt_export: wrote %s (GGUF v3, llama architecture, GPT-2 tokenizer; %lld bytes; "
+      "tensors: %s) from %s\n",
+      args.out.c_str(), static_cast<long long>(report.bytes), summary.c_str(), args.ckpt.c_str());
+  return absl::OkStatus();
+}
+
 absl::Status Main(const ExportArgs& args) {
   bool known = false;
   for (const char* f : dqt::kExportFormats) known = known || args.format == f;
@@ -31,6 +53,7 @@ absl::Status Main(const ExportArgs& args) {
                      "\"; supported: ", absl::StrJoin(dqt::kExportFormats, ", ")));
   }
   if (args.out.empty()) return absl::InvalidArgumentError("--out is required");
+  if (args.format == "gguf") return ExportGguf(args);
   dqt::ProgressLine progress("exporting", 2, "stages");
   progress.Update(0, "loading " + args.ckpt);
   DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
@@ -53,11 +76,13 @@ absl::Status Main(const ExportArgs& args) {
 int main(int argc, char** argv) {
   ExportArgs args;
   dqt::Flags flags("dqt_export",
-                   "--format safetensors --ckpt CKPT --out DIR [--encoder FILE] "
+                   "--format safetensors|gguf --ckpt CKPT --out DIR|FILE.gguf [--encoder FILE] "
                    "[--vocab FILE]");
-  flags.String("format", &args.format, "output format (supported: safetensors)");
+  flags.String("format", &args.format,
+               "output format: safetensors (a transformers directory) or gguf (llama.cpp)");
   flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
-  flags.String("out", &args.out, "output directory (created if missing)");
+  flags.String("out", &args.out,
+               "output directory (safetensors, created if missing) or file (gguf)");
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_export", s);
   if (!flags.positional().empty()) {

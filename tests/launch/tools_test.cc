@@ -256,9 +256,9 @@ TEST_F(ToolsTest, ExportWritesAHuggingFaceDirectory) {
 
 TEST_F(ToolsTest, ExportRefusesUnknownFormatsAndSublnModels) {
   RunResult r =
-      Run("dqt_export", "--format gguf --ckpt " + Quote(ckpt_) + " --out " + Quote(dir_ + "/x"));
+      Run("dqt_export", "--format onnx --ckpt " + Quote(ckpt_) + " --out " + Quote(dir_ + "/x"));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("unsupported --format \"gguf\"; supported: safetensors"));
+  EXPECT_THAT(r.err, HasSubstr("unsupported --format \"onnx\"; supported: safetensors, gguf"));
 
   std::string subln;
   ASSERT_NO_FATAL_FAILURE(SaveTiny(dir_ + "/subln", /*subln=*/true, &subln));

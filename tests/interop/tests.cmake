@@ -1,0 +1,5 @@
+# Interoperability tests check dqt's files with outside readers (launch/fetch_interop.sh); a run
+# without them reads as skipped in ctest's summary, not as passed.
+foreach(name gguf_llama_cpp_test)
+  set_tests_properties(interop/${name} PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+endforeach()
