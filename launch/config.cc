@@ -183,6 +183,7 @@ RunProto DefaultRunProto() {
   o.set_eps(c.adamw.eps);
   o.set_weight_decay(c.adamw.weight_decay);
   o.set_grad_clip(c.adamw.grad_clip);
+  o.set_clip_by_previous_norm(c.adamw.clip_by_previous_norm);
   o.set_schedule(c.schedule.kind == ScheduleKind::kWarmupLinear ? OptimizerProto::WARMUP_LINEAR
                                                                 : OptimizerProto::WARMUP_COSINE);
   o.set_warmup_steps(c.schedule.warmup_steps);
@@ -211,6 +212,7 @@ RunProto DefaultRunProto() {
   t.set_cuda_activations(c.train.cuda_bf16_activations ? proto::TrainProto::BF16
                                                        : proto::TrainProto::FP32);
   t.set_recompute_activations(c.train.recompute == Recompute::kPerBlock);
+  t.set_fused_update(c.train.fused_update);
 
   proto::CheckpointProto& k = *run.mutable_checkpoint();
   k.set_dir(c.checkpoint.dir);
@@ -354,6 +356,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.adamw.eps = o.eps();
   c.adamw.weight_decay = o.weight_decay();
   c.adamw.grad_clip = o.grad_clip();
+  c.adamw.clip_by_previous_norm = o.clip_by_previous_norm();
 
   c.data.train_shard = run.data().train_shard();
   c.data.eval_shard = run.data().eval_shard();
@@ -373,6 +376,7 @@ RunConfig ToRunConfig(const RunProto& run) {
                                                            : DeviceChoice::kAuto;
   c.train.cuda_bf16_activations = t.cuda_activations() != proto::TrainProto::FP32;
   c.train.recompute = t.recompute_activations() ? Recompute::kPerBlock : Recompute::kNo;
+  c.train.fused_update = t.fused_update();
 
   c.checkpoint.dir = run.checkpoint().dir();
   c.checkpoint.every = run.checkpoint().every();

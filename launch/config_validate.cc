@@ -247,6 +247,23 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
     v.Add("train.device", EnumText(proto::TrainProto::DeviceKind_descriptor(), t.device()),
           "must be CPU, CUDA or AUTO");
   }
+  if (t.fused_update()) {
+    if (t.grad_accum() != 1) {
+      v.Add("train.fused_update", "true",
+            absl::StrCat("needs train.grad_accum = 1 (got ", t.grad_accum(),
+                         "): each gradient is applied as soon as one micro-batch completes it"));
+    }
+    if (run.parallel().dp() * run.parallel().tp() != 1) {
+      v.Add("train.fused_update", "true", "needs one rank (parallel.dp = parallel.tp = 1)");
+    }
+    if (run.optimizer().grad_clip() > 0 && !run.optimizer().clip_by_previous_norm()) {
+      v.Add("optimizer.grad_clip", absl::StrCat(run.optimizer().grad_clip()),
+            "must be 0 under train.fused_update (the global norm is known only after the step), "
+            "or set optimizer.clip_by_previous_norm = true to clip by the previous step's norm");
+    }
+  } else if (run.optimizer().clip_by_previous_norm()) {
+    v.Add("optimizer.clip_by_previous_norm", "true", "is for train.fused_update only");
+  }
   if (t.cuda_activations() != proto::TrainProto::BF16 &&
       t.cuda_activations() != proto::TrainProto::FP32) {
     v.Add("train.cuda_activations",

@@ -27,12 +27,12 @@ TpShard ShardOf(const Communicator* tp) {
 }  // namespace
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext ctx,
-                       DType activations, Recompute recompute)
+                       DType activations, Recompute recompute, GradientStorage gradients)
     : tp_(tp != nullptr && tp->size() > 1 ? tp : nullptr),
       ctx_(ctx),
       act_(activations),
       recompute_(recompute),
-      params_(config, ShardOf(tp), ctx),
+      params_(config, ShardOf(tp), ctx, gradients),
       heads_(config.n_heads / params_.tp().size),
       kv_heads_(config.n_kv_heads / params_.tp().size),
       ffn_(config.ffn_dim / params_.tp().size) {
@@ -86,6 +86,25 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   rope_ = Tensor({2, config.context, hd / 2}, DType::kF32, dev, MemoryKind::kWorkspace);
   CopyBytes(rope_.ref().data, dev, table.data(), Device::kCpu, table.bytes(), ctx.stream());
   loss_totals_ = Tensor({2}, DType::kF64, dev, MemoryKind::kWorkspace);
+  if (gradients == GradientStorage::kNone) {
+    grad_slot_ = Tensor({params_.max_tensor_numel()}, DType::kF32, dev, MemoryKind::kGradients);
+  }
+}
+
+TensorRef LlamaModel::G(const ParamTensor* t) {
+  if (!sink_) return params_.grad_ref(*t);
+  TensorRef g = grad_slot_.ref().Flat(0, t->numel);
+  g.rank = static_cast<int>(t->shape.size());
+  for (int i = 0; i < g.rank; ++i) g.shape[i] = t->shape[i];
+  return g;
+}
+
+void LlamaModel::Begin(const ParamTensor* t) {
+  if (sink_) ZeroOn(ctx_.device(), G(t).data, t->numel * sizeof(float), ctx_.stream());
+}
+
+void LlamaModel::Done(const ParamTensor* t) {
+  if (sink_) sink_(*t, G(t));
 }
 
 void LlamaModel::Reserve(int batch, int seq) {
@@ -281,6 +300,7 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
   CopyBytes(targets_.ref().data, ctx_.device(), targets, Device::kCpu, n * sizeof(int32_t),
             ctx_.stream());
   loss_totals_.Zero(ctx_.stream());
+  if (loss_scale != 0.0f) Begin(head_);
   for (int64_t r0 = 0; r0 < n; r0 += kHeadChunkRows) {
     const int64_t rows = std::min<int64_t>(kHeadChunkRows, n - r0);
     const TensorRef xn = xn_final_.ref().Rows(r0, rows);
@@ -300,6 +320,7 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
                             .dw = G(head_)});
     }
   }
+  if (loss_scale != 0.0f) Done(head_);
   double totals[2];
   CopyBytes(totals, Device::kCpu, loss_totals_.ref().data, ctx_.device(), sizeof totals,
             ctx_.stream());
@@ -314,12 +335,14 @@ void LlamaModel::Backward() {
   const LlamaConfig& c = config();
   const BlockGradients& g = grads_;
   // d(final normed hidden) -> d(residual stream out of the last block).
+  Begin(final_norm_);
   RmsNormBackward(ctx_, {.x = x_final_,
                          .gain = Gain(final_norm_),
                          .rstd = rstd_final_,
                          .dy = d_xn_final_,
                          .dx = d_resid_,
                          .dgain = G(final_norm_)});
+  Done(final_norm_);
   for (int l = c.n_layers - 1; l >= 0; --l) {
     if (recompute_ == Recompute::kPerBlock) BlockForward(l, recompute_out_);
     const LayerActivations& a = Acts(l);
@@ -327,48 +350,62 @@ void LlamaModel::Backward() {
     const LayerTensors& lt = layers_[l];
     // MLP half.
     const TensorRef down_in = c.subln ? a.h_n.ref() : a.h.ref();
+    Begin(lt.wdown);
     LinearBackward(
         ctx_,
         {.x = down_in, .w = W(lt.wdown), .dy = d_resid_, .dx = g.d_down_in, .dw = G(lt.wdown)});
+    Done(lt.wdown);
     TensorRef d_h = g.d_down_in;
     if (c.subln) {
+      Begin(lt.ffn_subln);
       RmsNormBackward(ctx_, {.x = a.h,
                              .gain = Gain(lt.ffn_subln),
                              .rstd = a.rstd_h,
                              .dy = g.d_down_in,
                              .dx = g.d_h,
                              .dgain = G(lt.ffn_subln)});
+      Done(lt.ffn_subln);
       d_h = g.d_h;
     }
     SwiGluBackward(ctx_, {.gate = a.gate, .up = a.up, .dh = d_h, .dgate = g.d_gate, .dup = g.d_up});
+    Begin(lt.wgate);
     LinearBackward(
         ctx_, {.x = a.xn_mid, .w = W(lt.wgate), .dy = g.d_gate, .dx = g.d_xn, .dw = G(lt.wgate)});
+    Done(lt.wgate);
+    Begin(lt.wup);
     LinearBackward(ctx_, {.x = a.xn_mid,
                           .w = W(lt.wup),
                           .dy = g.d_up,
                           .dx = g.d_xn,
                           .dw = G(lt.wup),
                           .dx_mode = Accumulate::kYes});
+    Done(lt.wup);
     TpSum(g.d_xn);
+    Begin(lt.post_norm);
     RmsNormBackward(ctx_, {.x = a.x_mid,
                            .gain = Gain(lt.post_norm),
                            .rstd = a.rstd_mid,
                            .dy = g.d_xn,
                            .dx = g.d_norm_in,
                            .dgain = G(lt.post_norm)});
+    Done(lt.post_norm);
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
     // Attention half.
     const TensorRef o_in = c.subln ? a.att_n.ref() : a.att.ref();
+    Begin(lt.wo);
     LinearBackward(ctx_,
                    {.x = o_in, .w = W(lt.wo), .dy = d_resid_, .dx = g.d_o_in, .dw = G(lt.wo)});
+    Done(lt.wo);
     TensorRef d_att = g.d_o_in;
     if (c.subln) {
+      Begin(lt.attn_subln);
       RmsNormBackward(ctx_, {.x = a.att,
                              .gain = Gain(lt.attn_subln),
                              .rstd = a.rstd_att,
                              .dy = g.d_o_in,
                              .dx = g.d_att,
                              .dgain = G(lt.attn_subln)});
+      Done(lt.attn_subln);
       d_att = g.d_att;
     }
     const TensorRef att_out = a.att.ref().Reshaped(
@@ -386,33 +423,43 @@ void LlamaModel::Backward() {
     Rope(ctx_, {.x = g.d_q, .cos_sin = rope_, .direction = RopeDirection::kInverse});
     Rope(ctx_, {.x = g.d_k, .cos_sin = rope_, .direction = RopeDirection::kInverse});
     const int64_t n = a.xn_in.ref().dim(0);
+    Begin(lt.wq);
     LinearBackward(ctx_, {.x = a.xn_in,
                           .w = W(lt.wq),
                           .dy = g.d_q.ref().Reshaped({n, g.d_q.numel() / n}),
                           .dx = g.d_xn,
                           .dw = G(lt.wq)});
+    Done(lt.wq);
+    Begin(lt.wk);
     LinearBackward(ctx_, {.x = a.xn_in,
                           .w = W(lt.wk),
                           .dy = g.d_k.ref().Reshaped({n, g.d_k.numel() / n}),
                           .dx = g.d_xn,
                           .dw = G(lt.wk),
                           .dx_mode = Accumulate::kYes});
+    Done(lt.wk);
+    Begin(lt.wv);
     LinearBackward(ctx_, {.x = a.xn_in,
                           .w = W(lt.wv),
                           .dy = g.d_v.ref().Reshaped({n, g.d_v.numel() / n}),
                           .dx = g.d_xn,
                           .dw = G(lt.wv),
                           .dx_mode = Accumulate::kYes});
+    Done(lt.wv);
     TpSum(g.d_xn);
+    Begin(lt.input_norm);
     RmsNormBackward(ctx_, {.x = x_in,
                            .gain = Gain(lt.input_norm),
                            .rstd = a.rstd_in,
                            .dy = g.d_xn,
                            .dx = g.d_norm_in,
                            .dgain = G(lt.input_norm)});
+    Done(lt.input_norm);
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
   }
+  Begin(embed_);
   EmbeddingBackward(ctx_, {.ids = ids_, .dout = d_resid_, .dtable = G(embed_)});
+  Done(embed_);
 }
 
 double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets, int batch,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -68,7 +69,15 @@ class LlamaModel {
   // bf16 on CUDA).
   explicit LlamaModel(const LlamaConfig& config, Communicator* tp = nullptr,
                       ExecContext ctx = ExecContext::Cpu(), DType activations = DType::kF32,
-                      Recompute recompute = Recompute::kNo);
+                      Recompute recompute = Recompute::kNo,
+                      GradientStorage gradients = GradientStorage::kFull);
+
+  // The fused update: with a sink set, each parameter's gradient of a ForwardBackward goes, as
+  // soon as it is complete, to sink(tensor, gradient) instead of params().grads() (a scratch slot
+  // reused for the next tensor; the sink may scale it in place). Needs one micro-batch per step:
+  // nothing accumulates across calls. Null: gradients are ADDED to params().grads().
+  using GradientSink = std::function<void(const ParamTensor&, const TensorRef&)>;
+  void SetGradientSink(GradientSink sink) { sink_ = std::move(sink); }
 
   LlamaParams& params() { return params_; }
   const LlamaParams& params() const { return params_; }
@@ -109,7 +118,11 @@ class LlamaModel {
   // next call of the same function.
   TensorRef W(const ParamTensor* t) { return params_.Weights(*t, gemm_weights_); }
   TensorRef Gain(const ParamTensor* t) { return params_.Weights(*t, gain_weights_); }
-  TensorRef G(const ParamTensor* t) { return params_.grad_ref(*t); }
+  // Where t's gradient accumulates: its place in params().grads(), or the sink's slot. Begin
+  // opens t's gradient (zeroes the slot), Done hands it to the sink (no-ops without a sink).
+  TensorRef G(const ParamTensor* t);
+  void Begin(const ParamTensor* t);
+  void Done(const ParamTensor* t);
   // y = x W^T for the linear `t`: in float, or for DQT code tensors with QuantGemm INT8 / FP8 by
   // quantizing x per token and multiplying codes.
   void Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y);
@@ -135,10 +148,12 @@ class LlamaModel {
   Tensor gain_weights_;  // (max norm size) f32: dequantized norm gains (policy all)
   Tensor rope_;          // (2, context, hd/2) f32 cos/sin table
   int batch_ = 0, seq_ = 0;
-  Tensor ids_, targets_;                    // (N) i32 on the device
-  std::vector<Tensor> block_inputs_;        // (N, d) residual stream entering each block
-  std::vector<LayerActivations> acts_;      // one per block, or one shared (per-block recompute)
-  Tensor recompute_out_;                    // (N, d) where a recomputed block writes its output
+  Tensor ids_, targets_;                // (N) i32 on the device
+  std::vector<Tensor> block_inputs_;    // (N, d) residual stream entering each block
+  std::vector<LayerActivations> acts_;  // one per block, or one shared (per-block recompute)
+  GradientSink sink_;
+  Tensor grad_slot_;      // (max tensor numel) f32: the fused update's gradient scratch
+  Tensor recompute_out_;  // (N, d) where a recomputed block writes its output
   Tensor x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
   Tensor logits_, losses_;                  // (chunk, V), (chunk) f32
   Tensor loss_totals_;                      // (2) f64: sum of losses, scored tokens

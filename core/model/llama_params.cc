@@ -33,7 +33,8 @@ double ReadScalar(const Buffer<double>& value) {
 
 }  // namespace
 
-LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx)
+LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx,
+                         GradientStorage gradients)
     : config_(c), tp_(tp), ctx_(ctx) {
   const int64_t d = c.d_model, q_dim = c.n_heads * c.head_dim(), kv = c.kv_dim(), f = c.ffn_dim;
   Add("model.embed_tokens.weight", {c.vocab_size, d}, ParamKind::kEmbedding);
@@ -82,7 +83,10 @@ LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx)
   absmean_ = Buffer<float>(1, MemoryKind::kWorkspace, dev);
   values_ = Buffer<float>(value, MemoryKind::kWeights, dev);
   codes_ = Buffer<int8_t>(code, MemoryKind::kWeights, dev);
-  grads_ = Buffer<float>(logical, MemoryKind::kGradients, dev);
+  logical_numel_ = logical;
+  if (gradients == GradientStorage::kFull) {
+    grads_ = Buffer<float>(logical, MemoryKind::kGradients, dev);
+  }
 }
 
 void LlamaParams::set_scale(const ParamTensor& t, int64_t row, float scale) {

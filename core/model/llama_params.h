@@ -30,6 +30,11 @@ enum class TpSplit {
   kCols,  // row-parallel linear (o, down): a block of input columns of every row
 };
 
+// Whether the params hold a gradient buffer for every tensor (kFull), or none because each
+// tensor's gradient is consumed as soon as it is complete (the fused update: the model hands it
+// to the optimizer from a scratch slot).
+enum class GradientStorage { kFull, kNone };
+
 // This rank's place in its tensor-parallel group.
 struct TpShard {
   int size = 1;
@@ -108,7 +113,8 @@ class LlamaParams {
   // The whole model (tp.size == 1) or tensor-parallel rank tp.rank's shard of it, stored on the
   // device of `ctx` (whose ops fill and read it).
   explicit LlamaParams(const LlamaConfig& config, TpShard tp = {},
-                       ExecContext ctx = ExecContext::Cpu());
+                       ExecContext ctx = ExecContext::Cpu(),
+                       GradientStorage gradients = GradientStorage::kFull);
 
   // Normal(0, init_std) for matrices, 1 for norm gains: a pure function of (seed, id, global
   // index). kCodes tensors are quantized from that draw (ALGORITHMS.md 4: scale = Qp / mean|W0|,
@@ -123,9 +129,10 @@ class LlamaParams {
   Device device() const { return ctx_.device(); }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   // Logical parameter count (every tensor, whatever its storage).
-  int64_t numel() const { return grads_.size(); }
+  int64_t numel() const { return logical_numel_; }
   Buffer<float>& values() { return values_; }
   const Buffer<float>& values() const { return values_; }
+  // Every tensor's gradient in the logical layout (empty under GradientStorage::kNone).
   Buffer<float>& grads() { return grads_; }
   const Buffer<float>& grads() const { return grads_; }
   Buffer<int8_t>& codes() { return codes_; }
@@ -179,6 +186,7 @@ class LlamaParams {
   Buffer<float> scale_mirror_;  // scales_ on the params' device
   Buffer<float> absmean_;       // (1) workspace of the ternarizer
   int64_t max_numel_ = 0;
+  int64_t logical_numel_ = 0;  // sum of the tensors' aligned sizes: the logical layout
   int64_t max_full_numel_ = 0;
   Buffer<float> values_;
   Buffer<float> grads_;

@@ -150,38 +150,35 @@ float AdamW::ClipFactor(double grad_norm) const {
              : 1.0f;
 }
 
-void AdamW::UpdateFloats(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
-                         float weight_decay, float clip) {
+void AdamW::UpdateFloats(LlamaParams& params, const OwnedSlice& slice, const TensorRef& grad) {
   const ParamTensor& t = params.tensors()[slice.tensor];
   const int64_t n = slice.end - slice.begin;
   const MomentsView moments = moments_[t.id].view();
   const float b1 = config_.beta1, b2 = config_.beta2;
+  const int step = step_.step;
   AdamWArgs a;
   a.w = params.values_ref(t).Flat(slice.begin, n);
-  a.grad = params.grad_ref(t).Flat(slice.begin, n);
+  a.grad = grad;
   a.m = RefOf(static_cast<float*>(moments.m), params.device(), {n});
   a.v = RefOf(static_cast<float*>(moments.v), params.device(), {n});
-  a.lr = lr;
+  a.lr = step_.lr;
   a.beta1 = b1;
   a.beta2 = b2;
   a.eps = config_.eps;
-  a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
+  a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : step_.weight_decay;
   a.bias_correction1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
   a.bias_correction2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
-  a.grad_scale = clip;
+  a.grad_scale = step_.clip;
   AdamWUpdate(params.context(), a);
 }
 
-void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
-                        float weight_decay, float clip, const std::vector<float>& new_scales,
+void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, const TensorRef& grad,
                         DqtUpdateStats* stats) {
   const ParamTensor& t = params.tensors()[slice.tensor];
   const ExecContext& ctx = params.context();
-  if (clip != 1.0f) {
-    Scale(ctx,
-          {.x = params.grad_ref(t).Flat(slice.begin, slice.end - slice.begin), .factor = clip});
-  }
+  if (step_.clip != 1.0f) Scale(ctx, {.x = grad, .factor = step_.clip});
   const MomentsView moments = moments_[t.id].view();
+  const float* g = grad.as<float>() - slice.begin;  // indexed by shard-local element
   // One update per run of consecutive global indices inside one scale group (the whole tensor,
   // or each output row with per-channel scales). Runs keep their global element offsets, so the
   // SR noise is that of one whole-tensor update.
@@ -191,19 +188,19 @@ void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, 
     ForEachGlobalRun(t, b, e, [&](int64_t local, int64_t count, uint64_t global) {
       DqtUpdateArgs a;
       a.codes = params.codes().data() + t.code_offset + local;
-      a.grad = params.grads().data() + t.offset + local;
+      a.grad = g + local;
       a.moments = SliceMoments(moments, local - slice.begin, count);
       a.moments.global_offset = global;
       a.n = count;
       a.global_offset = global;
       a.scale = params.scale(t, r);
-      a.new_scale = new_scales.empty() ? 0.0f : new_scales[t.scale_offset + r];
-      a.lr = lr;
+      a.new_scale = step_.new_scales.empty() ? 0.0f : step_.new_scales[t.scale_offset + r];
+      a.lr = step_.lr;
       a.beta1 = config_.beta1;
       a.beta2 = config_.beta2;
       a.eps = config_.eps;
-      a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : weight_decay;
-      a.step = step + 1;
+      a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : step_.weight_decay;
+      a.step = step_.step + 1;
       a.seed = params.config().seed;
       a.param_id = t.id;
       a.grid = params.config().quant.grid;
@@ -213,51 +210,73 @@ void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, 
   }
 }
 
-absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, float lr,
-                                              float weight_decay, double grad_norm) {
-  const float clip = ClipFactor(grad_norm);
-  std::vector<float> new_scales;
+absl::Status AdamW::BeginStep(const LlamaParams& params, int step, float lr, float weight_decay,
+                              float clip) {
+  step_ = StepState{};
+  step_.step = step;
+  step_.lr = lr;
+  step_.weight_decay = weight_decay;
+  step_.clip = clip;
   if (params.has_codes() && params.config().quant.recompute_scale) {
-    DQT_ASSIGN_OR_RETURN(new_scales, RecomputedScales(params, step));
+    DQT_ASSIGN_OR_RETURN(step_.new_scales, RecomputedScales(params, step));
   }
   // Health counts per layer type, accumulated where the update runs (host or device memory)
   // and read once after the step.
-  std::vector<std::string> types;
-  std::vector<int64_t> numel;
   for (const OwnedSlice& slice : owned_) {
     const ParamTensor& t = params.tensors()[slice.tensor];
     if (t.storage != ParamStorage::kCodes) continue;
     const std::string type = LayerTypeOf(t);
-    if (std::find(types.begin(), types.end(), type) == types.end()) {
-      types.push_back(type);
-      numel.push_back(0);
+    if (std::find(step_.types.begin(), step_.types.end(), type) == step_.types.end()) {
+      step_.types.push_back(type);
+      step_.numel.push_back(0);
     }
   }
-  Buffer<DqtUpdateStats> stats(types.size(), MemoryKind::kWorkspace, params.device());
+  step_.stats = Buffer<DqtUpdateStats>(step_.types.size(), MemoryKind::kWorkspace, params.device());
+  return absl::OkStatus();
+}
+
+void AdamW::UpdateTensor(LlamaParams& params, uint32_t tensor, const TensorRef& grad) {
   for (const OwnedSlice& slice : owned_) {
-    const ParamTensor& t = params.tensors()[slice.tensor];
+    if (slice.tensor != tensor) continue;
+    const ParamTensor& t = params.tensors()[tensor];
+    const TensorRef g = grad.Flat(slice.begin, slice.end - slice.begin);
     if (t.storage != ParamStorage::kCodes) {
-      UpdateFloats(params, slice, step, lr, weight_decay, clip);
+      UpdateFloats(params, slice, g);
       continue;
     }
-    const size_t k = std::find(types.begin(), types.end(), LayerTypeOf(t)) - types.begin();
-    numel[k] += slice.end - slice.begin;
-    UpdateCodes(params, slice, step, lr, weight_decay, clip, new_scales, stats.data() + k);
+    const size_t k =
+        std::find(step_.types.begin(), step_.types.end(), LayerTypeOf(t)) - step_.types.begin();
+    step_.numel[k] += slice.end - slice.begin;
+    UpdateCodes(params, slice, g, step_.stats.data() + k);
   }
+}
+
+HealthByLayerType AdamW::EndStep(LlamaParams& params) {
   // Every rank sets every group's new scale (all computed them), owned or not.
   for (const ParamTensor& t : params.tensors()) {
-    if (new_scales.empty()) break;
+    if (step_.new_scales.empty()) break;
     if (t.storage != ParamStorage::kCodes) continue;
     for (int64_t r = 0; r < t.scale_count; ++r) {
-      params.set_scale(t, r, new_scales[t.scale_offset + r]);
+      params.set_scale(t, r, step_.new_scales[t.scale_offset + r]);
     }
   }
-  std::vector<DqtUpdateStats> host(types.size());
-  CopyBytes(host.data(), Device::kCpu, stats.data(), stats.device(), stats.bytes(),
-            params.context().stream());
+  std::vector<DqtUpdateStats> host(step_.types.size());
+  CopyBytes(host.data(), Device::kCpu, step_.stats.data(), step_.stats.device(),
+            step_.stats.bytes(), params.context().stream());
   HealthByLayerType health;
-  for (size_t k = 0; k < types.size(); ++k) health[types[k]] = CodeHealth{numel[k], host[k]};
+  for (size_t k = 0; k < step_.types.size(); ++k) {
+    health[step_.types[k]] = CodeHealth{step_.numel[k], host[k]};
+  }
   return health;
+}
+
+absl::StatusOr<HealthByLayerType> AdamW::Step(LlamaParams& params, int step, float lr,
+                                              float weight_decay, double grad_norm) {
+  DQT_RETURN_IF_ERROR(BeginStep(params, step, lr, weight_decay, ClipFactor(grad_norm)));
+  for (const OwnedSlice& slice : owned_) {
+    UpdateTensor(params, slice.tensor, params.grad_ref(params.tensors()[slice.tensor]));
+  }
+  return EndStep(params);
 }
 
 }  // namespace dqt

@@ -80,22 +80,41 @@ class AdamW {
   MomentStore& moments(uint32_t id) { return moments_[id]; }
   const MomentStore& moments(uint32_t id) const { return moments_[id]; }
 
- private:
   // The global-norm clipping factor (1: no clipping).
   float ClipFactor(double grad_norm) const;
-  // fp32 AdamW on an fp32-stored slice (fp training, BitNet latents), clipped by `clip`.
-  void UpdateFloats(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
-                    float weight_decay, float clip);
+
+  // Step in parts, for an update fused into the backward (each tensor updated as soon as its
+  // gradient is complete): BeginStep, then UpdateTensor once per tensor (any order), then EndStep.
+  // Step() is exactly these three over params.grads(). `clip` scales every gradient.
+  [[nodiscard]] absl::Status BeginStep(const LlamaParams& params, int step, float lr,
+                                       float weight_decay, float clip);
+  // Updates this optimizer's slices of tensor `tensor` from `grad` (the whole shard's gradient,
+  // on the params' device; code tensors' gradients are scaled in place by the clip factor).
+  void UpdateTensor(LlamaParams& params, uint32_t tensor, const TensorRef& grad);
+  // Applies recomputed scales and returns the step's code health.
+  HealthByLayerType EndStep(LlamaParams& params);
+
+ private:
+  struct StepState {
+    int step = 0;
+    float lr = 0, weight_decay = 0, clip = 1;
+    std::vector<float> new_scales;  // empty: scales kept
+    std::vector<std::string> types;
+    std::vector<int64_t> numel;
+    Buffer<DqtUpdateStats> stats;  // per layer type, on the params' device
+  };
+  // fp32 AdamW on an fp32-stored slice (fp training, BitNet latents); grad covers the slice.
+  void UpdateFloats(LlamaParams& params, const OwnedSlice& slice, const TensorRef& grad);
   // The DQT update of a code slice (gradient clipped in place first); health counts are added to
   // *stats (on the params' device).
-  void UpdateCodes(LlamaParams& params, const OwnedSlice& slice, int step, float lr,
-                   float weight_decay, float clip, const std::vector<float>& new_scales,
+  void UpdateCodes(LlamaParams& params, const OwnedSlice& slice, const TensorRef& grad,
                    DqtUpdateStats* stats);
   // Scale of every scale group after this step (0: keep), from the codes before it; groups
   // split across TP ranks agree through a MAX all-reduce of their largest code.
   absl::StatusOr<std::vector<float>> RecomputedScales(const LlamaParams& params, int step);
 
   AdamWConfig config_;
+  StepState step_;
   std::vector<OwnedSlice> owned_;
   std::vector<MomentStore> moments_;  // per tensor id
   Communicator* tp_;

@@ -24,6 +24,8 @@ struct AdamWConfig {
   float eps = 1e-8f;
   float weight_decay = 0.1f;  // decoupled; applied to matrices only (not norms)
   float grad_clip = 1.0f;     // global L2 norm; 0 disables clipping
+  // Clip by the previous step's global norm (the fused update knows the norm only after the step).
+  bool clip_by_previous_norm = false;
 };
 
 }  // namespace dqt

@@ -30,6 +30,9 @@ struct TrainConfig {
   DeviceChoice device = DeviceChoice::kCpu;
   bool cuda_bf16_activations = true;     // false: fp32 activations on CUDA
   Recompute recompute = Recompute::kNo;  // per-block activation recomputation
+  // Update each tensor inside the backward as soon as its gradient is complete: no full-model
+  // gradient buffer (one rank, grad_accum 1; clipping only by the previous step's norm).
+  bool fused_update = false;
 };
 
 struct CheckpointConfig {

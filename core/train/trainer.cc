@@ -16,6 +16,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/data_parallel.h"
 #include "core/train/shard_store.h"
+#include "kernels/reduce.h"
 
 namespace dqt {
 namespace {
@@ -182,8 +183,9 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
       stream_(std::move(stream)) {
   const DType activations =
       ctx.is_cuda() && config.train.cuda_bf16_activations ? DType::kBF16 : DType::kF32;
-  model_ = std::make_unique<LlamaModel>(config.model, &grid_.tp_group(), ctx, activations,
-                                        config.train.recompute);
+  model_ = std::make_unique<LlamaModel>(
+      config.model, &grid_.tp_group(), ctx, activations, config.train.recompute,
+      config.train.fused_update ? GradientStorage::kNone : GradientStorage::kFull);
   LlamaParams& params = model_->params();
   std::vector<OwnedSlice> owned = WholeTensors(params);
   if (config.parallel.dp_mode == DpMode::kSharded && grid_.dp() > 1) {
@@ -314,6 +316,85 @@ absl::Status Trainer::CheckDigests(int step) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, float loss_scale,
+                                                  std::vector<int32_t>* inputs,
+                                                  std::vector<int32_t>* targets) {
+  const TrainConfig& tc = config_.train;
+  model_->params().grads().Zero();
+  double loss_sum = 0;
+  int64_t scored = 0;
+  for (int micro = 0; micro < tc.grad_accum; ++micro) {
+    FillBatch(inputs, targets);
+    int64_t count = 0;
+    loss_sum += model_->ForwardBackward(inputs->data(), targets->data(), tc.micro_batch, tc.seq_len,
+                                        loss_scale, &count);
+    DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
+    scored += count;
+  }
+  DQT_RETURN_IF_ERROR(ReduceGradients(&loss_sum, &scored));
+  StepResult r;
+  r.loss = loss_sum / std::max<int64_t>(scored, 1);
+  DQT_ASSIGN_OR_RETURN(r.grad_norm,
+                       GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
+                                      grid_.dp_group(), grid_.tp_group()));
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
+    return absl::InternalError(absl::StrFormat(
+        "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
+        "optimizer.grad_clip",
+        step, r.loss, r.grad_norm));
+  }
+  DQT_ASSIGN_OR_RETURN(r.health, optimizer_->Step(model_->params(), step, lr, wd, r.grad_norm));
+  if (sharded_ != nullptr) DQT_RETURN_IF_ERROR(sharded_->GatherWeights(model_->params()));
+  return r;
+}
+
+// The fused update (one rank, one micro-batch): each tensor is updated inside the backward as soon
+// as its gradient is complete, from one scratch slot; no full gradient buffer exists. The global
+// norm is known only after the step, so clipping uses the previous step's norm
+// (optimizer.clip_by_previous_norm) or none, and a non-finite loss or norm stops the run after
+// the step that produced it.
+absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float wd,
+                                                       float loss_scale,
+                                                       std::vector<int32_t>* inputs,
+                                                       std::vector<int32_t>* targets) {
+  const TrainConfig& tc = config_.train;
+  LlamaParams& params = model_->params();
+  const float clip = previous_grad_norm_ > 0 ? optimizer_->ClipFactor(previous_grad_norm_) : 1.0f;
+  DQT_RETURN_IF_ERROR(optimizer_->BeginStep(params, step, lr, wd, clip));
+  const size_t tensors = params.tensors().size();
+  if (grad_squares_.size() != tensors) {
+    grad_squares_ = Buffer<double>(tensors, MemoryKind::kWorkspace, params.device());
+  }
+  model_->SetGradientSink([&](const ParamTensor& t, const TensorRef& grad) {
+    SumSquares(model_->context(),
+               {.x = grad.Flat(0, grad.numel()), .out = RefOf(grad_squares_, {1}, t.id)});
+    optimizer_->UpdateTensor(params, t.id, grad);
+  });
+  FillBatch(inputs, targets);
+  int64_t count = 0;
+  const double loss_sum = model_->ForwardBackward(inputs->data(), targets->data(), tc.micro_batch,
+                                                  tc.seq_len, loss_scale, &count);
+  model_->SetGradientSink(nullptr);
+  DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
+  StepResult r;
+  r.health = optimizer_->EndStep(params);
+  std::vector<double> squares(tensors);
+  CopyBytes(squares.data(), Device::kCpu, grad_squares_.data(), grad_squares_.device(),
+            grad_squares_.bytes(), model_->context().stream());
+  double total = 0;
+  for (double v : squares) total += v;
+  r.loss = loss_sum / std::max<int64_t>(count, 1);
+  r.grad_norm = std::sqrt(total);
+  previous_grad_norm_ = config_.adamw.clip_by_previous_norm ? r.grad_norm : 0.0;
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
+    return absl::InternalError(absl::StrFormat(
+        "step %d: non-finite loss %g or gradient norm %g (under the fused update this step was "
+        "applied); lower optimizer.lr",
+        step, r.loss, r.grad_norm));
+  }
+  return r;
+}
+
 absl::Status Trainer::Run() {
   const TrainConfig& tc = config_.train;
   const bool progress = tc.progress && lead() && ::isatty(STDERR_FILENO);
@@ -337,33 +418,13 @@ absl::Status Trainer::Run() {
   };
   for (int step = start_step_; step < tc.steps; ++step) {
     const auto t0 = Clock::now();
-    model_->params().grads().Zero();
-    double loss_sum = 0;
-    int64_t scored = 0;
-    for (int micro = 0; micro < tc.grad_accum; ++micro) {
-      FillBatch(&inputs, &targets);
-      int64_t count = 0;
-      loss_sum += model_->ForwardBackward(inputs.data(), targets.data(), tc.micro_batch, tc.seq_len,
-                                          loss_scale, &count);
-      DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
-      scored += count;
-    }
-    DQT_RETURN_IF_ERROR(ReduceGradients(&loss_sum, &scored));
-    const double loss = loss_sum / std::max<int64_t>(scored, 1);
-    DQT_ASSIGN_OR_RETURN(const double grad_norm,
-                         GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
-                                        grid_.dp_group(), grid_.tp_group()));
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      return absl::InternalError(absl::StrFormat(
-          "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
-          "optimizer.grad_clip",
-          step, loss, grad_norm));
-    }
     const float lr = LearningRateAt(config_.schedule, step);
     const float wd = WeightDecayAt(config_.schedule, config_.adamw.weight_decay, step);
-    DQT_ASSIGN_OR_RETURN(const HealthByLayerType local_health,
-                         optimizer_->Step(model_->params(), step, lr, wd, grad_norm));
-    if (sharded_ != nullptr) DQT_RETURN_IF_ERROR(sharded_->GatherWeights(model_->params()));
+    DQT_ASSIGN_OR_RETURN(const StepResult r,
+                         tc.fused_update ? FusedStep(step, lr, wd, loss_scale, &inputs, &targets)
+                                         : Step(step, lr, wd, loss_scale, &inputs, &targets));
+    const double loss = r.loss, grad_norm = r.grad_norm;
+    const HealthByLayerType& local_health = r.health;
     const bool log_step = tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps);
     HealthByLayerType health;  // summed over the ranks only on the steps that log it
     if (log_step) {

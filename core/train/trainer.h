@@ -67,6 +67,18 @@ class Trainer {
   Trainer(const RunConfig& config, TokenShard train, TokenShard eval, SequenceSampler sampler,
           ProcessGrid grid, ExecContext ctx, CudaStream stream);
   bool lead() const { return grid_.world().rank() == 0; }
+  struct StepResult {
+    double loss = 0, grad_norm = 0;
+    HealthByLayerType health;
+  };
+  // One optimizer step: micro-batches, gradient reduction, global norm, update (plain), or the
+  // update fused into the backward (train.fused_update).
+  [[nodiscard]] absl::StatusOr<StepResult> Step(int step, float lr, float wd, float loss_scale,
+                                                std::vector<int32_t>* inputs,
+                                                std::vector<int32_t>* targets);
+  [[nodiscard]] absl::StatusOr<StepResult> FusedStep(int step, float lr, float wd, float loss_scale,
+                                                     std::vector<int32_t>* inputs,
+                                                     std::vector<int32_t>* targets);
   // Gradient averaging over DP and the global norm; sharded mode also gathers after the step.
   [[nodiscard]] absl::Status ReduceGradients(double* loss_sum, int64_t* scored);
   [[nodiscard]] absl::StatusOr<HealthByLayerType> SumHealth(const HealthByLayerType& local);
@@ -83,6 +95,8 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   uint64_t samples_consumed_ = 0;
   std::vector<double> step_losses_;
+  double previous_grad_norm_ = 0;  // fused update: the norm that clips the next step (0: none)
+  Buffer<double> grad_squares_;    // fused update: per-tensor squared gradient sums
   std::optional<EvalResult> final_eval_;
   [[nodiscard]] absl::Status Resume(const std::string& path);
 

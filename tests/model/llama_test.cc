@@ -148,3 +148,50 @@ TEST(LlamaRecompute, SameGradientsLessMemory) {
 
 }  // namespace
 }  // namespace dqt
+
+namespace dqt {
+namespace {
+
+// The gradient sink of the fused update: every tensor's gradient arrives exactly once, equal bit
+// for bit to the plain backward's, from one scratch slot instead of a full gradient buffer.
+TEST(LlamaGradientSink, SameGradientsFromOneSlot) {
+  LlamaConfig c = testing::TinyModel({.vocab = 37, .layers = 3});
+  c.init_std = 0.3f;
+  c.subln = true;
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Ternary();
+  c.quant.policy = QuantPolicy::kAll;
+  const int batch = 2, seq = 7;
+  std::vector<int32_t> inputs(batch * seq), targets(batch * seq);
+  RandomTokens(&inputs, c.vocab_size, 1);
+  RandomTokens(&targets, c.vocab_size, 2);
+
+  const int64_t before_plain = ReadMemoryLedger().Current(MemoryKind::kGradients);
+  LlamaModel plain(c);
+  const int64_t plain_bytes = ReadMemoryLedger().Current(MemoryKind::kGradients) - before_plain;
+  ASSERT_TRUE(plain.params().Init().ok());
+  int64_t count = 0;
+  plain.params().grads().Zero();
+  plain.ForwardBackward(inputs.data(), targets.data(), batch, seq, 1.0f, &count);
+
+  const int64_t before_fused = ReadMemoryLedger().Current(MemoryKind::kGradients);
+  LlamaModel fused(c, nullptr, ExecContext::Cpu(), DType::kF32, Recompute::kNo,
+                   GradientStorage::kNone);
+  const int64_t fused_bytes = ReadMemoryLedger().Current(MemoryKind::kGradients) - before_fused;
+  ASSERT_TRUE(fused.params().Init().ok());
+  std::vector<int> seen(fused.params().tensors().size(), 0);
+  fused.SetGradientSink([&](const ParamTensor& t, const TensorRef& g) {
+    ++seen[t.id];
+    ASSERT_EQ(g.numel(), t.numel);
+    EXPECT_EQ(std::memcmp(g.data, plain.params().grads().data() + t.offset, t.numel * 4), 0)
+        << t.name;
+  });
+  fused.ForwardBackward(inputs.data(), targets.data(), batch, seq, 1.0f, &count);
+  for (const ParamTensor& t : fused.params().tensors()) EXPECT_EQ(seen[t.id], 1) << t.name;
+  EXPECT_EQ(fused_bytes, (fused.params().max_tensor_numel() * 4 + 63) / 64 * 64);
+  EXPECT_EQ(plain_bytes, plain.params().numel() * 4);
+  EXPECT_LT(fused_bytes * 3, plain_bytes);
+}
+
+}  // namespace
+}  // namespace dqt

@@ -56,6 +56,26 @@ TEST_P(Golden, RecomputationChangesNoBit) {
   }
 }
 
+// The fused update applies each tensor's update inside the backward with the same arithmetic:
+// without clipping (which the fused update can only do by the previous step's norm) every loss is
+// equal bit for bit to the plain update's.
+TEST_P(Golden, FusedUpdateChangesNoBitWithoutClipping) {
+  const std::string mode = GetParam();
+  const std::vector<std::string> common = {"optimizer.grad_clip=0", "train.grad_accum=1"};
+  std::vector<std::string> fused = common;
+  fused.push_back("train.fused_update=true");
+  absl::StatusOr<std::vector<double>> plain =
+      testing::GoldenLosses(mode, ::testing::TempDir(), common);
+  absl::StatusOr<std::vector<double>> fused_losses =
+      testing::GoldenLosses(mode, ::testing::TempDir(), fused);
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT(fused_losses, IsOk());
+  ASSERT_EQ(plain->size(), fused_losses->size());
+  for (size_t i = 0; i < plain->size(); ++i) {
+    EXPECT_EQ((*plain)[i], (*fused_losses)[i]) << mode << " step " << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, Golden, ::testing::Values("fp", "dqt8", "ternary_all", "bitnet"));
 
 }  // namespace
