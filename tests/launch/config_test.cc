@@ -396,3 +396,43 @@ TEST(ToRunConfigTest, CopiesScheduleAndStageTwo) {
 
 }  // namespace
 }  // namespace dqt
+
+namespace dqt {
+namespace {
+
+TEST(ValidateTest, DeviceSeamFields) {
+  EXPECT_THAT(ValidateWith({"train.device=CUDA", "train.cuda_activations=FP32"}), IsOk());
+  EXPECT_THAT(
+      ValidateWith({"train.device=DEVICE_KIND_UNSPECIFIED"}),
+      StatusIs(kInvalid, "train.device = DEVICE_KIND_UNSPECIFIED: must be CPU, CUDA or AUTO"));
+  EXPECT_THAT(ValidateWith({"quant.forward_gemm=GEMM_INT8"}),
+              StatusIs(kInvalid, "quant.forward_gemm = GEMM_INT8: multiplies DQT codes"));
+  EXPECT_THAT(ValidateWith({"quant.optimizer=DQT", "quant.weight_format=INTEGER",
+                            "quant.weight_bits=8", "quant.forward_gemm=GEMM_FP8"}),
+              StatusIs(kInvalid, "is exact for codes of at most 4 bits"));
+  EXPECT_THAT(ValidateWith({"quant.optimizer=DQT", "quant.weight_format=INTEGER",
+                            "quant.weight_bits=4", "quant.forward_gemm=GEMM_FP8"}),
+              IsOk());
+}
+
+TEST(ValidateTest, FusedUpdateRules) {
+  const std::vector<std::string> fused = {"train.fused_update=true", "train.grad_accum=1",
+                                          "optimizer.grad_clip=0"};
+  EXPECT_THAT(ValidateWith(fused), IsOk());
+  std::vector<std::string> clip = fused;
+  clip.push_back("optimizer.grad_clip=1");
+  EXPECT_THAT(ValidateWith(clip),
+              StatusIs(kInvalid, "optimizer.grad_clip = 1: must be 0 under train.fused_update"));
+  clip.push_back("optimizer.clip_by_previous_norm=true");
+  EXPECT_THAT(ValidateWith(clip), IsOk());
+  std::vector<std::string> accum = fused;
+  accum.push_back("train.grad_accum=2");
+  EXPECT_THAT(ValidateWith(accum),
+              StatusIs(kInvalid, "train.fused_update = true: needs train.grad_accum = 1"));
+  EXPECT_THAT(
+      ValidateWith({"optimizer.clip_by_previous_norm=true"}),
+      StatusIs(kInvalid, "optimizer.clip_by_previous_norm = true: is for train.fused_update"));
+}
+
+}  // namespace
+}  // namespace dqt
