@@ -402,9 +402,8 @@ namespace {
 
 TEST(ValidateTest, DeviceSeamFields) {
   EXPECT_THAT(ValidateWith({"train.device=CUDA", "train.cuda_activations=FP32"}), IsOk());
-  EXPECT_THAT(
-      ValidateWith({"train.device=DEVICE_KIND_UNSPECIFIED"}),
-      StatusIs(kInvalid, "train.device = DEVICE_KIND_UNSPECIFIED: must be CPU, CUDA or AUTO"));
+  EXPECT_THAT(ValidateWith({"train.device=GPU"}),
+              StatusIs(kInvalid, "\"GPU\" not one of CPU, CUDA, AUTO"));
   EXPECT_THAT(ValidateWith({"quant.forward_gemm=GEMM_INT8"}),
               StatusIs(kInvalid, "quant.forward_gemm = GEMM_INT8: multiplies DQT codes"));
   EXPECT_THAT(ValidateWith({"quant.optimizer=DQT", "quant.weight_format=INTEGER",
