@@ -114,6 +114,47 @@ absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> t
   return absl::OkStatus();
 }
 
+// llm.c token files (dev/data/data_common.py): a header of 256 little-endian int32, [0] magic,
+// [1] version, [2] token count, then the tokens: magic 20240520 version 1 = GPT-2 uint16,
+// magic 20240801 version 7 = LLaMA-3 uint32. The source text's size is not recorded (0).
+absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
+                                                uint64_t file_bytes, const unsigned char* header) {
+  auto fail = [fd](absl::Status status) {
+    ::close(fd);
+    return status;
+  };
+  const uint32_t magic = Load32(header), version = Load32(header + 4);
+  const uint32_t width = magic == kLlmcMagicGpt2 ? 2 : 4;
+  if ((magic == kLlmcMagicGpt2 && version != 1) || (magic == kLlmcMagicLlama3 && version != 7)) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        path, ": llm.c token file with magic ", magic, " and version ", version,
+        "; this build reads magic 20240520 version 1 (uint16) and 20240801 version 7 (uint32)")));
+  }
+  if (file_bytes < kLlmcHeaderBytes) {
+    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
+                                                 " bytes, shorter than llm.c's 1024-byte header")));
+  }
+  const int32_t count = static_cast<int32_t>(Load32(header + 8));
+  const uint64_t expected = count >= 0 ? kLlmcHeaderBytes + uint64_t(count) * width : 0;
+  if (expected != file_bytes) {
+    return fail(absl::DataLossError(absl::StrCat(
+        path, ": llm.c file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
+        width, " bytes + 1024 = ", expected, " (truncated or corrupt)")));
+  }
+  TokenShard shard;
+  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return fail(ErrnoError(path, "mmap failed"));
+  ::close(fd);
+  shard.path_ = path;
+  shard.map_ = map;
+  shard.map_bytes_ = file_bytes;
+  shard.tokens_ = static_cast<const unsigned char*>(map) + kLlmcHeaderBytes;
+  shard.size_ = static_cast<uint64_t>(count);
+  shard.source_bytes_ = 0;
+  shard.bytes_per_token_ = width;
+  return shard;
+}
+
 absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(path, "cannot open token shard");
@@ -129,10 +170,15 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
   if (got < 0 || static_cast<uint64_t>(got) != std::min<uint64_t>(file_bytes, sizeof(header))) {
     return fail(ErrnoError(path, "cannot read the header"));
   }
+  if (file_bytes >= 4 && (Load32(header) == kLlmcMagicGpt2 || Load32(header) == kLlmcMagicLlama3)) {
+    return OpenLlmc(path, fd, file_bytes, header);
+  }
   if (file_bytes < sizeof(kTokenShardMagic) ||
       std::memcmp(header, kTokenShardMagic, sizeof(kTokenShardMagic)) != 0) {
     return fail(absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a dqt token shard (bad magic; expected \"DQTSHARD\")")));
+        absl::StrCat(path,
+                     ": not a dqt token shard (bad magic; expected \"DQTSHARD\" or an "
+                     "llm.c header)")));
   }
   if (file_bytes < sizeof(header)) {
     return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,

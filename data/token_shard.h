@@ -22,6 +22,10 @@ namespace dqt {
 inline constexpr char kTokenShardMagic[8] = {'D', 'Q', 'T', 'S', 'H', 'A', 'R', 'D'};
 inline constexpr uint32_t kTokenShardVersion = 1;
 inline constexpr size_t kTokenShardHeaderBytes = 40;
+// llm.c / nanoGPT-style token files (read as they are, see TokenShard::Open).
+inline constexpr uint32_t kLlmcMagicGpt2 = 20240520;    // version 1, uint16 tokens
+inline constexpr uint32_t kLlmcMagicLlama3 = 20240801;  // version 7, uint32 tokens
+inline constexpr size_t kLlmcHeaderBytes = 256 * 4;
 
 // Writes `tokens` (each in [0, 2^31)) to `path` through a temporary file in the same folder
 // that is fsync'ed and renamed over `path`, so readers see the old file or the whole new one.
@@ -33,6 +37,8 @@ class TokenShard {
  public:
   // NotFound for a missing file; InvalidArgument for a file that is not a version-1 shard
   // (magic, version, bytes per token); DataLoss when the file size disagrees with the header.
+  // llm.c token files (header of 256 int32: magic, version, count) are read as they are, with
+  // source_bytes() 0 (unknown: no bits per byte).
   [[nodiscard]] static absl::StatusOr<TokenShard> Open(const std::string& path);
 
   TokenShard(TokenShard&& other) noexcept;
@@ -53,6 +59,8 @@ class TokenShard {
 
  private:
   TokenShard() = default;
+  static absl::StatusOr<TokenShard> OpenLlmc(const std::string& path, int fd, uint64_t file_bytes,
+                                             const unsigned char* header);
   void Unmap();
 
   std::string path_;
