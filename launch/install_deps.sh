@@ -16,12 +16,13 @@ done
 if $runtime; then
   # The shared libraries of build/launch/dqt_* (ldd), and Open MPI's launcher.
   pkgs=(libabsl20220623 libprotobuf32 libopenblas0-openmp libgomp1 libpcre2-8-0 libxxhash0
-        libopenmpi3 openmpi-bin libssl3)
+        libopenmpi3 openmpi-bin libssl3 libsentencepiece0)
 else
   pkgs=(cmake g++ ninja-build ccache pkg-config libprotobuf-dev protobuf-compiler libabsl-dev
         libgtest-dev libgmock-dev libopenblas-openmp-dev libpcre2-dev libxxhash-dev libopenmpi-dev
         libssl-dev openmpi-bin python3 python3-numpy xz-utils clang-format git gnuplot-nox
-        slurm-wlm munge chromium)  # the last three for tests/ops: a private Slurm, report pages
+        slurm-wlm munge chromium  # these three for tests/ops: a private Slurm, report pages
+        libsentencepiece-dev)
 fi
 if $list; then
   printf '%s\n' "${pkgs[@]}"
