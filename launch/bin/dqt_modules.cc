@@ -128,8 +128,13 @@ absl::Status Extract(const Args& a) {
     }
   };
   double sum = 0;
-  int n = 0;
+  int n = 0, last = -1;
   auto log = [&](int j, int step, double loss) {
+    if (j != last) {
+      sum = 0;
+      n = 0;
+      last = j;
+    }
     sum += loss;
     ++n;
     if ((step + 1) % 50 == 0) {
