@@ -60,6 +60,9 @@ done < <(for lib in "${libs[@]}"; do
          done | sort -u | xargs dpkg -S 2> /dev/null | sed 's/:amd64: /: /')
 for lib in "${libs[@]}"; do
   real=$(readlink -f "$lib")
+  # The CUDA runtime and cuBLASLt come from the CUDA toolkit (the GPU image's CUDA base), not from
+  # Debian; a CPU-only build does not load them.
+  case "$real" in /usr/local/cuda*) continue ;; esac
   owner=""
   for candidate in "$lib" "$real" "${lib#/usr}" "/usr${lib#/usr}" "${real#/usr}" "/usr${real#/usr}"; do
     owner=${owner_of[$candidate]:-} && [ -n "$owner" ] && break
