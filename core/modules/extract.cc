@@ -1,6 +1,7 @@
 // Edge-popup mask learning over a frozen model: see extract.h for the objective.
 #include "core/modules/extract.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -35,10 +36,17 @@ struct Frozen {
   TensorRef original() const { return codes.size() ? Flat(codes) : Flat(values); }
 };
 
+// The largest masked tensor (the scratch of the ops; the embedding and head are larger).
+int64_t MaxMaskedNumel(const LlamaParams& p) {
+  int64_t n = 0;
+  for (const ParamTensor& t : p.tensors()) n = IsMaskedTensor(t) ? std::max(n, t.numel) : n;
+  return n;
+}
+
 std::vector<Frozen> FreezeMasked(LlamaModel& model, double keep) {
   LlamaParams& p = model.params();
   const ExecContext& ctx = model.context();
-  Buffer<float> scratch(p.max_tensor_numel(), MemoryKind::kWorkspace, p.device());
+  Buffer<float> scratch(MaxMaskedNumel(p), MemoryKind::kWorkspace, p.device());
   std::vector<Frozen> out;
   for (const ParamTensor& t : p.tensors()) {
     if (!IsMaskedTensor(t)) continue;
@@ -95,7 +103,7 @@ absl::StatusOr<std::vector<ModuleMasks>> ExtractModules(LlamaModel& model,
   const Device dev = p.device();
   const int M = static_cast<int>(domains.size());
   std::vector<Frozen> frozen = FreezeMasked(model, config.keep);
-  Buffer<int32_t> scratch(TopKMaskScratch(p.max_tensor_numel()), MemoryKind::kWorkspace, dev);
+  Buffer<int32_t> scratch(TopKMaskScratch(MaxMaskedNumel(p)), MemoryKind::kWorkspace, dev);
   std::vector<ModuleMasks> modules;
   std::vector<Scores> scores(M);
   int64_t kept = 0;
@@ -185,9 +193,8 @@ ModuleMasks BaselineModule(LlamaModel& model, BaselineMask kind, double keep, ui
   const ExecContext& ctx = model.context();
   std::vector<Frozen> frozen = FreezeMasked(model, keep);
   ModuleMasks m = EmptyMasks(p, std::move(domain), keep);
-  Buffer<int32_t> scratch(TopKMaskScratch(p.max_tensor_numel()), MemoryKind::kWorkspace,
-                          p.device());
-  Buffer<float> random(p.max_tensor_numel(), MemoryKind::kWorkspace, p.device());
+  Buffer<int32_t> scratch(TopKMaskScratch(MaxMaskedNumel(p)), MemoryKind::kWorkspace, p.device());
+  Buffer<float> random(MaxMaskedNumel(p), MemoryKind::kWorkspace, p.device());
   for (size_t i = 0; i < frozen.size(); ++i) {
     const int64_t n = frozen[i].t->numel;
     TensorRef keys = Flat(frozen[i].weights);
