@@ -5,7 +5,9 @@
 //   L_j = LM loss on domain j  -  share * (1/K_j) sum_i m_ji o_ji,
 // K_j = number of weights module j keeps, o_ji = fraction of the other modules (joint) or of the
 // modules learned before j (sequential) that keep weight i: the sharing reward is the mean
-// overlap of j's kept weights with the others'. Scores follow Adam.
+// overlap of j's kept weights with the others'. Scores follow Adam. Masks apply to the stored
+// weights: DQT codes (a masked weight is a zero code), fp32 values, or BitNet's latent values
+// (whose absmean ternarization then sees the masked tensor). One process (no TP group).
 #pragma once
 
 #include <cstdint>
