@@ -19,8 +19,11 @@ constexpr uint64_t kAlignment = 32;  // general.alignment's default
 constexpr int64_t kQ8Block = 32;
 constexpr int64_t kQ8Bytes = 2 + kQ8Block;  // d, qs[32]
 constexpr int64_t kQkK = 256;
-constexpr int64_t kTq2Bytes = kQkK / 4 + 2;  // qs[64], d
-static_assert(kTq2Bytes == 66 && kQ8Bytes == 34);
+constexpr int64_t kTq2Bytes = kQkK / 4 + 2;             // qs[64], d
+constexpr int64_t kTq1Qs = (kQkK - 4 * kQkK / 64) / 5;  // 48 bytes of 5 trits each
+constexpr int64_t kTq1Qh = kQkK / 64;                   // 4 bytes of 4 trits each
+constexpr int64_t kTq1Bytes = kTq1Qs + kTq1Qh + 2;      // qs, qh, d
+static_assert(kTq2Bytes == 66 && kQ8Bytes == 34 && kTq1Bytes == 54);
 
 // GGUF metadata value types.
 enum : uint32_t {
@@ -87,6 +90,8 @@ const char* GgmlTypeName(GgmlType type) {
       return "F16";
     case GgmlType::kQ8_0:
       return "Q8_0";
+    case GgmlType::kTQ1_0:
+      return "TQ1_0";
     case GgmlType::kTQ2_0:
       return "TQ2_0";
   }
@@ -97,6 +102,7 @@ int64_t GgmlBlockSize(GgmlType type) {
   switch (type) {
     case GgmlType::kQ8_0:
       return kQ8Block;
+    case GgmlType::kTQ1_0:
     case GgmlType::kTQ2_0:
       return kQkK;
     default:
@@ -112,6 +118,8 @@ int64_t GgmlBlockBytes(GgmlType type) {
       return 2;
     case GgmlType::kQ8_0:
       return kQ8Bytes;
+    case GgmlType::kTQ1_0:
+      return kTq1Bytes;
     case GgmlType::kTQ2_0:
       return kTq2Bytes;
   }
@@ -195,6 +203,28 @@ void PackTQ2_0(std::span<const int8_t> codes, uint16_t d, std::vector<uint8_t>* 
   }
 }
 
+// block_tq1_0: each byte holds trits t0..t(k-1) (code + 1) as the fraction
+// (t0 t1 ... base 3) / 3^5 scaled to 256 and rounded up, so that multiplying the byte by 3^n
+// (mod 256) and taking the top of byte * 3 recovers trit n. qs[0..31] hold elements
+// n * 32 + m (n < 5) in byte m, qs[32..47] elements 160 + n * 16 + m, qh[j] elements 240 + n * 4 +
+// j (four trits, the fifth 0).
+static uint8_t PackTrits(const int8_t* codes, int count, int64_t stride) {
+  uint32_t v = 0;
+  for (int n = 0; n < 5; ++n) v = v * 3 + (n < count ? codes[n * stride] + 1 : 0);
+  return static_cast<uint8_t>((v * 256 + 242) / 243);
+}
+
+void PackTQ1_0(std::span<const int8_t> codes, uint16_t d, std::vector<uint8_t>* out) {
+  for (size_t b = 0; b < codes.size(); b += kQkK) {
+    const int8_t* x = codes.data() + b;
+    for (int64_t m = 0; m < 32; ++m) out->push_back(PackTrits(x + m, 5, 32));
+    for (int64_t m = 0; m < 16; ++m) out->push_back(PackTrits(x + 160 + m, 5, 16));
+    for (int64_t j = 0; j < kTq1Qh; ++j) out->push_back(PackTrits(x + 240 + j, 4, 4));
+    out->push_back(static_cast<uint8_t>(d & 0xff));
+    out->push_back(static_cast<uint8_t>(d >> 8));
+  }
+}
+
 std::vector<float> DequantizeBlocks(GgmlType type, std::span<const uint8_t> data, int64_t n) {
   std::vector<float> y(static_cast<size_t>(n));
   auto half_at = [&](size_t at) { return HalfToFloat(data[at] | (data[at + 1] << 8)); };
@@ -210,6 +240,26 @@ std::vector<float> DequantizeBlocks(GgmlType type, std::span<const uint8_t> data
         const float d = half_at(b * kQ8Bytes);
         for (int64_t i = 0; i < kQ8Block; ++i) {
           y[b * kQ8Block + i] = d * static_cast<int8_t>(data[b * kQ8Bytes + 2 + i]);
+        }
+      }
+      break;
+    case GgmlType::kTQ1_0:
+      for (int64_t b = 0; b < n / kQkK; ++b) {
+        const uint8_t* block = data.data() + b * kTq1Bytes;
+        const float d = half_at(b * kTq1Bytes + kTq1Qs + kTq1Qh);
+        float* y_block = y.data() + b * kQkK;
+        auto trit = [](uint8_t byte, int n) {
+          static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+          const uint8_t q = static_cast<uint8_t>(byte * kPow3[n]);
+          return static_cast<int>((static_cast<uint16_t>(q) * 3) >> 8) - 1;
+        };
+        for (int nn = 0; nn < 5; ++nn) {
+          for (int64_t m = 0; m < 32; ++m) y_block[nn * 32 + m] = trit(block[m], nn) * d;
+          for (int64_t m = 0; m < 16; ++m) y_block[160 + nn * 16 + m] = trit(block[32 + m], nn) * d;
+        }
+        for (int nn = 0; nn < 4; ++nn) {
+          for (int64_t j = 0; j < kTq1Qh; ++j)
+            y_block[240 + nn * 4 + j] = trit(block[48 + j], nn) * d;
         }
       }
       break;

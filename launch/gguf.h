@@ -1,6 +1,6 @@
 // GGUF (version 3) files as llama.cpp reads them, written from the published specification
 // (ggml/docs/gguf.md): a key-value metadata section, tensor infos, then 32-byte-aligned tensor
-// data. Also the ggml block formats this project writes: Q8_0, TQ2_0 and F16.
+// data. Also the ggml block formats this project writes: Q8_0, TQ1_0, TQ2_0 and F16.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 namespace dqt {
 
 // ggml_type values (the numbers are part of the file format).
-enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kTQ2_0 = 35 };
+enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kTQ1_0 = 34, kTQ2_0 = 35 };
 
 const char* GgmlTypeName(GgmlType type);
 // Elements per block and bytes per block of `type`.
@@ -33,6 +33,8 @@ void QuantizeQ8_0(std::span<const float> row, std::vector<uint8_t>* out);
 void PackQ8_0(std::span<const int8_t> codes, uint16_t d, std::vector<uint8_t>* out);
 // Ternary codes in {-1, 0, 1}, value = d * code, 256-element blocks (QK_K).
 void PackTQ2_0(std::span<const int8_t> codes, uint16_t d, std::vector<uint8_t>* out);
+// The same in base 3 (1.6875 bits per weight): 54-byte blocks of 256.
+void PackTQ1_0(std::span<const int8_t> codes, uint16_t d, std::vector<uint8_t>* out);
 // The inverses (for tests and read-back checks): one value per element.
 std::vector<float> DequantizeBlocks(GgmlType type, std::span<const uint8_t> data, int64_t n);
 

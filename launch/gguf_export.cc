@@ -92,8 +92,9 @@ bool TernaryRows(const Matrix& m, std::vector<int8_t>* codes, std::vector<float>
   return true;
 }
 
-absl::Status AddMatrix(const ParamTensor& t, const LlamaConfig& config, Matrix m,
-                       const std::string& name, GgufWriter* writer, GgufExportReport* report) {
+absl::Status AddMatrix(const ParamTensor& t, const LlamaConfig& config, GgmlType ternary_type,
+                       Matrix m, const std::string& name, GgufWriter* writer,
+                       GgufExportReport* report) {
   GgufTensor out{name, {m.cols, m.rows}, GgmlType::kF32, {}};
   std::string note;
   const bool integer_codes =
@@ -110,12 +111,17 @@ absl::Status AddMatrix(const ParamTensor& t, const LlamaConfig& config, Matrix m
           "multiples of 256 for a GGUF export",
           t.name, name, m.cols));
     }
-    out.type = GgmlType::kTQ2_0;
+    out.type = ternary_type;
     double worst = 0;
     for (int64_t r = 0; r < m.rows; ++r) {
       const uint16_t d = FloatToHalf(mags[r]);
       if (mags[r] != 0) worst = std::max(worst, std::fabs(HalfToFloat(d) / mags[r] - 1.0));
-      PackTQ2_0(std::span(ternary).subspan(r * m.cols, m.cols), d, &out.data);
+      const std::span<const int8_t> row = std::span(ternary).subspan(r * m.cols, m.cols);
+      if (ternary_type == GgmlType::kTQ1_0) {
+        PackTQ1_0(row, d, &out.data);
+      } else {
+        PackTQ2_0(row, d, &out.data);
+      }
     }
     note = absl::StrFormat("ternary codes, d = fp16(1/scale): max relative change %.2g", worst);
   } else if (integer_codes) {
@@ -172,7 +178,11 @@ int64_t GgufRopeRow(int64_t row, int64_t head_dim) {
 }
 
 absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::string& out_path,
-                                            const TokenizerPaths& tokenizer_paths) {
+                                            const TokenizerPaths& tokenizer_paths,
+                                            GgmlType ternary) {
+  if (ternary != GgmlType::kTQ2_0 && ternary != GgmlType::kTQ1_0) {
+    return absl::InvalidArgumentError("ternary tensors are written as TQ2_0 or TQ1_0");
+  }
   if (out_path.empty()) return absl::InvalidArgumentError("--out is required");
   std::error_code ec;
   if (!std::filesystem::is_directory(ckpt, ec)) {
@@ -255,7 +265,7 @@ absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::
       std::copy_n(w.data() + r * m.cols, m.cols, m.w.data() + dst * m.cols);
       if (codes != nullptr) std::copy_n(codes + r * m.cols, m.cols, m.codes.data() + dst * m.cols);
     }
-    DQT_RETURN_IF_ERROR(AddMatrix(t, c, std::move(m), name, &writer, &report));
+    DQT_RETURN_IF_ERROR(AddMatrix(t, c, ternary, std::move(m), name, &writer, &report));
   }
   DQT_RETURN_IF_ERROR(writer.Write(out_path));
   report.bytes = static_cast<int64_t>(std::filesystem::file_size(out_path, ec));

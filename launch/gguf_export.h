@@ -28,9 +28,11 @@ struct GgufExportReport {
 // a shape llama.cpp's block types cannot take (a ternary matrix whose rows are not a multiple of
 // 256), SubLN checkpoints (llama.cpp's "llama" has no sub-norms), a tokenizer the model's
 // vocabulary does not cover.
+// `ternary` is TQ2_0 (2 bits per weight, the default) or TQ1_0 (1.6875).
 [[nodiscard]] absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt,
                                                           const std::string& out_path,
-                                                          const TokenizerPaths& tokenizer);
+                                                          const TokenizerPaths& tokenizer,
+                                                          GgmlType ternary = GgmlType::kTQ2_0);
 
 // Hugging Face (rotate_half RoPE) rows of a q or k projection reordered for llama.cpp's
 // interleaved RoPE: within each head of `head_dim` rows, new row 2i + j = old row j*head_dim/2 + i.

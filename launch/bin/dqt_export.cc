@@ -24,11 +24,18 @@ struct ExportArgs {
   std::string ckpt;
   std::string out;
   dqt::TokenizerPaths tokenizer;
+  std::string gguf_ternary = "tq2_0";
 };
 
 absl::Status ExportGguf(const ExportArgs& args) {
+  if (args.gguf_ternary != "tq2_0" && args.gguf_ternary != "tq1_0") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gguf_ternary \"", args.gguf_ternary, "\": tq2_0 or tq1_0"));
+  }
+  const dqt::GgmlType ternary =
+      args.gguf_ternary == "tq1_0" ? dqt::GgmlType::kTQ1_0 : dqt::GgmlType::kTQ2_0;
   DQT_ASSIGN_OR_RETURN(const dqt::GgufExportReport report,
-                       dqt::ExportGguf(args.ckpt, args.out, args.tokenizer));
+                       dqt::ExportGguf(args.ckpt, args.out, args.tokenizer, ternary));
   std::map<std::string, int> counts;
   for (const auto& t : report.tensors) {
     ++counts[dqt::GgmlTypeName(t.type)];
@@ -83,6 +90,8 @@ int main(int argc, char** argv) {
   flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
   flags.String("out", &args.out,
                "output directory (safetensors, created if missing) or file (gguf)");
+  flags.String("gguf_ternary", &args.gguf_ternary,
+               "gguf: ternary tensors as tq2_0 (2 bits/weight) or tq1_0 (1.6875)");
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_export", s);
   if (!flags.positional().empty()) {

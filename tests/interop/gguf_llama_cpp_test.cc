@@ -59,7 +59,12 @@ int RunShell(const std::string& command, std::string* out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-enum class Kind { kTernary, kInt8PowerOfTwoScale, kInt8 };
+enum class Kind { kTernary, kTernaryTq1, kInt8PowerOfTwoScale, kInt8 };
+
+const char* TypeName(Kind kind) {
+  const char* names[] = {"TQ2_0", "TQ1_0", "Q8_0", "F16"};
+  return names[static_cast<int>(kind)];
+}
 
 // d_model and ffn_dim multiples of 256 (TQ2_0 blocks); the GPT-2 vocabulary. A random model
 // whose next-token distributions are peaked (a head of std 0.5: logits of std ~8) over a body
@@ -77,7 +82,8 @@ LlamaConfig GgufConfig(Kind kind) {
   c.init_std = 0.1f;
   c.seed = 11;
   c.quant.optimizer = OptimizerKind::kDqt;
-  c.quant.grid = kind == Kind::kTernary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
+  const bool ternary = kind == Kind::kTernary || kind == Kind::kTernaryTq1;
+  c.quant.grid = ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
   return c;
 }
 
@@ -139,13 +145,12 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   const std::string gguf = dir_ + "/model.gguf";
   std::string out;
   ASSERT_EQ(RunShell(Quote(bin_dir_ + "/dqt_export") + " --format gguf --ckpt " + Quote(*ckpt) +
-                         " --out " + Quote(gguf) + Tokenizer() + " 2>&1",
+                         " --out " + Quote(gguf) + Tokenizer() +
+                         (kind == Kind::kTernaryTq1 ? " --gguf_ternary tq1_0" : "") + " 2>&1",
                      &out),
             0)
       << out;
-  const char* want_type = kind == Kind::kTernary               ? "TQ2_0"
-                          : kind == Kind::kInt8PowerOfTwoScale ? "Q8_0"
-                                                               : "F16";
+  const char* want_type = TypeName(kind);
   EXPECT_THAT(out, HasSubstr(absl::StrCat("14 ", want_type))) << out;  // 7 linears x 2 layers
 
   // dqt's greedy tokens, in the library.
@@ -305,18 +310,15 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   ASSERT_NE(types, nullptr);
   EXPECT_EQ(types->Find("token_embd.weight")->number, 0);  // F32
   EXPECT_EQ(types->Find("blk.1.attn_norm.weight")->number, 0);
-  EXPECT_EQ(types->Find("blk.0.ffn_down.weight")->number, kind == Kind::kTernary               ? 35
-                                                          : kind == Kind::kInt8PowerOfTwoScale ? 8
-                                                                                               : 1);
+  const int want_ggml[] = {35, 34, 8, 1};
+  EXPECT_EQ(types->Find("blk.0.ffn_down.weight")->number, want_ggml[static_cast<int>(kind)]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GgufLlamaCppTest,
-                         ::testing::Values(Kind::kTernary, Kind::kInt8PowerOfTwoScale, Kind::kInt8),
+                         ::testing::Values(Kind::kTernary, Kind::kTernaryTq1,
+                                           Kind::kInt8PowerOfTwoScale, Kind::kInt8),
                          [](const ::testing::TestParamInfo<Kind>& info) {
-                           return std::string(info.param == Kind::kTernary ? "TernaryTQ2_0"
-                                              : info.param == Kind::kInt8PowerOfTwoScale
-                                                  ? "Int8Q8_0"
-                                                  : "Int8F16");
+                           return std::string(TypeName(info.param));
                          });
 
 }  // namespace

@@ -71,6 +71,20 @@ TEST(GgufTest, Tq2BlockLayout) {
   for (int i = 0; i < 256; ++i) ASSERT_EQ(back[i], 0.5f * codes[i]) << i;
 }
 
+TEST(GgufTest, Tq1BlocksRoundTripCodes) {
+  std::mt19937 rng(7);
+  std::vector<int8_t> codes(512);
+  for (int8_t& c : codes) c = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
+  codes[0] = codes[1] = 1;  // the all-twos trit pattern (byte 255) and the zero one
+  codes[32] = codes[64] = codes[96] = codes[128] = 1;
+  std::vector<uint8_t> out;
+  PackTQ1_0(codes, FloatToHalf(0.25f), &out);
+  ASSERT_EQ(out.size(), 108u);
+  EXPECT_EQ(out[0], 255);  // trits 2 2 2 2 2: 242 / 243 of 256, rounded up
+  const std::vector<float> back = DequantizeBlocks(GgmlType::kTQ1_0, out, 512);
+  for (int i = 0; i < 512; ++i) ASSERT_EQ(back[i], 0.25f * codes[i]) << i;
+}
+
 TEST(GgufTest, Q8BlocksRoundTripCodes) {
   std::vector<int8_t> codes(64);
   for (int i = 0; i < 64; ++i) codes[i] = static_cast<int8_t>(i * 4 - 128);
