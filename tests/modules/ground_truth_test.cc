@@ -108,7 +108,8 @@ class GroundTruth : public ::testing::Test {
     delete model_;
   }
 
-  // Losses on both languages with `module` applied (the weights are restored afterwards).
+  // Losses on both languages of a copy of the model with `module` applied (fp32 storage, so
+  // SetLogicalValues copies the weights exactly; code tensors would take the copy's own scales).
   static std::vector<double> MaskedLosses(const ModuleMasks& module) {
     LlamaModel masked(Config());
     masked.params().SetLogicalValues(Logical().data());
