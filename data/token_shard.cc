@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/base/check.h"
 #include "core/base/status.h"
 
@@ -156,6 +157,25 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
 }
 
 absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
+  if (path.find(',') != std::string::npos) {
+    TokenShard all;
+    all.path_ = path;
+    bool bytes_known = true;
+    for (absl::string_view part : absl::StrSplit(path, ',')) {
+      if (part.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": an empty name in the list"));
+      }
+      DQT_ASSIGN_OR_RETURN(TokenShard shard, Open(std::string(part)));
+      all.starts_.push_back(all.size_);
+      all.size_ += shard.size_;
+      bytes_known = bytes_known && shard.source_bytes_ > 0;
+      all.source_bytes_ += shard.source_bytes_;
+      all.bytes_per_token_ = std::max(all.bytes_per_token_, shard.bytes_per_token_);
+      all.parts_.push_back(std::move(shard));
+    }
+    if (!bytes_known) all.source_bytes_ = 0;
+    return all;
+  }
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(path, "cannot open token shard");
   auto fail = [fd](absl::Status status) {
@@ -229,6 +249,10 @@ TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     source_bytes_ = std::exchange(other.source_bytes_, 0);
     bytes_per_token_ = std::exchange(other.bytes_per_token_, 0);
+    parts_ = std::move(other.parts_);
+    starts_ = std::move(other.starts_);
+    other.parts_.clear();
+    other.starts_.clear();
   }
   return *this;
 }
@@ -242,6 +266,10 @@ void TokenShard::Unmap() {
 
 int32_t TokenShard::operator[](uint64_t i) const {
   DQT_CHECK(i < size_) << path_ << ": token " << i << " of " << size_;
+  if (!parts_.empty()) {
+    const size_t p = std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin() - 1;
+    return parts_[p][i - starts_[p]];
+  }
   if (bytes_per_token_ == 2) {
     uint16_t v;
     std::memcpy(&v, tokens_ + 2 * i, sizeof(v));
@@ -255,6 +283,16 @@ int32_t TokenShard::operator[](uint64_t i) const {
 void TokenShard::Copy(uint64_t start, size_t n, int32_t* out) const {
   DQT_CHECK(start <= size_ && n <= size_ - start)
       << path_ << ": tokens [" << start << ", " << start + n << ") of " << size_;
+  if (!parts_.empty()) {
+    size_t p = std::upper_bound(starts_.begin(), starts_.end(), start) - starts_.begin() - 1;
+    while (n > 0) {
+      const uint64_t local = start - starts_[p];
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(n, parts_[p].size_ - local));
+      parts_[p].Copy(local, take, out);
+      out += take, start += take, n -= take, ++p;
+    }
+    return;
+  }
   if (bytes_per_token_ == 4) {
     std::memcpy(out, tokens_ + 4 * start, 4 * n);
     return;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -38,7 +39,9 @@ class TokenShard {
   // NotFound for a missing file; InvalidArgument for a file that is not a version-1 shard
   // (magic, version, bytes per token); DataLoss when the file size disagrees with the header.
   // llm.c token files (header of 256 int32: magic, version, count) are read as they are, with
-  // source_bytes() 0 (unknown: no bits per byte).
+  // source_bytes() 0 (unknown: no bits per byte). A comma-separated list of files opens them
+  // all as one dataset, their tokens concatenated in the order given (windows may span a file
+  // boundary); its source_bytes() is the sum, or 0 when any part does not know its own.
   [[nodiscard]] static absl::StatusOr<TokenShard> Open(const std::string& path);
 
   TokenShard(TokenShard&& other) noexcept;
@@ -67,6 +70,8 @@ class TokenShard {
   void* map_ = nullptr;  // the whole file
   size_t map_bytes_ = 0;
   const unsigned char* tokens_ = nullptr;
+  std::vector<TokenShard> parts_;  // several files as one: each part's tokens, in order
+  std::vector<uint64_t> starts_;   // first token of each part
   uint64_t size_ = 0;
   uint64_t source_bytes_ = 0;
   uint32_t bytes_per_token_ = 0;

@@ -1,6 +1,7 @@
 // llm.c token files read as they are: the 1024-byte header (magic, version, count) with uint16
-// (GPT-2) or uint32 (LLaMA-3) tokens; bad headers are clear errors; and a run trained on an
-// llm.c copy of a dqt shard is the same run, bit for bit.
+// (GPT-2) or uint32 (LLaMA-3) tokens; bad headers are clear errors; several files (of either
+// format) stream as one dataset; and a run trained on an llm.c copy of a dqt shard, or on the
+// same tokens split over three files, is the same run, bit for bit.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,36 @@ TEST(LlmcShardTest, BadHeadersAreErrors) {
               StatusIs(absl::StatusCode::kDataLoss, "1024-byte header"));
 }
 
+TEST(LlmcShardTest, SeveralFilesAreOneDataset) {
+  const std::string dir = ::testing::TempDir();
+  std::vector<int32_t> all;
+  for (int i = 0; i < 700; ++i) all.push_back((i * 7919) % 50257);
+  // dqt shard, llm.c file, empty dqt shard, dqt shard.
+  ASSERT_THAT(WriteTokenShard(dir + "/p0.bin", std::span(all).subspan(0, 100), 400), IsOk());
+  WriteLlmc(dir + "/p1.bin", kLlmcMagicGpt2, 1,
+            std::vector<uint32_t>(all.begin() + 100, all.begin() + 350), 2);
+  ASSERT_THAT(WriteTokenShard(dir + "/p2.bin", {}, 0), IsOk());
+  ASSERT_THAT(WriteTokenShard(dir + "/p3.bin", std::span(all).subspan(350), 900), IsOk());
+  const std::string list = dir + "/p0.bin," + dir + "/p1.bin," + dir + "/p2.bin," + dir + "/p3.bin";
+  absl::StatusOr<TokenShard> shard = TokenShard::Open(list);
+  ASSERT_THAT(shard, IsOk());
+  ASSERT_EQ(shard->size(), all.size());
+  EXPECT_EQ(shard->source_bytes(), 0u);  // the llm.c part does not know its text's size
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ((*shard)[i], all[i]) << i;
+  for (uint64_t start : {0, 90, 99, 100, 340, 349, 350, 600}) {
+    std::vector<int32_t> got(100);
+    shard->Copy(start, got.size(), got.data());
+    ASSERT_EQ(got, std::vector<int32_t>(all.begin() + start, all.begin() + start + 100)) << start;
+  }
+  absl::StatusOr<TokenShard> known = TokenShard::Open(dir + "/p0.bin," + dir + "/p3.bin");
+  ASSERT_THAT(known, IsOk());
+  EXPECT_EQ(known->source_bytes(), 1300u);
+  EXPECT_THAT(TokenShard::Open(dir + "/p0.bin," + dir + "/none.bin"),
+              StatusIs(absl::StatusCode::kNotFound, "none.bin"));
+  EXPECT_THAT(TokenShard::Open(dir + "/p0.bin,"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "an empty name"));
+}
+
 TEST(LlmcShardTest, TrainingOnAnLlmcCopyIsTheSameRun) {
   if (!std::filesystem::exists(testing::DataPath("gutenberg_train.txt"))) {
     GTEST_SKIP() << "needs launch/fetch_data.sh";
@@ -105,6 +136,21 @@ TEST(LlmcShardTest, TrainingOnAnLlmcCopyIsTheSameRun) {
   };
   std::unique_ptr<Trainer> a = run(train, eval);
   std::unique_ptr<Trainer> b = run(to_llmc(train), to_llmc(eval));
+  // The same tokens as three files (dqt, llm.c, dqt) streamed as one dataset: the same run.
+  std::string parts;
+  {
+    absl::StatusOr<TokenShard> shard = TokenShard::Open(train);
+    std::vector<int32_t> tokens(shard->size());
+    shard->Copy(0, tokens.size(), tokens.data());
+    const size_t third = tokens.size() / 3;
+    ASSERT_THAT(WriteTokenShard(train + ".a", std::span(tokens).subspan(0, third), 1), IsOk());
+    WriteLlmc(train + ".b", kLlmcMagicGpt2, 1,
+              std::vector<uint32_t>(tokens.begin() + third, tokens.begin() + 2 * third), 2);
+    ASSERT_THAT(WriteTokenShard(train + ".c", std::span(tokens).subspan(2 * third), 1), IsOk());
+    parts = train + ".a," + train + ".b," + train + ".c";
+  }
+  std::unique_ptr<Trainer> c = run(parts, eval);
+  EXPECT_EQ(a->step_losses(), c->step_losses());
   ASSERT_EQ(a->step_losses().size(), 6u);
   EXPECT_EQ(a->step_losses(), b->step_losses());
   ASSERT_TRUE(a->final_eval().has_value() && b->final_eval().has_value());
