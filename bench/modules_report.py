@@ -43,7 +43,9 @@ def main():
     w("- Base model: `launch/configs/modules_mixture.pbtxt` -- 13.67 M parameters (d 128, 4 layers,")
     w("  2 heads, ffn 352, context 64, GPT-2 vocabulary), DQT 8-bit codes on the linear layers")
     w("  (int8 activations), trained 200 steps x 512 tokens (102 k tokens) on the mixture of the four")
-    w("  domains; checkpoint `%s`." % base)
+    repo = os.path.dirname(here)
+    shown = os.path.relpath(base, repo) if os.path.isabs(base) else base
+    w("  domains; checkpoint `%s`." % shown)
     w("- Domains (`launch/fetch_domains.sh`): austen (train Emma + Sense and Sensibility; held out")
     w("  Persuasion), chesterton (train The Ball and the Cross + Father Brown; held out The Man Who")
     w("  Was Thursday), shakespeare (train Julius Caesar + Hamlet; held out Macbeth), sotu (State of")
