@@ -125,12 +125,12 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
       config.train.steps,
       config.train.micro_batch * config.train.seq_len * config.train.grad_accum *
           config.parallel.dp);
-  const dqt::MemorySnapshot mem = dqt::ReadMemoryLedger();
+  const dqt::MemorySnapshot mem = dqt::ReadMemoryLedger(params.device());
   const double n = static_cast<double>(params.numel());
   std::fprintf(stderr,
-               "dqt_worker: memory from the allocator, bytes/parameter: weights %.3f, optimizer "
+               "dqt_worker: %s memory from the allocator, bytes/parameter: weights %.3f, optimizer "
                "state %.3f, gradients %.3f (peak activations follow in the log after step 0)\n",
-               mem.Current(dqt::MemoryKind::kWeights) / n,
+               dqt::DeviceName(params.device()), mem.Current(dqt::MemoryKind::kWeights) / n,
                mem.Current(dqt::MemoryKind::kOptimizer) / n,
                mem.Current(dqt::MemoryKind::kGradients) / n);
   if (absl::Status s = finish((*trainer)->Run()); !s.ok() || (*trainer)->stopped_at()) return s;
