@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace dqt {
 
@@ -40,45 +41,31 @@ inline constexpr const char* DTypeName(DType t) {
   return kNames[static_cast<int>(t)];
 }
 
+// The DType of a host element type (a compile error for any other type).
 template <typename T>
-struct DTypeOfT;
-template <>
-struct DTypeOfT<float> {
-  static constexpr DType value = DType::kF32;
-};
-template <>
-struct DTypeOfT<double> {
-  static constexpr DType value = DType::kF64;
-};
-template <>
-struct DTypeOfT<Bf16> {
-  static constexpr DType value = DType::kBF16;
-};
-template <>
-struct DTypeOfT<Fp8E4M3> {
-  static constexpr DType value = DType::kF8E4M3;
-};
-template <>
-struct DTypeOfT<int8_t> {
-  static constexpr DType value = DType::kI8;
-};
-template <>
-struct DTypeOfT<uint8_t> {
-  static constexpr DType value = DType::kU8;
-};
-template <>
-struct DTypeOfT<int32_t> {
-  static constexpr DType value = DType::kI32;
-};
-template <>
-struct DTypeOfT<int64_t> {
-  static constexpr DType value = DType::kI64;
-};
-template <>
-struct DTypeOfT<uint16_t> {
-  static constexpr DType value = DType::kU16;
-};
+constexpr DType DTypeOfType() {
+  if constexpr (std::is_same_v<T, float>) {
+    return DType::kF32;
+  } else if constexpr (std::is_same_v<T, double>) {
+    return DType::kF64;
+  } else if constexpr (std::is_same_v<T, Bf16>) {
+    return DType::kBF16;
+  } else if constexpr (std::is_same_v<T, Fp8E4M3>) {
+    return DType::kF8E4M3;
+  } else if constexpr (std::is_same_v<T, int8_t>) {
+    return DType::kI8;
+  } else if constexpr (std::is_same_v<T, uint8_t>) {
+    return DType::kU8;
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    return DType::kI32;
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    return DType::kI64;
+  } else {
+    static_assert(std::is_same_v<T, uint16_t>, "no DType for this element type");
+    return DType::kU16;
+  }
+}
 template <typename T>
-inline constexpr DType kDTypeOf = DTypeOfT<T>::value;
+inline constexpr DType kDTypeOf = DTypeOfType<T>();
 
 }  // namespace dqt

@@ -20,6 +20,18 @@ namespace {
 
 constexpr int64_t kHeadChunkRows = 512;  // rows of logits alive at once: bounds head memory
 
+// `x` (B, T, H, hd) as the (rows, H * hd) matrix of its tokens.
+TensorRef Rows(const TensorRef& x, int64_t rows) { return x.Reshaped({rows, x.numel() / rows}); }
+
+// `x` with the shape of `like` (same element count).
+TensorRef ShapedLike(const TensorRef& x, const TensorRef& like) {
+  TensorRef r = x;
+  r.rank = like.rank;
+  for (int i = 0; i < like.rank; ++i) r.shape[i] = like.shape[i];
+  DQT_CHECK(r.numel() == x.numel()) << "a view of " << x.numel() << " as " << like.ShapeString();
+  return r;
+}
+
 TpShard ShardOf(const Communicator* tp) {
   return tp != nullptr ? TpShard{tp->size(), tp->rank()} : TpShard{};
 }
@@ -231,23 +243,19 @@ void LlamaModel::BlockForward(int l, const TensorRef& x_out) {
   LayerActivations& a = Acts(l);
   const LayerTensors& lt = layers_[l];
   const TensorRef x_in = block_inputs_[l];
-  const int batch = batch_, seq = seq_;
-  const int64_t n = static_cast<int64_t>(batch) * seq;
+  const int64_t n = x_in.dim(0);
   const float eps = c.norm_eps;
   // Attention half: x_mid = x_in + o(attention(rope(q), rope(k), v)).
   RmsNormForward(
       ctx_, {.x = x_in, .gain = Gain(lt.input_norm), .y = a.xn_in, .rstd = a.rstd_in, .eps = eps});
   QuantizeInput(a.xn_in);
-  Linear(a.xn_in, lt.wq, a.q.ref().Reshaped({n, a.q.numel() / n}));
-  Linear(a.xn_in, lt.wk, a.k.ref().Reshaped({n, a.k.numel() / n}));
-  Linear(a.xn_in, lt.wv, a.v.ref().Reshaped({n, a.v.numel() / n}));
+  Linear(a.xn_in, lt.wq, Rows(a.q, n));
+  Linear(a.xn_in, lt.wk, Rows(a.k, n));
+  Linear(a.xn_in, lt.wv, Rows(a.v, n));
   Rope(ctx_, {.x = a.q, .cos_sin = rope_, .direction = RopeDirection::kForward});
   Rope(ctx_, {.x = a.k, .cos_sin = rope_, .direction = RopeDirection::kForward});
-  AttentionForward(ctx_, {.q = a.q,
-                          .k = a.k,
-                          .v = a.v,
-                          .out = a.att.ref().Reshaped({batch, seq, heads_, c.head_dim()}),
-                          .saved = a.att_saved});
+  AttentionForward(
+      ctx_, {.q = a.q, .k = a.k, .v = a.v, .out = ShapedLike(a.att, a.q), .saved = a.att_saved});
   TensorRef o_in = a.att;
   if (c.subln) {
     RmsNormForward(
@@ -328,6 +336,20 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
   return totals[0];
 }
 
+void LlamaModel::LinearGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& dy,
+                            const TensorRef& dx, Accumulate dx_mode) {
+  Begin(t);
+  LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = G(t), .dx_mode = dx_mode});
+  Done(t);
+}
+
+void LlamaModel::NormGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& rstd,
+                          const TensorRef& dy, const TensorRef& dx) {
+  Begin(t);
+  RmsNormBackward(ctx_, {.x = x, .gain = Gain(t), .rstd = rstd, .dy = dy, .dx = dx, .dgain = G(t)});
+  Done(t);
+}
+
 // Inputs of quantized linears hold their int8 fake-quantized values (the forward overwrote them
 // in place), which is what dW = dY^T X_hat needs; the straight-through estimator passes dX_hat
 // on as dX unchanged.
@@ -335,126 +357,49 @@ void LlamaModel::Backward() {
   const LlamaConfig& c = config();
   const BlockGradients& g = grads_;
   // d(final normed hidden) -> d(residual stream out of the last block).
-  Begin(final_norm_);
-  RmsNormBackward(ctx_, {.x = x_final_,
-                         .gain = Gain(final_norm_),
-                         .rstd = rstd_final_,
-                         .dy = d_xn_final_,
-                         .dx = d_resid_,
-                         .dgain = G(final_norm_)});
-  Done(final_norm_);
+  NormGrad(x_final_, final_norm_, rstd_final_, d_xn_final_, d_resid_);
   for (int l = c.n_layers - 1; l >= 0; --l) {
     if (recompute_ == Recompute::kPerBlock) BlockForward(l, recompute_out_);
     const LayerActivations& a = Acts(l);
     const TensorRef x_in = block_inputs_[l];
     const LayerTensors& lt = layers_[l];
+    const int64_t n = x_in.dim(0);
     // MLP half.
-    const TensorRef down_in = c.subln ? a.h_n.ref() : a.h.ref();
-    Begin(lt.wdown);
-    LinearBackward(
-        ctx_,
-        {.x = down_in, .w = W(lt.wdown), .dy = d_resid_, .dx = g.d_down_in, .dw = G(lt.wdown)});
-    Done(lt.wdown);
+    LinearGrad(c.subln ? a.h_n : a.h, lt.wdown, d_resid_, g.d_down_in);
     TensorRef d_h = g.d_down_in;
     if (c.subln) {
-      Begin(lt.ffn_subln);
-      RmsNormBackward(ctx_, {.x = a.h,
-                             .gain = Gain(lt.ffn_subln),
-                             .rstd = a.rstd_h,
-                             .dy = g.d_down_in,
-                             .dx = g.d_h,
-                             .dgain = G(lt.ffn_subln)});
-      Done(lt.ffn_subln);
+      NormGrad(a.h, lt.ffn_subln, a.rstd_h, g.d_down_in, g.d_h);
       d_h = g.d_h;
     }
     SwiGluBackward(ctx_, {.gate = a.gate, .up = a.up, .dh = d_h, .dgate = g.d_gate, .dup = g.d_up});
-    Begin(lt.wgate);
-    LinearBackward(
-        ctx_, {.x = a.xn_mid, .w = W(lt.wgate), .dy = g.d_gate, .dx = g.d_xn, .dw = G(lt.wgate)});
-    Done(lt.wgate);
-    Begin(lt.wup);
-    LinearBackward(ctx_, {.x = a.xn_mid,
-                          .w = W(lt.wup),
-                          .dy = g.d_up,
-                          .dx = g.d_xn,
-                          .dw = G(lt.wup),
-                          .dx_mode = Accumulate::kYes});
-    Done(lt.wup);
+    LinearGrad(a.xn_mid, lt.wgate, g.d_gate, g.d_xn);
+    LinearGrad(a.xn_mid, lt.wup, g.d_up, g.d_xn, Accumulate::kYes);
     TpSum(g.d_xn);
-    Begin(lt.post_norm);
-    RmsNormBackward(ctx_, {.x = a.x_mid,
-                           .gain = Gain(lt.post_norm),
-                           .rstd = a.rstd_mid,
-                           .dy = g.d_xn,
-                           .dx = g.d_norm_in,
-                           .dgain = G(lt.post_norm)});
-    Done(lt.post_norm);
+    NormGrad(a.x_mid, lt.post_norm, a.rstd_mid, g.d_xn, g.d_norm_in);
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
     // Attention half.
-    const TensorRef o_in = c.subln ? a.att_n.ref() : a.att.ref();
-    Begin(lt.wo);
-    LinearBackward(ctx_,
-                   {.x = o_in, .w = W(lt.wo), .dy = d_resid_, .dx = g.d_o_in, .dw = G(lt.wo)});
-    Done(lt.wo);
+    LinearGrad(c.subln ? a.att_n : a.att, lt.wo, d_resid_, g.d_o_in);
     TensorRef d_att = g.d_o_in;
     if (c.subln) {
-      Begin(lt.attn_subln);
-      RmsNormBackward(ctx_, {.x = a.att,
-                             .gain = Gain(lt.attn_subln),
-                             .rstd = a.rstd_att,
-                             .dy = g.d_o_in,
-                             .dx = g.d_att,
-                             .dgain = G(lt.attn_subln)});
-      Done(lt.attn_subln);
+      NormGrad(a.att, lt.attn_subln, a.rstd_att, g.d_o_in, g.d_att);
       d_att = g.d_att;
     }
-    const TensorRef att_out = a.att.ref().Reshaped(
-        {a.q.ref().shape[0], a.q.ref().shape[1], a.q.ref().shape[2], a.q.ref().shape[3]});
     AttentionBackward(ctx_, {.q = a.q,
                              .k = a.k,
                              .v = a.v,
-                             .out = att_out,
+                             .out = ShapedLike(a.att, a.q),
                              .saved = a.att_saved,
-                             .dout = d_att.Reshaped({att_out.shape[0], att_out.shape[1],
-                                                     att_out.shape[2], att_out.shape[3]}),
+                             .dout = ShapedLike(d_att, a.q),
                              .dq = g.d_q,
                              .dk = g.d_k,
                              .dv = g.d_v});
     Rope(ctx_, {.x = g.d_q, .cos_sin = rope_, .direction = RopeDirection::kInverse});
     Rope(ctx_, {.x = g.d_k, .cos_sin = rope_, .direction = RopeDirection::kInverse});
-    const int64_t n = a.xn_in.ref().dim(0);
-    Begin(lt.wq);
-    LinearBackward(ctx_, {.x = a.xn_in,
-                          .w = W(lt.wq),
-                          .dy = g.d_q.ref().Reshaped({n, g.d_q.numel() / n}),
-                          .dx = g.d_xn,
-                          .dw = G(lt.wq)});
-    Done(lt.wq);
-    Begin(lt.wk);
-    LinearBackward(ctx_, {.x = a.xn_in,
-                          .w = W(lt.wk),
-                          .dy = g.d_k.ref().Reshaped({n, g.d_k.numel() / n}),
-                          .dx = g.d_xn,
-                          .dw = G(lt.wk),
-                          .dx_mode = Accumulate::kYes});
-    Done(lt.wk);
-    Begin(lt.wv);
-    LinearBackward(ctx_, {.x = a.xn_in,
-                          .w = W(lt.wv),
-                          .dy = g.d_v.ref().Reshaped({n, g.d_v.numel() / n}),
-                          .dx = g.d_xn,
-                          .dw = G(lt.wv),
-                          .dx_mode = Accumulate::kYes});
-    Done(lt.wv);
+    LinearGrad(a.xn_in, lt.wq, Rows(g.d_q, n), g.d_xn);
+    LinearGrad(a.xn_in, lt.wk, Rows(g.d_k, n), g.d_xn, Accumulate::kYes);
+    LinearGrad(a.xn_in, lt.wv, Rows(g.d_v, n), g.d_xn, Accumulate::kYes);
     TpSum(g.d_xn);
-    Begin(lt.input_norm);
-    RmsNormBackward(ctx_, {.x = x_in,
-                           .gain = Gain(lt.input_norm),
-                           .rstd = a.rstd_in,
-                           .dy = g.d_xn,
-                           .dx = g.d_norm_in,
-                           .dgain = G(lt.input_norm)});
-    Done(lt.input_norm);
+    NormGrad(x_in, lt.input_norm, a.rstd_in, g.d_xn, g.d_norm_in);
     ResidualAdd(ctx_, {.dst = d_resid_, .src = g.d_norm_in});
   }
   Begin(embed_);

@@ -16,6 +16,7 @@
 #include "core/base/tensor.h"
 #include "core/model/llama_params.h"
 #include "dist/communicator.h"
+#include "kernels/linear.h"  // Accumulate
 
 namespace dqt {
 
@@ -123,6 +124,12 @@ class LlamaModel {
   TensorRef G(const ParamTensor* t);
   void Begin(const ParamTensor* t);
   void Done(const ParamTensor* t);
+  // dx = dy W (or += with Accumulate::kYes) and t's gradient dy^T x, for the linear `t`.
+  void LinearGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& dy,
+                  const TensorRef& dx, Accumulate dx_mode = Accumulate::kNo);
+  // dx through the RMSNorm of gain `t`, and t's gradient.
+  void NormGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& rstd,
+                const TensorRef& dy, const TensorRef& dx);
   // y = x W^T for the linear `t`: in float, or for DQT code tensors with QuantGemm INT8 / FP8 by
   // quantizing x per token and multiplying codes.
   void Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y);

@@ -11,6 +11,7 @@
 
 #include "kernels/act_quant.h"
 #include "kernels/cuda/cublaslt_check.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/fp8.h"
 #include "kernels/moments.h"  // FloatToBf16, Bf16ToFloat
 
@@ -24,27 +25,11 @@ __device__ inline float Load(const uint16_t* p, int64_t i) { return Bf16ToFloat(
 __device__ inline void Store(float* p, int64_t i, float v) { p[i] = v; }
 __device__ inline void Store(uint16_t* p, int64_t i, float v) { p[i] = FloatToBf16(v); }
 
-// Max over the thread block (kThreads threads); every thread gets it. fmaxf skips NaN as the CPU
-// twin's std::max(amax, |x|) with amax starting at 0 does.
-__device__ float BlockMax(float x) {
-  __shared__ float warp_max[kThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) {
-    x = fmaxf(x, __shfl_xor_sync(0xFFFFFFFFu, x, offset));
-  }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_max[warp] = x;
-  __syncthreads();
-  float result = warp_max[0];
-  for (int w = 1; w < kThreads / 32; ++w) result = fmaxf(result, warp_max[w]);
-  __syncthreads();  // warp_max may be reused by the next call
-  return result;
-}
-
 template <typename T>
 __device__ float RowAbsMaxOf(const T* row, int64_t cols) {
   float m = 0.0f;
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) m = fmaxf(m, fabsf(Load(row, j)));
-  return BlockMax(m);
+  return cuda::BlockReduce(m, cuda::MaxOp{});
 }
 
 // qmax / max(absmax, 1e-5) exactly as the CPU twin computes it (std::max keeps a NaN absmax).

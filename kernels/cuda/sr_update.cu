@@ -4,27 +4,13 @@
 
 #include <climits>
 
+#include "kernels/cuda/launch.h"
 #include "kernels/sr_update.h"
 
 namespace dqt {
 namespace {
 
 static_assert(sizeof(int64_t) == sizeof(unsigned long long), "atomicAdd on the stats fields");
-
-// Max over the thread block (exact, so the order of the tree does not matter); all threads get it.
-__device__ float BlockMax(float x) {
-  __shared__ float warp_max[kMomentBlock / 32];
-  for (int offset = 16; offset > 0; offset /= 2) {
-    x = fmaxf(x, __shfl_xor_sync(0xFFFFFFFFu, x, offset));
-  }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_max[warp] = x;
-  __syncthreads();
-  float result = warp_max[0];
-  for (int w = 1; w < kMomentBlock / 32; ++w) result = fmaxf(result, warp_max[w]);
-  __syncthreads();  // warp_max may be reused by the next call
-  return result;
-}
 
 __device__ void AddCount(int64_t* field, int count) {
   if (count != 0) atomicAdd(reinterpret_cast<unsigned long long*>(field), count);
@@ -78,8 +64,8 @@ __global__ void __launch_bounds__(kMomentBlock)
       static_cast<uint16_t*>(mv.v)[i] = FloatToBf16(v);
     }
   } else {
-    const float absmax = BlockMax(active ? fabsf(m) : 0.0f);
-    const float vmax = BlockMax(active ? v : 0.0f);
+    const float absmax = cuda::BlockReduce(active ? fabsf(m) : 0.0f, cuda::MaxOp{});
+    const float vmax = cuda::BlockReduce(active ? v : 0.0f, cuda::MaxOp{});
     if (active) {
       static_cast<int8_t*>(mv.m)[i] = QuantizeFirstMoment(m, absmax);
       static_cast<uint8_t*>(mv.v)[i] = QuantizeSecondMoment(v, vmax);
