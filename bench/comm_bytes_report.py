@@ -1,8 +1,17 @@
 """Markdown tables from bench/results/comm_bytes.json (written by bench/comm_bytes.sh)."""
 import json
+import os
 import sys
 
-rows = json.load(open(sys.argv[1]))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import describe, provenance  # noqa: E402
+
+data = json.load(open(sys.argv[1]))
+if isinstance(data, list):  # written by the shell part: add where it came from, once
+    data = {"provenance": provenance("bench/comm_bytes.sh", ["launch/configs/quickstart.pbtxt"]),
+            "rows": data}
+    json.dump(data, open(sys.argv[1], "w"), indent=2)
+rows, prov = data["rows"], data["provenance"]
 
 
 def mib(b):
@@ -17,7 +26,7 @@ def label(r):
 
 params = rows[0]["params"]
 print("# Bytes per rank: communication and optimizer state\n")
-print("Produced by `bench/comm_bytes.sh` (raw JSON: `bench/results/comm_bytes.json`). The real "
+print(describe(prov) + " Raw JSON: `bench/results/comm_bytes.json`. The real "
       f"trainer runs 3 steps of the quickstart model ({params:,} parameters, 94% of them in the "
       "embedding and LM head) under `mpirun -np DP` on CPU ranks; a CountingCommunicator around "
       "the world communicator records every collective the trainer makes. Ring bytes are what a "

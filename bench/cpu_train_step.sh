@@ -25,13 +25,17 @@ shapes=(
   done
   echo "]"
 } > "$out"
-cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p')
-python3 - "$out" "$cpu" "$(nproc)" > "$here/docs/PERFORMANCE.md" <<'PY'
+cd "$here"
+python3 - "$out" > "$here/docs/PERFORMANCE.md" <<'PY'
 import json, sys
+sys.path.insert(0, "bench")
+from provenance import provenance, describe
+prov = provenance("bench/cpu_train_step.sh")
 rows = json.load(open(sys.argv[1]))
+json.dump({"provenance": prov, "rows": rows}, open(sys.argv[1], "w"), indent=2)
 print("# CPU training throughput\n")
-print(f"Produced by `bench/cpu_train_step.sh` (raw JSON: `bench/results/cpu_train_step.json`) on "
-      f"{sys.argv[2]}, {sys.argv[3]} cores, OpenBLAS (OpenMP build). fp32 forward + backward + "
+print(describe(prov) + " Raw JSON: `bench/results/cpu_train_step.json`. OpenBLAS (OpenMP "
+      "build). fp32 forward + backward + "
       "AdamW on random tokens, vocabulary 50257, mean of 5 steps after one warm-up step. Modes "
       "other than fp quantize q, k, v, o, gate, up, down (linear_only) with int8 activations: "
       "bitnet ternarizes fp32 latents in the forward, dqt-N / dqt-ternary keep codes only and "

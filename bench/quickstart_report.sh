@@ -13,7 +13,10 @@ fi
 log=runs/quickstart/train.jsonl
 python3 - "$log" "$out" <<'PY'
 import json, sys, platform, os, re, subprocess
+sys.path.insert(0, "bench")
+from provenance import provenance, describe
 log, out = sys.argv[1], sys.argv[2]
+prov = provenance("bench/quickstart_report.sh", ["launch/configs/quickstart.pbtxt"])
 rows = [json.loads(l) for l in open(log)]
 steps = [r for r in rows if "event" not in r]
 evals = [r for r in rows if r.get("event") == "eval"]
@@ -34,13 +37,14 @@ result = {
     "mean_tokens_per_s": sum(r["tokens_per_s"] for r in steps) / len(steps),
     "cpu": model.group(1) if model else platform.processor(),
     "threads": os.cpu_count(),
+    "provenance": prov,
 }
 json.dump(result, open("bench/results/quickstart.json", "w"), indent=2)
 h = result["heldout"]
 md = f"""# Quickstart result
 
-Produced by `bench/quickstart_report.sh` (runs `launch/quickstart.sh` from install to sample);
-raw numbers in `bench/results/quickstart.json`. Machine: {result['cpu']}, {result['threads']} cores.
+{describe(prov)} The script runs `launch/quickstart.sh` from install to sample; raw numbers
+in `bench/results/quickstart.json`.
 
 | what | value |
 |---|---|
