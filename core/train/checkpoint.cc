@@ -38,10 +38,17 @@ std::string ConfigText(const LlamaConfig& c) {
   return m.str();
 }
 
+// Every line ConfigText writes must be there: a missing one (say quant_int8_activations) would
+// otherwise become a default and make the inference tools compute another function.
 absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
   LlamaConfig& c = *out;
+  std::vector<std::string> missing;
+  for (absl::string_view line : absl::StrSplit(ConfigText(c), '\n', absl::SkipEmpty())) {
+    missing.emplace_back(line.substr(0, line.find(' ')));
+  }
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    std::erase(missing, std::string(f[0]));
     bool ok = f.size() == 2;
     const absl::string_view k = f[0];
     int64_t i = 0;
@@ -88,6 +95,10 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
       ok = false;
     }
     if (!ok) return absl::DataLossError(absl::StrCat("bad model line \"", line, "\""));
+  }
+  if (!missing.empty()) {
+    return absl::DataLossError(
+        absl::StrCat("model lines missing: ", absl::StrJoin(missing, ", ")));
   }
   return absl::OkStatus();
 }
