@@ -97,8 +97,7 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
     if (!ok) return absl::DataLossError(absl::StrCat("bad model line \"", line, "\""));
   }
   if (!missing.empty()) {
-    return absl::DataLossError(
-        absl::StrCat("model lines missing: ", absl::StrJoin(missing, ", ")));
+    return absl::DataLossError(absl::StrCat("model lines missing: ", absl::StrJoin(missing, ", ")));
   }
   return absl::OkStatus();
 }
