@@ -41,9 +41,15 @@ for entry in "${runs[@]}"; do
     --set train.eval_every=0 --set train.log_every=10 --set checkpoint.dir="$dir" \
     --set log.jsonl_path="$dir/train.jsonl" --set train.progress=false $args
 done
+# dqt-8 with its linear weights ternarized at load, scored on the held-out shard with the
+# trainer's windows (seq_len 128, batches of 8, as launch/configs/quickstart.pbtxt) both ways:
+# with int8 activations as trained, and with fp activations (what transformers computes from an
+# export). ONLY=none re-scores and re-reports without training.
 ckpt=$(ls -d $out/dqt-8/step_* | sort | tail -n 1)
-"$bin/dqt_eval" --ckpt "$ckpt" --text data_cache/gutenberg_heldout.txt --ternarize --json \
-  > "$out/dqt-8-ternarized.json"
+score=("$bin/dqt_eval" --ckpt "$ckpt" --shard data_cache/gutenberg_heldout.bin --seq_len 128
+  --batch 8 --ternarize --json)
+"${score[@]}" > "$out/dqt-8-ternarized.json"
+"${score[@]}" --fp_activations > "$out/dqt-8-ternarized-fp-activations.json"
 
 python3 bench/dqt_results_report.py "$out" "$steps"
 gnuplot <<GP

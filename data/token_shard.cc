@@ -135,8 +135,10 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
     return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
                                                  " bytes, shorter than llm.c's 1024-byte header")));
   }
-  const int32_t count = static_cast<int32_t>(Load32(header + 8));
-  const uint64_t expected = count >= 0 ? kLlmcHeaderBytes + uint64_t(count) * width : 0;
+  // The count as the unsigned 32-bit field it is on disk (llm.c writes an int): read as int32, a
+  // damaged count printed as a negative number and expected no size at all.
+  const uint32_t count = Load32(header + 8);
+  const uint64_t expected = kLlmcHeaderBytes + uint64_t{count} * width;  // < 2^35: no overflow
   if (expected != file_bytes) {
     return fail(absl::DataLossError(absl::StrCat(
         path, ": llm.c file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
@@ -216,8 +218,11 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
         absl::StrCat(path, ": unknown token width of ", bytes_per_token, " bytes (2 or 4)")));
   }
   const uint64_t max_count = (UINT64_MAX - sizeof(header)) / bytes_per_token;
-  const uint64_t expected = count <= max_count ? sizeof(header) + count * bytes_per_token : 0;
-  if (expected != file_bytes) {
+  if (count > max_count || sizeof(header) + count * bytes_per_token != file_bytes) {
+    // The product is stated only where it fits in 64 bits.
+    const std::string expected = count > max_count
+                                     ? std::string("more than 2^64")
+                                     : absl::StrCat(sizeof(header) + count * bytes_per_token);
     return fail(absl::DataLossError(absl::StrCat(
         path, ": file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
         bytes_per_token, " bytes + 40 = ", expected, " (truncated or corrupt)")));

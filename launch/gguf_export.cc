@@ -205,6 +205,9 @@ absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::
   DQT_RETURN_IF_ERROR(RestoreCheckpoint(ckpt, params, nullptr).status());
   std::vector<float> logical(params.numel());
   params.LogicalValues(logical.data());
+  if (absl::Status s = CheckFiniteWeights(params.tensors(), logical.data()); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("checkpoint ", ckpt, ": ", s.message()));
+  }
 
   GgufWriter writer;
   writer.Add("general.architecture", std::string("llama"));

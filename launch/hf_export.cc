@@ -77,6 +77,15 @@ absl::StatusOr<int> WriteTokenizerFiles(const LlamaConfig& config, const std::st
 
 }  // namespace
 
+std::string HuggingFaceComputes(const LlamaConfig& c) {
+  return c.quant.int8_activations
+             ? "Hugging Face's LlamaForCausalLM computes this export with full-precision "
+               "activations; the model was trained with int8 per-token activations, so it equals "
+               "dqt_eval --fp_activations, not dqt_eval as trained"
+             : "Hugging Face's LlamaForCausalLM computes this export as trained (fp32 "
+               "activations): it equals dqt_eval";
+}
+
 std::string HuggingFaceLlamaConfig(const LlamaConfig& c, int eos_id) {
   return absl::StrCat(
       "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n",
@@ -91,7 +100,9 @@ std::string HuggingFaceLlamaConfig(const LlamaConfig& c, int eos_id) {
       ",\n  \"tie_word_embeddings\": false,\n  \"attention_bias\": false,\n",
       "  \"attention_dropout\": 0.0,\n  \"mlp_bias\": false,\n  \"pretraining_tp\": 1,\n",
       "  \"use_cache\": true,\n  \"torch_dtype\": \"float32\",\n  \"bos_token_id\": ",
-      IdJson(eos_id), ",\n  \"eos_token_id\": ", IdJson(eos_id), "\n}\n");
+      IdJson(eos_id), ",\n  \"eos_token_id\": ", IdJson(eos_id),
+      ",\n  \"dqt_trained_activations\": ", c.quant.int8_activations ? "\"int8\"" : "\"float\"",
+      ",\n  \"dqt_note\": ", JsonQuote(HuggingFaceComputes(c)), "\n}\n");
 }
 
 absl::Status ExportHuggingFaceLlama(const LlamaParams& params, const std::string& out_dir,

@@ -17,6 +17,11 @@ inline constexpr const char* kExportFormats[] = {"safetensors", "gguf"};
 // config.json for transformers' LlamaForCausalLM. `eos_id` < 0 writes null bos/eos ids.
 std::string HuggingFaceLlamaConfig(const LlamaConfig& config, int eos_id);
 
+// One sentence on what transformers computes from an export of a model of `config` (a config
+// LoadModel gave as trained: quant.int8_activations says whether the checkpoint was trained with
+// int8 activations). dqt_export prints it; config.json carries it as "dqt_note".
+std::string HuggingFaceComputes(const LlamaConfig& config);
+
 // Writes `out_dir` (created if missing; existing files of the same names are replaced, each
 // atomically): model.safetensors (every tensor F32 under its Hugging Face name, metadata
 // format=pt) and config.json. With `tokenizer` also vocab.json and merges.txt (byte copies of

@@ -57,7 +57,62 @@ absl::Status ValidateModelShape(const LlamaConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
+absl::Status CheckFiniteWeights(const std::vector<ParamTensor>& tensors, const float* logical) {
+  for (const ParamTensor& t : tensors) {
+    const float* v = logical + t.offset;
+    for (int64_t i = 0; i < t.numel; ++i) {
+      if (!std::isfinite(v[i])) {
+        return absl::DataLossError(absl::StrCat("tensor ", t.name, " holds a non-finite weight (",
+                                                v[i], " at element ", i,
+                                                "): the run diverged or the file is damaged"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void DeclareActivationFlag(Flags& flags, bool* fp_activations) {
+  flags.Bool("fp_activations", fp_activations,
+             "full-precision activations even where the model was trained with int8 ones "
+             "(quant.int8_activations): what Hugging Face computes from dqt_export's output");
+}
+
+namespace {
+
+const char* WeightsText(const QuantConfig& q) {
+  switch (q.optimizer) {
+    case OptimizerKind::kFp:
+      return "fp32 weights";
+    case OptimizerKind::kBitNet:
+      return "BitNet ternarized latents";
+    case OptimizerKind::kDqt:
+      return q.grid.kind == QuantGrid::Kind::kTernary ? "DQT ternary codes x scale"
+                                                      : "DQT integer codes x scale";
+  }
+  return "weights";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DescribeInference(const std::string& path,
+                                              InferenceActivations activations) {
+  DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, ReadCheckpointInfo(path));
+  const QuantConfig& q = info.config.quant;
+  std::string acts;
+  if (!q.int8_activations) {
+    acts = "fp32 activations (as trained)";
+  } else if (activations == InferenceActivations::kAsTrained) {
+    acts = "int8 per-token absmax activations (as trained)";
+  } else {
+    acts = "fp32 activations (--fp_activations; the model was trained with int8 ones)";
+  }
+  const bool integer = q.quantized() && q.grid.kind == QuantGrid::Kind::kInteger;
+  return absl::StrCat(WeightsText(q), integer ? absl::StrCat(" (", q.grid.bits, "-bit)") : "",
+                      info.config.subln ? ", SubLN" : "", ", ", acts);
+}
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path,
+                                                      InferenceActivations activations) {
   if (path.empty()) return absl::InvalidArgumentError("--ckpt is required");
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
@@ -70,11 +125,21 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", s.message()));
   }
   // Inference runs an fp32 model holding each tensor's forward weights (code / scale for DQT,
-  // ternarized latents for BitNet), so every tool and --ternarize see plain weights.
+  // ternarized latents for BitNet), so every tool and --ternarize see plain weights; it keeps the
+  // trained forward's activation quantization (the policy says whether the LM head's input was
+  // quantized too) unless full-precision activations are asked for.
   LlamaConfig inference = info.config;
   inference.quant = QuantConfig{};
+  inference.quant.policy = info.config.quant.policy;
+  inference.quant.int8_activations =
+      info.config.quant.int8_activations && activations == InferenceActivations::kAsTrained;
   auto model = std::make_unique<LlamaModel>(inference);
   if (absl::Status s = LoadCheckpointWeights(path, model->params()); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("checkpoint ", path, ": ", s.message()));
+  }
+  // Every tensor of the inference model is fp32, so its values are in the logical layout.
+  const LlamaParams& params = model->params();
+  if (absl::Status s = CheckFiniteWeights(params.tensors(), params.values().data()); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("checkpoint ", path, ": ", s.message()));
   }
   return model;

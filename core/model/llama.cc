@@ -87,7 +87,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   if (gain_numel > 0)
     gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
   const QuantConfig& q = config.quant;
-  quantize_head_input_ = q.int8_activations && head_->storage != ParamStorage::kFloat;
+  // The LM head's input is quantized when the head is (policy ALL); an inference model holding
+  // fp32 forward weights of such a checkpoint keeps the policy, and so computes the same.
+  quantize_head_input_ = q.int8_activations && q.policy == QuantPolicy::kAll;
   if (q.forward_gemm == QuantGemm::kFp8 && params_.has_codes()) {
     weight_codes_fp8_ =
         Tensor({params_.max_tensor_numel()}, DType::kF8E4M3, dev, MemoryKind::kWorkspace);

@@ -6,6 +6,7 @@
 // block-8 codes) and for block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -37,10 +38,17 @@ std::string ConfigText(const LlamaConfig& c) {
   return m.str();
 }
 
+// Every line ConfigText writes must be there: a missing one (say quant_int8_activations) would
+// otherwise become a default and make the inference tools compute another function.
 absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
   LlamaConfig& c = *out;
+  std::vector<std::string> missing;
+  for (absl::string_view line : absl::StrSplit(ConfigText(c), '\n', absl::SkipEmpty())) {
+    missing.emplace_back(line.substr(0, line.find(' ')));
+  }
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    std::erase(missing, std::string(f[0]));
     bool ok = f.size() == 2;
     const absl::string_view k = f[0];
     int64_t i = 0;
@@ -87,6 +95,9 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
       ok = false;
     }
     if (!ok) return absl::DataLossError(absl::StrCat("bad model line \"", line, "\""));
+  }
+  if (!missing.empty()) {
+    return absl::DataLossError(absl::StrCat("model lines missing: ", absl::StrJoin(missing, ", ")));
   }
   return absl::OkStatus();
 }
@@ -218,6 +229,10 @@ absl::StatusOr<CheckpointInfo> InfoOf(const ShardReader& reader, const std::stri
     return absl::DataLossError(absl::StrCat("checkpoint ", dir, ": bad step or data position"));
   }
   info.has_optimizer = optimizer == "1";
+  // Absent from checkpoints written before the run settings were stored.
+  if (absl::StatusOr<std::string> settings = reader.Meta("settings"); settings.ok()) {
+    info.state.settings = *settings;
+  }
   return info;
 }
 
@@ -296,6 +311,7 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const 
                          {"samples_consumed", absl::StrCat(state.samples_consumed)},
                          {"layout", absl::StrFormat("dp %d x tp %d", grid.dp(), grid.tp())},
                          {"optimizer", optimizer != nullptr ? "1" : "0"}};
+  if (!state.settings.empty()) meta.emplace_back("settings", state.settings);
   for (const ParamTensor& t : params.tensors()) {
     // Per-tensor scales are global, so any rank can list them (exact, as hex floats); per-row
     // scales are only in the "scales" records.
@@ -309,8 +325,10 @@ absl::StatusOr<std::string> SaveCheckpoint(const std::string& parent_dir, const 
   const absl::Status committed = writer.Commit(meta);
   DQT_RETURN_IF_ERROR(added);
   DQT_RETURN_IF_ERROR(committed);
-  if (keep_last > 0 && grid.world().rank() == 0) {
-    DQT_RETURN_IF_ERROR(PruneCheckpoints(parent_dir, keep_last));
+  if (grid.world().rank() == 0) {
+    // keep_last 0 keeps every checkpoint; the prune still removes unfinished temporaries.
+    DQT_RETURN_IF_ERROR(
+        PruneCheckpoints(parent_dir, keep_last > 0 ? keep_last : std::numeric_limits<int>::max()));
   }
   return CheckpointDir(parent_dir, state.step);
 }

@@ -20,10 +20,14 @@ namespace dqt {
 struct CheckpointState {
   int step = 0;                   // optimizer steps completed
   uint64_t samples_consumed = 0;  // sequences drawn so far by all data-parallel ranks together
+  // The run settings a resume must match, as "field value" lines (run_settings.h); empty when
+  // not known (tools, tests, checkpoints written before they were stored).
+  std::string settings;
 };
 
 // Collective over grid.world(): writes parent_dir/step_<NNNNNN> (the step is state.step) and,
-// with keep_last > 0, then deletes all but the newest keep_last checkpoints. `optimizer` may be
+// then deletes all but the newest keep_last checkpoints (keep_last 0: all are kept) and the
+// temporary directories of earlier writes that did not finish. `optimizer` may be
 // null (weights only: enough for inference, not for resuming). Returns the directory.
 [[nodiscard]] absl::StatusOr<std::string> SaveCheckpoint(
     const std::string& parent_dir, const ProcessGrid& grid, const LlamaParams& params,

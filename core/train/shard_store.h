@@ -100,6 +100,10 @@ class ShardWriter {
 // The highest complete step; NotFound when there is none.
 [[nodiscard]] absl::StatusOr<int64_t> LatestCheckpoint(const std::string& parent_dir);
 
+// The step_<N> directories under parent_dir that hold no manifest, sorted.
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> IncompleteCheckpoints(
+    const std::string& parent_dir);
+
 // Deletes every complete checkpoint but the newest keep_last (>= 1) by step, and every
 // .step_*.tmp.* directory. Local, not collective: rank 0 calls it after a successful Commit,
 // while no other writer uses parent_dir. step_* directories without a manifest are left alone.

@@ -31,16 +31,21 @@ struct FoundCheckpoint {
   fs::path path;
 };
 
-// Complete checkpoints under parent_dir by ascending step, and the stale temporary directories.
+// Complete checkpoints under parent_dir by ascending step, the stale temporary directories and
+// the step directories without a manifest.
 absl::Status ScanParent(const std::string& parent_dir, std::vector<FoundCheckpoint>& complete,
-                        std::vector<fs::path>* stale) {
+                        std::vector<fs::path>* stale, std::vector<fs::path>* incomplete = nullptr) {
   std::error_code ec;
   if (!fs::exists(parent_dir, ec)) return absl::OkStatus();
   for (fs::directory_iterator it(parent_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!it->is_directory(ec)) continue;
     if (const std::optional<int64_t> step = StepOfDirName(name)) {
-      if (fs::exists(it->path() / kManifestFileName, ec)) complete.push_back({*step, it->path()});
+      if (fs::exists(it->path() / kManifestFileName, ec)) {
+        complete.push_back({*step, it->path()});
+      } else if (incomplete != nullptr) {
+        incomplete->push_back(it->path());
+      }
     } else if (stale != nullptr && name.starts_with(".step_") &&
                name.find(".tmp.") != std::string::npos) {
       stale->push_back(it->path());
@@ -74,6 +79,16 @@ absl::StatusOr<int64_t> LatestCheckpoint(const std::string& parent_dir) {
     return absl::NotFoundError(absl::StrCat("no complete checkpoint under ", parent_dir));
   }
   return steps.back();
+}
+
+absl::StatusOr<std::vector<std::string>> IncompleteCheckpoints(const std::string& parent_dir) {
+  std::vector<FoundCheckpoint> complete;
+  std::vector<fs::path> incomplete;
+  DQT_RETURN_IF_ERROR(ScanParent(parent_dir, complete, nullptr, &incomplete));
+  std::vector<std::string> paths;
+  for (const fs::path& path : incomplete) paths.push_back(path.string());
+  std::sort(paths.begin(), paths.end());
+  return paths;
 }
 
 absl::Status PruneCheckpoints(const std::string& parent_dir, int keep_last) {

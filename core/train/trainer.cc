@@ -15,6 +15,8 @@
 #include "core/optim/schedule.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_parallel.h"
+#include "core/train/run_settings.h"
+#include "core/train/run_start.h"
 #include "core/train/shard_store.h"
 #include "kernels/reduce.h"
 
@@ -119,6 +121,7 @@ std::string MemoryReportJson(int64_t params, Device device) {
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
                                                          Communicator* world) {
   RunConfig config = run_config;
+  DQT_RETURN_IF_ERROR(CheckNoIncompleteCheckpoints(config.checkpoint.dir));  // before any work
   if (config.checkpoint.resume == "latest") {
     absl::StatusOr<int64_t> latest = LatestCheckpoint(config.checkpoint.dir);
     if (!latest.ok()) {
@@ -138,6 +141,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   }
   DQT_ASSIGN_OR_RETURN(ProcessGrid grid,
                        ProcessGrid::Create(comm, config.parallel.dp, config.parallel.tp));
+  DQT_RETURN_IF_ERROR(CheckCheckpointDirWritable(comm, config.checkpoint.dir));
   if (config.checkpoint.resume.empty()) {
     DQT_RETURN_IF_ERROR(CheckNoCheckpoints(config.checkpoint.dir));  // before any work
   }
@@ -154,6 +158,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   DQT_ASSIGN_OR_RETURN(SequenceSampler sampler,
                        SequenceSampler::Create(train.size(), config.train.seq_len, config.data.seed,
                                                grid.dp_rank(), grid.dp()));
+  std::string resume_note;
+  if (!config.checkpoint.resume.empty()) {
+    DQT_RETURN_IF_ERROR(CheckResume(config.checkpoint.resume, config, train.size(),
+                                    sampler.windows_per_rank(), &resume_note)
+                            .status());
+  }
   const bool lead = comm.rank() == 0;
   CudaStream stream;
   DQT_ASSIGN_OR_RETURN(const ExecContext ctx, TrainingContext(config, &stream));
@@ -169,7 +179,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
       return absl::PermissionDeniedError("cannot open log file " + config.log.jsonl_path);
     }
   }
-  if (!config.checkpoint.resume.empty()) DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume));
+  if (!config.checkpoint.resume.empty()) {
+    DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume, resume_note));
+  }
   return t;
 }
 
@@ -196,7 +208,7 @@ Trainer::Trainer(const RunConfig& config, TokenShard train, TokenShard eval,
   optimizer_ = std::make_unique<AdamW>(config.adamw, params, std::move(owned), &grid_.tp_group());
 }
 
-absl::Status Trainer::Resume(const std::string& path) {
+absl::Status Trainer::Resume(const std::string& path, const std::string& note) {
   DQT_ASSIGN_OR_RETURN(const CheckpointInfo info,
                        RestoreCheckpoint(path, model_->params(), optimizer_.get()));
   DQT_RETURN_IF_ERROR(CheckNoNewerCheckpoint(config_.checkpoint.dir, info.state.step));
@@ -210,8 +222,10 @@ absl::Status Trainer::Resume(const std::string& path) {
   }
   start_step_ = info.state.step;
   samples_consumed_ = global / grid_.dp();
-  return Log(
-      absl::StrFormat("{\"event\":\"resume\",\"from\":\"%s\",\"step\":%d}", path, start_step_));
+  if (!note.empty() && lead()) std::fprintf(stderr, "dqt: %s\n", note.c_str());
+  return Log(absl::StrFormat("{\"event\":\"resume\",\"from\":\"%s\",\"step\":%d%s}", path,
+                             start_step_,
+                             note.empty() ? "" : absl::StrCat(",\"note\":\"", note, "\"")));
 }
 
 Trainer::~Trainer() {
@@ -241,7 +255,8 @@ absl::Status Trainer::Log(const std::string& line) {
 
 absl::Status Trainer::Save(int step) {
   if (config_.checkpoint.dir.empty()) return absl::OkStatus();
-  const CheckpointState state{step, samples_consumed_ * grid_.dp()};
+  const CheckpointState state{step, samples_consumed_ * grid_.dp(),
+                              SettingsText(ResumeSettings(config_, train_shard_.size()))};
   DQT_ASSIGN_OR_RETURN(const std::string path,
                        SaveCheckpoint(config_.checkpoint.dir, grid_, model_->params(),
                                       optimizer_.get(), state, config_.checkpoint.keep_last));

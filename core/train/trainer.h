@@ -98,7 +98,9 @@ class Trainer {
   double previous_grad_norm_ = 0;  // fused update: the norm that clips the next step (0: none)
   Buffer<double> grad_squares_;    // fused update: per-tensor squared gradient sums
   std::optional<EvalResult> final_eval_;
-  [[nodiscard]] absl::Status Resume(const std::string& path);
+  // Restores checkpoint `path` (already checked by CheckResume); `note` says what CheckResume
+  // could not check, logged with the resume event.
+  [[nodiscard]] absl::Status Resume(const std::string& path, const std::string& note);
 
   int start_step_ = 0;
   std::function<bool()> stop_check_;

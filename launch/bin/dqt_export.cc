@@ -63,6 +63,8 @@ absl::Status Main(const ExportArgs& args) {
   if (args.format == "gguf") return ExportGguf(args);
   dqt::ProgressLine progress("exporting", 2, "stages");
   progress.Update(0, "loading " + args.ckpt);
+  // Loaded as trained, so its config says whether the activations were int8 (the weights are the
+  // same either way); LlamaForCausalLM has no activation quantization, which the output states.
   DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
   progress.Update(1, "writing " + args.out);
   DQT_RETURN_IF_ERROR(dqt::ExportHuggingFaceLlama(model->params(), args.out, &args.tokenizer));
@@ -72,9 +74,9 @@ absl::Status Main(const ExportArgs& args) {
   for (const dqt::ParamTensor& t : model->params().tensors()) parameters += t.numel;
   std::printf(
       "dqt_export: wrote %s (model.safetensors: %zu tensors, %lld parameters; "
-      "config.json; GPT-2 tokenizer files) from %s\n",
+      "config.json; GPT-2 tokenizer files) from %s\n%s\n",
       args.out.c_str(), model->params().tensors().size(), static_cast<long long>(parameters),
-      args.ckpt.c_str());
+      args.ckpt.c_str(), dqt::HuggingFaceComputes(model->config()).c_str());
   return absl::OkStatus();
 }
 

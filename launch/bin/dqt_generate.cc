@@ -22,6 +22,7 @@ struct GenerateArgs {
   double temperature = 0.8;
   int64_t top_k = 40;
   int64_t seed = 1;
+  bool fp_activations = false;
   dqt::TokenizerPaths tokenizer;
 };
 
@@ -40,7 +41,13 @@ absl::Status Main(const GenerateArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--top_k ", args.top_k, " must be >= 0 (0 = the whole vocabulary)"));
   }
-  DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model, dqt::LoadModel(args.ckpt));
+  const dqt::InferenceActivations activations = args.fp_activations
+                                                    ? dqt::InferenceActivations::kFloat
+                                                    : dqt::InferenceActivations::kAsTrained;
+  DQT_ASSIGN_OR_RETURN(std::unique_ptr<dqt::LlamaModel> model,
+                       dqt::LoadModel(args.ckpt, activations));
+  DQT_ASSIGN_OR_RETURN(const std::string computes, dqt::DescribeInference(args.ckpt, activations));
+  std::fprintf(stderr, "dqt_generate: computing with %s\n", computes.c_str());
   DQT_ASSIGN_OR_RETURN(dqt::Gpt2Tokenizer tokenizer, dqt::LoadTokenizer(args.tokenizer));
   const dqt::LlamaConfig& config = model->config();
   DQT_RETURN_IF_ERROR(dqt::CheckTokenizerFits(config, tokenizer));
@@ -81,6 +88,7 @@ int main(int argc, char** argv) {
   flags.Double("temperature", &args.temperature, "softmax temperature; 0 = greedy");
   flags.Int("top_k", &args.top_k, "sample among the k most likely tokens; 0 = all");
   flags.Int("seed", &args.seed, "sampling seed: the same seed gives the same text");
+  dqt::DeclareActivationFlag(flags, &args.fp_activations);
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_generate", s);
   if (!flags.positional().empty()) {

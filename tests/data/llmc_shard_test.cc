@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,26 @@ TEST(LlmcShardTest, BadHeadersAreErrors) {
   }
   EXPECT_THAT(TokenShard::Open(dir + "/short.bin"),
               StatusIs(absl::StatusCode::kDataLoss, "1024-byte header"));
+}
+
+// A damaged count field: the error states it as the unsigned number on disk and the size it
+// implies, not an overflowed (negative) count.
+TEST(TokenShardAdversarial, HugeCountsArePrintedAsTheyAre) {
+  const std::string dir = ::testing::TempDir();
+  WriteLlmc(dir + "/huge.bin", kLlmcMagicGpt2, 1, {1, 2, 3}, 2, /*claimed=*/0xFFFFFFFFll);
+  EXPECT_THAT(TokenShard::Open(dir + "/huge.bin"),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       "header says 4294967295 tokens x 2 bytes + 1024 = 8589935614"));
+  const std::string path = dir + "/huge_dqt.bin";
+  ASSERT_THAT(WriteTokenShard(path, std::vector<int32_t>{1, 2, 3}, 9), IsOk());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  for (int i = 16; i < 24; ++i) bytes[i] = static_cast<char>(0xFF);  // the uint64 token count
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_THAT(TokenShard::Open(path),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       "header says 18446744073709551615 tokens x 2 bytes + 40 = more than 2^64"));
 }
 
 TEST(LlmcShardTest, SeveralFilesAreOneDataset) {

@@ -1,16 +1,19 @@
 // Sharded data parallelism, tensor parallelism and sharded checkpoints under mpirun (np 2 and 4):
 // replicas stay bitwise identical for 20 steps, loss curves match one process, optimizer state
 // per rank falls with DP, a resumed run equals an uninterrupted one bit for bit, and a checkpoint
-// loads into another DP x TP layout with every element where it belongs.
+// loads into another DP x TP layout with every element where it belongs; a checkpoint.dir one rank
+// cannot write stops every rank at start.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_parallel.h"
+#include "core/train/run_start.h"
 #include "core/train/trainer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/mpi_world.h"
@@ -201,20 +204,25 @@ void ExpectSameState(const Trainer& shard_t, const Trainer& whole_t) {
 TEST(ParallelTraining, CheckpointsReshardAcrossLayouts) {
   const int tp = g_world->size() >= 4 ? 2 : 1;
   const std::vector<std::string> base = With(kDqt8, {"train.steps=3"});
+  // A resume keeps the global batch: one process accumulates the micro-batches of the layout's
+  // dp ranks (tiny.pbtxt accumulates 2 per rank).
+  const std::vector<std::string> one_process =
+      With(base, {"train.grad_accum=" + std::to_string(2 * g_world->size() / tp)});
   const std::string a = CheckpointRoot("layout_a");
   std::unique_ptr<Trainer> sharded =
       MakeTrainer(With(With(base, Layout(tp, "SHARDED")), {"checkpoint.dir=" + a}), g_world);
   ASSERT_NE(sharded, nullptr);
   // Every rank loads the layout's checkpoint into its own one-process trainer (no steps left).
   std::unique_ptr<Trainer> one =
-      MakeTrainer(With(base, {"checkpoint.resume=" + a + "/step_000003"}), nullptr, false);
+      MakeTrainer(With(one_process, {"checkpoint.resume=" + a + "/step_000003"}), nullptr, false);
   ASSERT_NE(one, nullptr);
   ExpectSameState(*sharded, *one);
 
   // And back: one process's checkpoint (rank 0 writes it) into the layout.
   const std::string b = CheckpointRoot("layout_b");
   if (g_world->rank() == 0) {
-    std::unique_ptr<Trainer> writer = MakeTrainer(With(base, {"checkpoint.dir=" + b}), nullptr);
+    std::unique_ptr<Trainer> writer =
+        MakeTrainer(With(one_process, {"checkpoint.dir=" + b}), nullptr);
     ASSERT_NE(writer, nullptr);
   }
   ASSERT_THAT(g_world->Barrier(), IsOk());
@@ -222,10 +230,28 @@ TEST(ParallelTraining, CheckpointsReshardAcrossLayouts) {
       With(With(base, Layout(tp, "SHARDED")), {"checkpoint.resume=" + b + "/step_000003"}), g_world,
       false);
   std::unique_ptr<Trainer> source =
-      MakeTrainer(With(base, {"checkpoint.resume=" + b + "/step_000003"}), nullptr, false);
+      MakeTrainer(With(one_process, {"checkpoint.resume=" + b + "/step_000003"}), nullptr, false);
   ASSERT_NE(reader, nullptr);
   ASSERT_NE(source, nullptr);
   ExpectSameState(*reader, *source);
+}
+
+// A checkpoint.dir one rank cannot write (here rank 1's lies under a plain file, as when a mount
+// is missing on one node) stops every rank at start with the same error naming that rank.
+TEST(CheckpointDirAdversarial, UnwritableOnOneRankStopsEveryRank) {
+  const std::string root = CheckpointRoot("unwritable");
+  std::filesystem::create_directories(root);
+  const std::string file = root + "/a_file_" + std::to_string(g_world->rank());
+  std::ofstream(file) << "not a directory\n";
+  const std::string dir = g_world->rank() == 1 ? file + "/ckpt" : root + "/ckpt";
+  const absl::Status status = CheckCheckpointDirWritable(*g_world, dir);
+  EXPECT_THAT(status,
+              testing::StatusIs(absl::StatusCode::kPermissionDenied,
+                                "is not writable on rank 1 of " + std::to_string(g_world->size())));
+  if (g_world->rank() == 1) {
+    EXPECT_THAT(status, testing::StatusIs(absl::StatusCode::kPermissionDenied, "cannot create"));
+  }
+  EXPECT_THAT(CheckCheckpointDirWritable(*g_world, root + "/ckpt"), IsOk());
 }
 
 }  // namespace

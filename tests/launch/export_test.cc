@@ -251,64 +251,130 @@ std::string PythonWithNumpy() {
 // magnitude ~1-10 agree to ~1e-5 (measured: ~1e-6). 1e-4 * max(1, |logit|) leaves >= 10x margin,
 // while a wrong RoPE pairing, GQA grouping, transposed weight or eps moves them by 1e-2 or more
 // (checked by mutating the script: interleaved RoPE, tiled kv heads, eps 1e-5 all fail).
-TEST_F(ExportTest, NumpyLlamaForCausalLmMatchesLastLogits) {
+// The numpy reference's logits (seq x vocab, row t = logits after tokens[0..t]) of export `out`;
+// empty (after a test failure or skip) when it cannot run.
+std::vector<double> NumpyLogits(const std::string& out, const std::string& dir,
+                                const std::vector<int32_t>& tokens, int vocab) {
   const std::string python = PythonWithNumpy();
   if (python.empty()) {
-    GTEST_SKIP() << "no python3 with numpy (Debian: apt-get install python3-numpy)";
+    ADD_FAILURE() << "no python3 with numpy (Debian: apt-get install python3-numpy)";
+    return {};
   }
   const char* source_dir = std::getenv("DQT_SOURCE_DIR");
   const std::string script =
       std::string(source_dir ? source_dir : ".") + "/tests/launch/hf_llama_reference.py";
-  ASSERT_TRUE(std::filesystem::exists(script)) << script;
+  EXPECT_TRUE(std::filesystem::exists(script)) << script;
+  {
+    std::ofstream f(dir + "/tokens.txt");
+    for (int32_t t : tokens) f << t << " ";
+  }
+  const std::string logits_path = dir + "/logits.f64";
+  const std::string command = python + " '" + script + "' '" + out + "' '" + dir +
+                              "/tokens.txt' '" + logits_path + "' 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {};
+  std::string output;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) output.append(buf, n);
+  if (pclose(pipe) != 0) {
+    ADD_FAILURE() << command << "\n" << output;
+    return {};
+  }
+  const std::string raw = ReadAll(logits_path);
+  const size_t n = tokens.size() * static_cast<size_t>(vocab);
+  if (raw.size() != n * sizeof(double)) {
+    ADD_FAILURE() << "numpy wrote " << raw.size() << " bytes, want " << n * sizeof(double);
+    return {};
+  }
+  std::vector<double> reference(n);
+  std::memcpy(reference.data(), raw.data(), raw.size());
+  return reference;
+}
 
+// Largest |dqt - numpy| over every position's logits, failing at the first beyond
+// 1e-4 * max(1, |logit|) when `fail` (see the tolerance above); *max_logit gets max |logit|.
+double MaxLogitError(LlamaModel& model, const std::vector<int32_t>& tokens,
+                     const std::vector<double>& reference, bool fail, double* max_logit) {
+  const size_t vocab = model.config().vocab_size;
+  std::vector<float> logits(vocab);
+  double max_abs = 0;
+  *max_logit = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    model.LastLogits(tokens.data(), static_cast<int>(t + 1), logits.data());
+    for (size_t v = 0; v < vocab; ++v) {
+      const double want = reference[t * vocab + v];
+      const double err = std::abs(logits[v] - want);
+      *max_logit = std::max(*max_logit, std::abs(want));
+      if (fail && err > 1e-4 * std::max(1.0, std::abs(want))) {
+        ADD_FAILURE() << "position " << t << " token " << v << ": dqt " << logits[v] << " vs numpy "
+                      << want << " (abs error " << err << ")";
+        return err;
+      }
+      max_abs = std::max(max_abs, err);
+    }
+  }
+  return max_abs;
+}
+
+std::vector<int32_t> TestTokens(int vocab) {
+  std::vector<int32_t> tokens(13);
+  std::mt19937 rng(3);
+  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % vocab);
+  tokens[5] = tokens[9];  // a repeated token at two positions: only RoPE tells them apart
+  return tokens;
+}
+
+TEST_F(ExportTest, NumpyLlamaForCausalLmMatchesLastLogits) {
+  if (PythonWithNumpy().empty()) {
+    GTEST_SKIP() << "no python3 with numpy (Debian: apt-get install python3-numpy)";
+  }
   const LlamaConfig c = TinyConfig();
   std::unique_ptr<LlamaModel> model = SavedAndLoaded(c);
   ASSERT_NE(model, nullptr);
   const std::string out = dir_ + "/hf";
   ASSERT_THAT(ExportHuggingFaceLlama(model->params(), out, nullptr), IsOk());
-
-  std::vector<int32_t> tokens(13);
-  std::mt19937 rng(3);
-  for (int32_t& t : tokens) t = static_cast<int32_t>(rng() % c.vocab_size);
-  tokens[5] = tokens[9];  // a repeated token at two positions: only RoPE tells them apart
-  {
-    std::ofstream f(dir_ + "/tokens.txt");
-    for (int32_t t : tokens) f << t << " ";
-  }
-  const std::string logits_path = dir_ + "/logits.f64";
-  const std::string command = python + " '" + script + "' '" + out + "' '" + dir_ +
-                              "/tokens.txt' '" + logits_path + "' 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buf[512];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) output.append(buf, n);
-  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
-
-  const std::string raw = ReadAll(logits_path);
-  const size_t seq = tokens.size(), vocab = c.vocab_size;
-  ASSERT_EQ(raw.size(), seq * vocab * sizeof(double));
-  std::vector<double> reference(seq * vocab);
-  std::memcpy(reference.data(), raw.data(), raw.size());
-
-  std::vector<float> logits(vocab);
-  double max_abs = 0, max_logit = 0;
-  for (size_t t = 0; t < seq; ++t) {
-    model->LastLogits(tokens.data(), static_cast<int>(t + 1), logits.data());
-    for (size_t v = 0; v < vocab; ++v) {
-      const double want = reference[t * vocab + v];
-      const double err = std::abs(logits[v] - want);
-      max_logit = std::max(max_logit, std::abs(want));
-      if (err > 1e-4 * std::max(1.0, std::abs(want))) {
-        FAIL() << "position " << t << " token " << v << ": dqt " << logits[v] << " vs numpy "
-               << want << " (abs error " << err << ")";
-      }
-      max_abs = std::max(max_abs, err);
-    }
-  }
+  const std::vector<int32_t> tokens = TestTokens(c.vocab_size);
+  const std::vector<double> reference = NumpyLogits(out, dir_, tokens, c.vocab_size);
+  ASSERT_FALSE(reference.empty());
+  double max_logit = 0;
+  const double max_abs = MaxLogitError(*model, tokens, reference, true, &max_logit);
   EXPECT_GT(max_logit, 1.0) << "logits too small for the comparison to mean anything";
-  std::printf("numpy reference: max |logit| %.3f, max abs error %.3g over %zu x %zu logits\n",
-              max_logit, max_abs, seq, vocab);
+  std::printf("numpy reference: max |logit| %.3f, max abs error %.3g over %zu x %d logits\n",
+              max_logit, max_abs, tokens.size(), c.vocab_size);
+}
+
+// A model trained with int8 activations: transformers computes its export with fp activations,
+// which config.json says; the numpy LlamaForCausalLM matches LoadModel with
+// InferenceActivations::kFloat (what dqt_eval --fp_activations runs) within the tolerance above,
+// and the model as trained (int8 activations) differs from it by far more.
+TEST_F(ExportTest, Int8ActivationModelExportsTheFpActivationFunction) {
+  if (PythonWithNumpy().empty()) {
+    GTEST_SKIP() << "no python3 with numpy (Debian: apt-get install python3-numpy)";
+  }
+  LlamaConfig c = TinyConfig();
+  c.quant.int8_activations = true;
+  std::unique_ptr<LlamaModel> as_trained = SavedAndLoaded(c);
+  ASSERT_NE(as_trained, nullptr);
+  EXPECT_TRUE(as_trained->config().quant.int8_activations);
+  const std::string out = dir_ + "/hf";
+  ASSERT_THAT(ExportHuggingFaceLlama(as_trained->params(), out, nullptr), IsOk());
+  absl::StatusOr<JsonValue> config = ParseJson(ReadAll(out + "/config.json"));
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->Find("dqt_trained_activations")->text, "int8");
+  EXPECT_THAT(config->Find("dqt_note")->text, HasSubstr("dqt_eval --fp_activations"));
+
+  absl::StatusOr<std::unique_ptr<LlamaModel>> fp =
+      LoadModel(dir_ + "/ckpt/step_000001", InferenceActivations::kFloat);
+  ASSERT_THAT(fp, IsOk());
+  const std::vector<int32_t> tokens = TestTokens(c.vocab_size);
+  const std::vector<double> reference = NumpyLogits(out, dir_, tokens, c.vocab_size);
+  ASSERT_FALSE(reference.empty());
+  double max_logit = 0;
+  const double fp_error = MaxLogitError(**fp, tokens, reference, true, &max_logit);
+  const double trained_error = MaxLogitError(*as_trained, tokens, reference, false, &max_logit);
+  EXPECT_GT(trained_error, 1e-2) << "int8 activations did not change the logits";
+  std::printf("numpy vs fp activations: %.3g; vs int8 activations as trained: %.3g\n", fp_error,
+              trained_error);
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,10 +19,12 @@
 #include "core/train/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "launch/config.h"
 #include "launch/json.h"
 #include "launch/model_loading.h"
 #include "launch/safetensors.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/text_shards.h"
 #include "tests/testing/tiny_model.h"
 
 namespace dqt {
@@ -81,9 +85,16 @@ class ToolsTest : public ::testing::Test {
   }
 
   // Writes a checkpoint under parent_dir; *path gets its directory.
-  static void SaveTiny(const std::string& parent_dir, bool subln, std::string* path) {
+  // A non-zero `poison` replaces one weight of model.layers.1.mlp.up_proj.weight.
+  static void SaveTiny(const std::string& parent_dir, bool subln, std::string* path,
+                       float poison = 0.0f) {
     LlamaParams params(TinyGpt2Config(subln));
     ASSERT_TRUE(params.Init().ok());
+    for (const ParamTensor& t : params.tensors()) {
+      if (poison != 0.0f && t.name == "model.layers.1.mlp.up_proj.weight") {
+        params.values()[t.value_offset + 3] = poison;
+      }
+    }
     absl::StatusOr<std::string> saved = SaveCheckpoint(parent_dir, params, nullptr, {});
     ASSERT_THAT(saved, IsOk());
     *path = *saved;
@@ -222,6 +233,7 @@ TEST_F(ToolsTest, ExportWritesAHuggingFaceDirectory) {
   const RunResult r =
       Run("dqt_export", "--format safetensors --ckpt " + Quote(ckpt_) + " --out " + Quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Hugging Face's LlamaForCausalLM computes this export as trained"));
   EXPECT_EQ(ReadAll(out + "/vocab.json"), ReadAll(encoder_));
   EXPECT_EQ(ReadAll(out + "/merges.txt"), ReadAll(vocab_));
   for (const char* name : {"config.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -265,6 +277,103 @@ TEST_F(ToolsTest, ExportRefusesUnknownFormatsAndSublnModels) {
   r = Run("dqt_export", "--ckpt " + Quote(subln) + " --out " + Quote(dir_ + "/y"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("SubLN"));
+}
+
+// The inference tools compute the function that was trained. For fp, BitNet (SubLN, int8
+// activations), DQT-8 (int8 activations) and DQT-ternary (policy ALL: the LM head's input int8
+// too), dqt_eval on the eval shard with the run's seq_len and micro_batch gives the trainer's
+// final evaluation loss. Both run the same ops on the same windows (the tool's fp32 weights are the
+// trainer's forward weights, code x scale or ternarized latents, formed the same way), so the
+// losses agree to the JSON's printed digits (measured: 0 and 1.3e-9 on ~10.3). Tolerance 5e-8
+// relative (~5e-7 absolute): 400x that, yet below every change of the activations: evaluating
+// with fp activations instead (what the tools did before they kept the trained quantization)
+// moved the loss by 3.2e-6 (BitNet), 9e-6 (DQT-ternary) and 6.7e-5 (DQT-8), and the test
+// requires that difference to exceed 1e-6, so it shows the two modes apart.
+TEST_F(ToolsTest, EvalOnAShardGivesTheTrainersEvaluationLoss) {
+  const std::string train = testing::MakeTextShard("gutenberg_train.txt", 40000, "tools_train.bin");
+  const std::string eval = testing::MakeTextShard("gutenberg_heldout.txt", 6000, "tools_eval.bin");
+  const char* src = std::getenv("DQT_SOURCE_DIR");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> modes = {
+      {"fp", {}},
+      {"bitnet",
+       {"quant.optimizer=BITNET", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+        "model.subln=true"}},
+      {"dqt8",
+       {"quant.optimizer=DQT", "quant.weight_format=INTEGER", "quant.weight_bits=8",
+        "quant.int8_activations=true"}},
+      {"dqt_ternary",
+       {"quant.optimizer=DQT", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+        "quant.policy=ALL"}}};
+  for (const auto& [name, mode] : modes) {
+    SCOPED_TRACE(name);
+    const std::string ckpt_dir = dir_ + "/run_" + name;
+    std::vector<std::string> overrides = {"data.train_shard=" + train,
+                                          "data.eval_shard=" + eval,
+                                          "optimizer.lr=1e-2",
+                                          "train.steps=6",
+                                          "train.eval_every=0",
+                                          "checkpoint.dir=" + ckpt_dir,
+                                          "log.jsonl_path=" + ckpt_dir + ".jsonl"};
+    overrides.insert(overrides.end(), mode.begin(), mode.end());
+    absl::StatusOr<proto::RunProto> run =
+        LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
+    ASSERT_THAT(run, IsOk());
+    ASSERT_THAT(ValidateRunProto(*run), IsOk());
+    const RunConfig config = ToRunConfig(*run);
+    absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(config);
+    ASSERT_THAT(trainer, IsOk());
+    ASSERT_THAT((*trainer)->Run(), IsOk());
+    ASSERT_TRUE((*trainer)->final_eval().has_value());
+    const double want = (*trainer)->final_eval()->loss;
+
+    const std::string args = "--ckpt " + Quote(ckpt_dir + "/step_000006") + " --shard " +
+                             Quote(eval) + " --seq_len " + std::to_string(config.train.seq_len) +
+                             " --batch " + std::to_string(config.train.micro_batch) + " --json";
+    const RunResult as_trained = Run("dqt_eval", args);
+    ASSERT_EQ(as_trained.exit_code, 0) << as_trained.err;
+    absl::StatusOr<JsonValue> json = ParseJson(as_trained.out);
+    ASSERT_THAT(json, IsOk()) << as_trained.out;
+    EXPECT_NEAR(json->Find("loss")->number, want, 5e-8 * want);
+    EXPECT_EQ(json->Find("tokens")->number, (*trainer)->final_eval()->tokens);
+    std::printf("%s: trainer %.9f, dqt_eval %.9f, diff %.3g (%s)\n", name.c_str(), want,
+                json->Find("loss")->number, json->Find("loss")->number - want,
+                json->Find("computes")->text.c_str());
+    if (!config.model.quant.int8_activations) continue;
+    EXPECT_THAT(json->Find("computes")->text, HasSubstr("int8 per-token absmax activations"));
+    const RunResult fp = Run("dqt_eval", args + " --fp_activations");
+    ASSERT_EQ(fp.exit_code, 0) << fp.err;
+    absl::StatusOr<JsonValue> fp_json = ParseJson(fp.out);
+    ASSERT_THAT(fp_json, IsOk()) << fp.out;
+    std::printf("%s: --fp_activations %.9f, diff %.3g\n", name.c_str(),
+                fp_json->Find("loss")->number, fp_json->Find("loss")->number - want);
+    EXPECT_GT(std::abs(fp_json->Find("loss")->number - want), 1e-6)
+        << "int8 and fp activations give the same loss: the test could not tell them apart";
+    EXPECT_THAT(fp_json->Find("computes")->text, HasSubstr("fp32 activations (--fp_activations"));
+  }
+}
+
+// A checkpoint with a NaN or infinite weight: every tool exits non-zero naming the tensor.
+class ToolsAdversarial : public ToolsTest {};
+
+TEST_F(ToolsAdversarial, NonFiniteWeightsAreRefused) {
+  for (const float poison :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    std::string bad;
+    ASSERT_NO_FATAL_FAILURE(
+        SaveTiny(dir_ + "/poison_" + std::to_string(std::isnan(poison)), false, &bad, poison));
+    const std::string ckpt = " --ckpt " + Quote(bad);
+    for (const auto& [tool, args] : std::vector<std::pair<std::string, std::string>>{
+             {"dqt_eval", ckpt + " --text " + Quote(text_)},
+             {"dqt_generate", ckpt + " --prompt hello --max_tokens 2"},
+             {"dqt_export", ckpt + " --out " + Quote(dir_ + "/hf_bad")},
+             {"dqt_export", ckpt + " --format gguf --out " + Quote(dir_ + "/bad.gguf")}}) {
+      const RunResult r = Run(tool, args);
+      EXPECT_NE(r.exit_code, 0) << tool << args << "\n" << r.out;
+      EXPECT_THAT(r.err, HasSubstr("tensor model.layers.1.mlp.up_proj.weight holds a non-finite "
+                                   "weight"))
+          << tool << args;
+    }
+  }
 }
 
 }  // namespace
