@@ -156,7 +156,8 @@ class MomentStore {
   uint64_t global_offset() const { return global_offset_; }
   int64_t blocks() const { return (n_ + kMomentBlock - 1) / kMomentBlock; }
 
-  // Allocated bytes of m, v and the block scales.
+  // Bytes of m, v and the block scales (the ledger holds each of these buffers rounded up to 64
+  // bytes, Buffer's allocation unit).
   int64_t bytes() const;
   double BytesPerElement() const { return n_ ? static_cast<double>(bytes()) / n_ : 0.0; }
 

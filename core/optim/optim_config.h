@@ -11,8 +11,10 @@ struct ScheduleConfig {
   float final_lr_fraction = 0.1f;  // lr at the last step = peak_lr * final_lr_fraction
   int warmup_steps = 100;
   int total_steps = 1000;
-  // Two-stage split (BitNet b1.58): from step total_steps * stage2_start on, the decay restarts
-  // from stage2_peak_lr and weight decay becomes stage2_weight_decay. 0 disables the split.
+  // Two-stage split (BitNet b1.58): from step floor(total_steps * stage2_start) on, the lr drops
+  // to stage2_peak_lr and decays from there (same kind) to stage2_peak_lr * final_lr_fraction at
+  // the last step, and weight decay becomes stage2_weight_decay. 0 disables the split. The
+  // formula: schedule.h.
   float stage2_start = 0.0f;
   float stage2_peak_lr = 0.0f;
   float stage2_weight_decay = 0.0f;

@@ -186,7 +186,10 @@ std::vector<uint64_t> TensorDigests(const LlamaParams& params) {
   std::vector<uint64_t> digests;
   for (const ParamTensor& t : params.tensors()) {
     if (t.storage == ParamStorage::kCodes) {
-      digests.push_back(XXH64(params.codes().data() + t.code_offset, t.numel, t.id));
+      std::vector<float> scales(t.scale_count);
+      for (int64_t r = 0; r < t.scale_count; ++r) scales[r] = params.scale(t, r);
+      const uint64_t scale_hash = XXH64(scales.data(), scales.size() * sizeof(float), t.id);
+      digests.push_back(XXH64(params.codes().data() + t.code_offset, t.numel, scale_hash));
     } else {
       digests.push_back(
           XXH64(params.values().data() + t.value_offset, t.numel * sizeof(float), t.id));
@@ -195,25 +198,46 @@ std::vector<uint64_t> TensorDigests(const LlamaParams& params) {
   return digests;
 }
 
+std::vector<uint64_t> MomentDigests(const AdamW& optimizer, const LlamaParams& params) {
+  std::vector<uint64_t> digests;
+  for (const ParamTensor& t : params.tensors()) {
+    const MomentsView m = optimizer.moments(t.id).ConstView();
+    uint64_t h = XXH64(m.m, MomentArrayBytes(m.format, m.n), t.id);
+    h = XXH64(m.v, MomentArrayBytes(m.format, m.n), h);
+    const size_t scale_bytes = MomentScaleCount(m.format, m.n) * sizeof(float);
+    if (scale_bytes > 0) h = XXH64(m.v_max, scale_bytes, XXH64(m.m_absmax, scale_bytes, h));
+    digests.push_back(m.n > 0 ? h : 0);
+  }
+  return digests;
+}
+
 absl::Status CheckReplicaDigests(Communicator& comm, const LlamaParams& params, int step,
-                                 const char* group, bool replicated_only, int world_rank) {
+                                 const char* group, bool replicated_only, int world_rank,
+                                 const AdamW* optimizer) {
   // Each rank sends its digests followed by its world rank, so messages name world ranks.
   std::vector<uint64_t> mine = TensorDigests(params);
+  const size_t tensors = mine.size();
+  if (optimizer != nullptr) {
+    const std::vector<uint64_t> moments = MomentDigests(*optimizer, params);
+    mine.insert(mine.end(), moments.begin(), moments.end());
+  }
   const size_t n = mine.size();
   mine.push_back(static_cast<uint64_t>(world_rank >= 0 ? world_rank : comm.rank()));
   std::vector<uint64_t> all((n + 1) * comm.size());
   DQT_RETURN_IF_ERROR(comm.AllGather(mine.data(), all.data(), (n + 1) * sizeof(uint64_t)));
   std::vector<std::string> problems;
   for (int r = 1; r < comm.size(); ++r) {
-    std::vector<std::string> tensors;
+    std::vector<std::string> names;
     for (size_t i = 0; i < n; ++i) {
-      if (replicated_only && params.tensors()[i].split != TpSplit::kNone) continue;
-      if (all[r * (n + 1) + i] != all[i]) tensors.push_back(params.tensors()[i].name);
+      const ParamTensor& t = params.tensors()[i % tensors];
+      if (replicated_only && t.split != TpSplit::kNone) continue;
+      if (all[r * (n + 1) + i] != all[i])
+        names.push_back((i < tensors ? "" : "moments of ") + t.name);
     }
-    if (!tensors.empty()) {
+    if (!names.empty()) {
       problems.push_back(absl::StrCat("rank ", all[r * (n + 1) + n], " differs from rank ", all[n],
-                                      " (", group, " group) in ", tensors.size(),
-                                      " tensor(s): ", absl::StrJoin(tensors, ", ")));
+                                      " (", group, " group) in ", names.size(),
+                                      " tensor(s): ", absl::StrJoin(names, ", ")));
     }
   }
   if (problems.empty()) return absl::OkStatus();

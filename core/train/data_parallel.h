@@ -67,15 +67,22 @@ class ShardedDataParallel {
                                                     bool dp_sharded, Communicator& dp,
                                                     Communicator& tp);
 
-// xxHash64 of each tensor's stored weights (codes for DQT tensors, fp32 values otherwise).
+// xxHash64 of each tensor's stored state: codes and scales for DQT tensors, fp32 values otherwise
+// (BitNet's latent weights included).
 std::vector<uint64_t> TensorDigests(const LlamaParams& params);
+
+// xxHash64 of the optimizer's moments of each tensor (m, v and block scales as stored; 0 for a
+// tensor it does not own). Host memory only, like TensorDigests.
+std::vector<uint64_t> MomentDigests(const AdamW& optimizer, const LlamaParams& params);
 
 // Compares every rank's digests with rank 0's; an error naming the ranks and tensors that differ.
 // `group` names the group in the message ("data-parallel"), `world_rank` is this rank's world
 // rank for it (-1: its rank in comm); `replicated_only` compares only the tensors that TP does
-// not split (for the tensor-parallel group, whose shards differ).
+// not split (for the tensor-parallel group, whose shards differ). With `optimizer` (replicated
+// data parallelism, where every rank holds the whole moments) its moments are compared too.
 [[nodiscard]] absl::Status CheckReplicaDigests(Communicator& comm, const LlamaParams& params,
                                                int step, const char* group = "data-parallel",
-                                               bool replicated_only = false, int world_rank = -1);
+                                               bool replicated_only = false, int world_rank = -1,
+                                               const AdamW* optimizer = nullptr);
 
 }  // namespace dqt

@@ -321,8 +321,10 @@ absl::StatusOr<HealthByLayerType> Trainer::SumHealth(const HealthByLayerType& lo
 absl::Status Trainer::CheckDigests(int step) {
   const int world_rank = grid_.world().rank();
   if (grid_.dp() > 1) {
+    // Replicated mode: every rank holds the whole moments, which must agree as well.
     DQT_RETURN_IF_ERROR(CheckReplicaDigests(grid_.dp_group(), model_->params(), step,
-                                            "data-parallel", false, world_rank));
+                                            "data-parallel", false, world_rank,
+                                            sharded_ == nullptr ? optimizer_.get() : nullptr));
   }
   if (grid_.tp() > 1) {
     DQT_RETURN_IF_ERROR(CheckReplicaDigests(grid_.tp_group(), model_->params(), step,

@@ -108,5 +108,53 @@ TEST(DataParallel, DivergenceNamesRankAndTensor) {
                        "model.layers.0.self_attn.q_proj.weight"));
 }
 
+// Every state that must agree across replicas is digested, not only codes and fp32 values: a
+// scale, a BitNet latent weight or (replicated mode) an optimizer moment that differs on one rank
+// is reported.
+TEST(DataParallel, DivergentScaleLatentOrMomentIsReported) {
+  LlamaConfig c = testing::TinyModel(
+      {.d_model = 8, .layers = 1, .heads = 2, .kv_heads = 2, .ffn = 8, .context = 4});
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Integer(4);
+  const std::string wq_name = "model.layers.0.self_attn.q_proj.weight";
+  const std::string one_tensor =
+      "rank 1 differs from rank 0 (data-parallel group) in 1 tensor(s): ";
+  {
+    LlamaParams params(c);
+    ASSERT_THAT(params.Init(), IsOk());
+    const ParamTensor& wq = params.tensors()[2];
+    ASSERT_EQ(wq.name, wq_name);
+    if (g_world->rank() == 1) params.set_scale(wq, 0, params.scale(wq) * 1.5f);
+    EXPECT_THAT(CheckReplicaDigests(*g_world, params, 3),
+                StatusIs(absl::StatusCode::kInternal, one_tensor + wq_name));
+  }
+  {
+    LlamaConfig b = c;
+    b.quant.optimizer = OptimizerKind::kBitNet;
+    b.quant.grid = QuantGrid::Ternary();
+    LlamaParams params(b);
+    ASSERT_THAT(params.Init(), IsOk());
+    const ParamTensor& wq = params.tensors()[2];
+    ASSERT_EQ(wq.storage, ParamStorage::kLatentTernary);
+    // A change too small to move the ternarized weight: only the latent differs.
+    if (g_world->rank() == 1) params.values()[wq.value_offset] += 1e-7f;
+    EXPECT_THAT(CheckReplicaDigests(*g_world, params, 4),
+                StatusIs(absl::StatusCode::kInternal, one_tensor + wq_name));
+  }
+  {
+    LlamaParams params(c);
+    ASSERT_THAT(params.Init(), IsOk());
+    for (int64_t i = 0; i < params.numel(); ++i) params.grads()[i] = 1e-3f * ((i % 5) - 2);
+    AdamW opt(AdamWConfig{}, params);
+    ASSERT_THAT(opt.Step(params, 0, 1e-3f, 0.0f, AdamW::GradNorm(params)).status(), IsOk());
+    EXPECT_THAT(CheckReplicaDigests(*g_world, params, 5, "data-parallel", false, -1, &opt), IsOk());
+    if (g_world->rank() == 1) static_cast<float*>(opt.moments(2).view().v)[0] += 1.0f;
+    EXPECT_THAT(CheckReplicaDigests(*g_world, params, 5, "data-parallel", false, -1, &opt),
+                StatusIs(absl::StatusCode::kInternal, one_tensor + "moments of " + wq_name));
+    // Without the optimizer (sharded mode, where moments differ by design) they are not compared.
+    EXPECT_THAT(CheckReplicaDigests(*g_world, params, 5), IsOk());
+  }
+}
+
 }  // namespace
 }  // namespace dqt
