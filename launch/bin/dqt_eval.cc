@@ -80,15 +80,16 @@ absl::Status Main(const EvalArgs& args) {
         "\"tokens\":%lld,\"text_tokens\":%zu,\"bytes\":%zu,\"seq_len\":%d,\"windows\":%lld}\n",
         dqt::JsonQuote(args.ckpt).c_str(), dqt::JsonQuote(args.text).c_str(),
         args.ternarize ? "true" : "false", dqt::JsonNumber(r.loss).c_str(),
-        dqt::JsonNumber(r.perplexity).c_str(), dqt::JsonNumber(r.bits_per_byte).c_str(),
+        dqt::JsonNumber(r.perplexity).c_str(), dqt::JsonNumber(r.bits_per_byte.value()).c_str(),
         static_cast<long long>(r.tokens), tokens.size(), text.size(), seq_len,
         static_cast<long long>(windows));
   } else {
     std::printf(
         "%s: loss %.4f nats/token, perplexity %.3f, %.4f bits/byte over %lld tokens "
         "(%lld windows of %d; %zu tokens, %zu bytes of text)\n",
-        args.text.c_str(), r.loss, r.perplexity, r.bits_per_byte, static_cast<long long>(r.tokens),
-        static_cast<long long>(windows), seq_len, tokens.size(), text.size());
+        args.text.c_str(), r.loss, r.perplexity, r.bits_per_byte.value(),
+        static_cast<long long>(r.tokens), static_cast<long long>(windows), seq_len, tokens.size(),
+        text.size());
   }
   return absl::OkStatus();
 }
