@@ -1,6 +1,8 @@
 // UTF-8 validation, WHATWG replacement of invalid subparts, and encoding (see utf8.h).
 #include "data/utf8.h"
 
+#include "absl/strings/str_format.h"
+
 namespace dqt {
 
 void AppendUtf8(char32_t cp, std::string* out) {
@@ -63,6 +65,24 @@ bool IsValidUtf8(std::string_view s) {
     i += len;
   }
   return true;
+}
+
+std::string BinaryContentReason(std::string_view s) {
+  size_t nul = 0, invalid = 0;
+  for (size_t i = 0; i < s.size();) {
+    const int len = ScanUtf8(s, i);
+    if (len < 0) {
+      invalid += -len;
+      i += -len;
+    } else {
+      nul += s[i] == '\0';
+      i += len;
+    }
+  }
+  const size_t bad = nul + invalid;
+  if (bad == 0 || bad * 1000 <= s.size()) return "";
+  return absl::StrFormat("%d NUL bytes and %d bytes of invalid UTF-8 in %d", nul, invalid,
+                         s.size());
 }
 
 std::string ReplaceInvalidUtf8(std::string_view s) {

@@ -24,4 +24,10 @@ bool IsValidUtf8(std::string_view s);
 // `s` with every maximal invalid subpart replaced by U+FFFD; valid input comes back unchanged.
 std::string ReplaceInvalidUtf8(std::string_view s);
 
+// For the tools that read text: "" for text, or why `s` looks like binary data instead, e.g.
+// "37 NUL bytes and 120 bytes of invalid UTF-8 in 4096". Binary means NUL bytes and bytes of
+// invalid UTF-8 together above 0.1% of `s` (and at least one): a stray bad byte in a corpus is
+// not worth a warning, an image or an archive is.
+std::string BinaryContentReason(std::string_view s);
+
 }  // namespace dqt

@@ -2,10 +2,6 @@
 // field checks live in ValidateRunProto (config_validate.cc).
 #include "launch/config.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -17,6 +13,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "launch/file_io.h"
 
 namespace dqt {
 namespace {
@@ -273,21 +270,18 @@ absl::Status ApplyOverride(const std::string& override, RunProto* run) {
 
 absl::StatusOr<RunProto> LoadRunProto(const std::string& path,
                                       const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
-  }
+  // A directory opens as an empty stream on Linux: refused here, not read as an empty config.
+  DQT_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path, "config file"));
+  return ParseRunProto(text, path, overrides);
+}
 
+absl::StatusOr<RunProto> ParseRunProto(const std::string& text, const std::string& name,
+                                       const std::vector<std::string>& overrides) {
   RunProto from_file;
-  ParseErrors errors(path);
+  ParseErrors errors(name);
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &from_file)) {
+  if (!parser.ParseFromString(text, &from_file)) {
     return absl::InvalidArgumentError(errors.Joined());
   }
   RunProto run = DefaultRunProto();

@@ -19,11 +19,15 @@ dqt::proto::RunProto DefaultRunProto();
 
 // Reads the text-format file at `path`, fills every field it leaves unset from
 // DefaultRunProto(), then applies `overrides` in order (see ApplyOverride). Errors:
-// NotFound for a missing or unreadable file; InvalidArgument for a parse error
+// NotFound for a missing or unreadable file; InvalidArgument for a directory, a parse error
 // ("path:line:column: message", unknown field names included), a field given twice, or a bad
 // override. Does not validate: call ValidateRunProto next.
 [[nodiscard]] absl::StatusOr<dqt::proto::RunProto> LoadRunProto(
     const std::string& path, const std::vector<std::string>& overrides);
+
+// LoadRunProto on `text` already read; `name` prefixes parse errors.
+[[nodiscard]] absl::StatusOr<dqt::proto::RunProto> ParseRunProto(
+    const std::string& text, const std::string& name, const std::vector<std::string>& overrides);
 
 // Sets one scalar field from `override` = "path.to.field=value", e.g. "optimizer.lr=3e-4",
 // "optimizer.schedule=warmup_linear" (enum names in any case), "train.progress=false",

@@ -22,7 +22,8 @@ else
         libgtest-dev libgmock-dev libopenblas-openmp-dev libpcre2-dev libxxhash-dev libopenmpi-dev
         libssl-dev openmpi-bin python3 python3-numpy xz-utils clang-format git gnuplot-nox
         slurm-wlm munge chromium  # these three for tests/ops: a private Slurm, report pages
-        libsentencepiece-dev)
+        libsentencepiece-dev
+        clang libclang-rt-dev libomp-dev)  # tests/sanitize.sh: ASan, UBSan, libFuzzer
 fi
 if $list; then
   printf '%s\n' "${pkgs[@]}"

@@ -29,6 +29,15 @@ struct JsonValue {
   std::vector<JsonValue> items;  // kArray
   std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in file order
 
+  // Declared here, defaulted in json.cc: clang (C++20, libstdc++ 12) instantiates the vector of
+  // pairs' destructor where an implicit one is defined, while JsonValue is still incomplete.
+  JsonValue();
+  JsonValue(const JsonValue&);
+  JsonValue(JsonValue&&) noexcept;
+  JsonValue& operator=(const JsonValue&);
+  JsonValue& operator=(JsonValue&&) noexcept;
+  ~JsonValue();
+
   // The member named `key` of an object, or null when absent (or not an object).
   const JsonValue* Find(std::string_view key) const;
   // The number as a non-negative integer when it is written as one (digits only) and fits.

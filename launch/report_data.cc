@@ -60,7 +60,10 @@ void AddLogLine(const JsonValue& v, RunRecord* r) {
     const JsonValue* whole = v.Find("whole_shard");
     if (whole != nullptr && whole->boolean) {
       r->final_eval_loss = NumberOr(v, "loss");
-      r->final_bits_per_byte = NumberOr(v, "bits_per_byte");
+      if (const JsonValue* bpb = v.Find("bits_per_byte");
+          bpb != nullptr && bpb->type == JsonValue::Type::kNumber) {
+        r->final_bits_per_byte = bpb->number;
+      }
     } else {
       r->eval_loss[step] = NumberOr(v, "loss");
     }

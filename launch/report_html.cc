@@ -264,8 +264,10 @@ std::string ReportFacts(const RunRecord& run) {
   const int last_step = run.steps.empty() ? 0 : run.steps.rbegin()->first + 1;
   std::string status;
   if (run.final_eval_loss) {
-    status = absl::StrFormat("finished: held-out loss %.4f nats/token, %.4f bits/byte",
-                             *run.final_eval_loss, run.final_bits_per_byte.value_or(0));
+    status = absl::StrFormat("finished: held-out loss %.4f nats/token, %s", *run.final_eval_loss,
+                             run.final_bits_per_byte
+                                 ? absl::StrFormat("%.4f bits/byte", *run.final_bits_per_byte)
+                                 : std::string("bits/byte unavailable"));
   } else if (run.stopped_at) {
     status = absl::StrFormat(
         "stopped by a signal after step %d (checkpoint written); waiting for "

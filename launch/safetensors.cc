@@ -135,12 +135,17 @@ absl::StatusOr<std::vector<float>> SafetensorsFile::Float32(std::string_view nam
         absl::StrCat("tensor \"", std::string(name), "\" is ", e->dtype, ", not F32"));
   }
   std::vector<float> values((e->end - e->begin) / sizeof(float));
-  std::memcpy(values.data(), data.data() + e->begin, e->end - e->begin);
+  // An empty tensor has no buffer to copy into (memcpy of a null pointer is undefined).
+  if (!values.empty()) std::memcpy(values.data(), data.data() + e->begin, e->end - e->begin);
   return values;
 }
 
 absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
-  DQT_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path, "safetensors file"));
+  DQT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path, "safetensors file"));
+  return ParseSafetensors(std::move(bytes), path);
+}
+
+absl::StatusOr<SafetensorsFile> ParseSafetensors(std::string bytes, const std::string& path) {
   auto bad = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(path, " is not a valid safetensors file: ", why));
   };

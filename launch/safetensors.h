@@ -53,4 +53,8 @@ struct SafetensorsFile {
 // buffer exactly (sorted by offset, no gap, no overlap, nothing left over).
 [[nodiscard]] absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path);
 
+// ReadSafetensors on the file's bytes; `path` names it in errors.
+[[nodiscard]] absl::StatusOr<SafetensorsFile> ParseSafetensors(std::string bytes,
+                                                               const std::string& path);
+
 }  // namespace dqt

@@ -56,6 +56,16 @@ void PackTernary(const int8_t* codes, int64_t n, uint8_t* out) {
   });
 }
 
+int64_t FindInvalidTernary(const uint8_t* packed, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    if (UnpackCode(packed[i / kTernaryCodesPerByte], static_cast<int>(i % kTernaryCodesPerByte)) ==
+        -2) {
+      return i;
+    }
+  }
+  return -1;
+}
+
 void UnpackTernary(const uint8_t* packed, int64_t n, int8_t* out) {
   DQT_CHECK(n >= 0);
   const int64_t bytes = PackedTernaryBytes(n);

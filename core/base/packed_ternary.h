@@ -25,4 +25,8 @@ void PackTernary(const int8_t* codes, int64_t n, uint8_t* out);
 // first n slots is a DQT_CHECK failure (corrupted buffer).
 void UnpackTernary(const uint8_t* packed, int64_t n, int8_t* out);
 
+// The first slot in [begin, end) of `packed` holding the invalid pattern 0b10, or -1: for
+// readers of packed codes from files, which report it instead of failing UnpackTernary's check.
+int64_t FindInvalidTernary(const uint8_t* packed, int64_t begin, int64_t end);
+
 }  // namespace dqt

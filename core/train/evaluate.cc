@@ -46,7 +46,7 @@ EvalResult Evaluate(LlamaModel& model, const TokenSource& shard, int seq_len, in
   r.loss = scored > 0 ? total / scored : 0.0;
   r.perplexity = std::exp(r.loss);
   const double bytes_per_token = shard.size > 0 ? double(shard.source_bytes) / shard.size : 0;
-  r.bits_per_byte = bytes_per_token > 0 ? r.loss / std::log(2.0) / bytes_per_token : 0.0;
+  if (bytes_per_token > 0) r.bits_per_byte = r.loss / std::log(2.0) / bytes_per_token;
   return r;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 
 #include "core/model/llama.h"
@@ -11,10 +12,12 @@
 namespace dqt {
 
 struct EvalResult {
-  double loss = 0;           // mean nats per scored token
-  double perplexity = 0;     // exp(loss)
-  double bits_per_byte = 0;  // loss / ln 2 / (source bytes per token of the shard)
-  int64_t tokens = 0;        // scored tokens
+  double loss = 0;        // mean nats per scored token
+  double perplexity = 0;  // exp(loss)
+  // loss / ln 2 / (source bytes per token of the shard); none when the shard does not record
+  // its text's size (llm.c files, or a header that says 0 bytes): never a made-up 0.
+  std::optional<double> bits_per_byte;
+  int64_t tokens = 0;  // scored tokens
 };
 
 // Tokens to score: `size` tokens that came from `source_bytes` bytes of text, read through

@@ -187,6 +187,15 @@ absl::Status ShardReader::CopyRecordPart(const RecordInfo& record, uint64_t begi
   std::vector<uint8_t> packed(PackedTernaryBytes(codes));
   DQT_RETURN_IF_ERROR(PreadAll(fd, packed.data(), packed.size(), record.offset + first_byte, path));
   const uint64_t skip = first % kTernaryCodesPerByte;
+  // The shard's checksum matched, so this is what was written: a writer bug or a crafted file,
+  // reported rather than left to UnpackTernary's check (which ends the process).
+  if (const int64_t bad = FindInvalidTernary(packed.data(), static_cast<int64_t>(skip), codes);
+      bad >= 0) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": record ", record.key.tensor, ".", record.key.field,
+        " holds the invalid ternary bit pattern 0b10 at element ",
+        record.global_begin + first_byte * kTernaryCodesPerByte + bad, " (corrupted shard)"));
+  }
   if (skip == 0) {
     UnpackTernary(packed.data(), codes, reinterpret_cast<int8_t*>(out));
     return absl::OkStatus();

@@ -136,7 +136,8 @@ class ShardReader {
   // [global_begin, global_begin + count), assembled from every record that covers part of it.
   // Errors, before anything is copied: NotFound (no such key), OutOfRange naming the first
   // uncovered range, DataLoss naming a truncated or corrupted shard file. On an I/O error during
-  // the copy itself out is left partly written.
+  // the copy itself, or packed ternary codes holding the invalid pattern 0b10 under a matching
+  // checksum (DataLoss naming the element), out is left partly written.
   [[nodiscard]] absl::Status Read(absl::string_view tensor, absl::string_view field,
                                   uint64_t global_begin, int64_t count, void* out);
 

@@ -429,9 +429,10 @@ absl::Status Trainer::Run() {
     if (whole) final_eval_ = r;
     return Log(
         absl::StrFormat("{\"event\":\"eval\",\"step\":%d,\"loss\":%.5f,\"perplexity\":%.3f,"
-                        "\"bits_per_byte\":%.5f,\"tokens\":%d,\"whole_shard\":%s,\"seconds\":%.1f}",
-                        step, r.loss, r.perplexity, r.bits_per_byte, r.tokens,
-                        whole ? "true" : "false", Seconds(t0)));
+                        "\"bits_per_byte\":%s,\"tokens\":%d,\"whole_shard\":%s,\"seconds\":%.1f}",
+                        step, r.loss, r.perplexity,
+                        r.bits_per_byte ? absl::StrFormat("%.5f", *r.bits_per_byte) : "null",
+                        r.tokens, whole ? "true" : "false", Seconds(t0)));
   };
   for (int step = start_step_; step < tc.steps; ++step) {
     const auto t0 = Clock::now();

@@ -120,6 +120,11 @@ absl::Status Main(const EvalArgs& args) {
   progress.Update(static_cast<double>(tokens.size()), "done");
   progress.Finish();
   const int64_t windows = available / seq_len;
+  // A shard that does not record its text size (llm.c files) has no bits per byte.
+  const std::string bits_json =
+      r.bits_per_byte ? dqt::JsonNumber(*r.bits_per_byte) : std::string("null");
+  const std::string bits_text =
+      r.bits_per_byte ? absl::StrFormat("%.4f", *r.bits_per_byte) : std::string("unavailable");
   if (args.json) {
     std::printf(
         "{\"checkpoint\":%s,\"text\":%s,\"shard\":%s,\"ternarized\":%s,\"fp_activations\":%s,"
@@ -129,13 +134,13 @@ absl::Status Main(const EvalArgs& args) {
         dqt::JsonQuote(args.shard).c_str(), args.ternarize ? "true" : "false",
         args.fp_activations ? "true" : "false", dqt::JsonQuote(computes).c_str(),
         dqt::JsonNumber(r.loss).c_str(), dqt::JsonNumber(r.perplexity).c_str(),
-        dqt::JsonNumber(r.bits_per_byte).c_str(), static_cast<long long>(r.tokens), tokens.size(),
+        bits_json.c_str(), static_cast<long long>(r.tokens), tokens.size(),
         static_cast<unsigned long long>(input.bytes), seq_len, static_cast<long long>(windows));
   } else {
     std::printf(
-        "%s: loss %.4f nats/token, perplexity %.3f, %.4f bits/byte over %lld tokens "
+        "%s: loss %.4f nats/token, perplexity %.3f, %s bits/byte over %lld tokens "
         "(%lld windows of %d; %zu tokens, %llu bytes of text)\ncomputed with: %s\n",
-        input.name.c_str(), r.loss, r.perplexity, r.bits_per_byte, static_cast<long long>(r.tokens),
+        input.name.c_str(), r.loss, r.perplexity, bits_text.c_str(), static_cast<long long>(r.tokens),
         static_cast<long long>(windows), seq_len, tokens.size(),
         static_cast<unsigned long long>(input.bytes), computes.c_str());
   }

@@ -2,13 +2,9 @@
 // into one token shard that records the source byte count (for bits per byte).
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +13,8 @@
 #include "core/base/status.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/token_shard.h"
+#include "data/utf8.h"
+#include "launch/file_io.h"
 #include "launch/flags.h"
 #include "launch/progress.h"
 #include "launch/text_pieces.h"
@@ -26,18 +24,18 @@ namespace {
 
 constexpr char kProgram[] = "dqt_prepare";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  if (std::filesystem::is_directory(path)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory"));
+// The shard is written after every input is read, so an --out that is one of the inputs (by
+// name, through a link, or by another path to the same file) would replace that text: refused.
+absl::Status CheckOutIsNoInput(const std::string& out, const std::vector<std::string>& files) {
+  std::error_code error;
+  if (!std::filesystem::exists(out, error)) return absl::OkStatus();
+  for (const std::string& f : files) {
+    if (std::filesystem::equivalent(out, f, error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--out ", out, " is the input file ", f,
+                                                     ": writing the shard would replace the text"));
+    }
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open (", std::strerror(errno), ")"));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
-  return std::move(text).str();
+  return absl::OkStatus();
 }
 
 absl::Status Run(int argc, char** argv) {
@@ -54,6 +52,7 @@ absl::Status Run(int argc, char** argv) {
   const std::vector<std::string>& files = flags.positional();
   if (out.empty()) return absl::InvalidArgumentError("--out is required");
   if (files.empty()) return absl::InvalidArgumentError("no input files");
+  DQT_RETURN_IF_ERROR(CheckOutIsNoInput(out, files));
 
   const auto start = std::chrono::steady_clock::now();
   DQT_ASSIGN_OR_RETURN(const Gpt2Tokenizer tokenizer,
@@ -72,7 +71,13 @@ absl::Status Run(int argc, char** argv) {
   std::vector<int32_t> tokens;
   uint64_t source_bytes = 0;
   for (size_t i = 0; i < files.size(); ++i) {
-    DQT_ASSIGN_OR_RETURN(const std::string text, ReadFile(files[i]));
+    DQT_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(files[i], "input file"));
+    if (const std::string why = BinaryContentReason(text); !why.empty()) {
+      std::fprintf(stderr,
+                   "%s%s: warning: %s looks like binary data, not text (%s bytes); tokenizing it "
+                   "anyway\n",
+                   progress.enabled() ? "\n" : "", kProgram, files[i].c_str(), why.c_str());
+    }
     const std::string detail = absl::StrFormat("[%d/%d] %s", i + 1, files.size(), files[i]);
     uint64_t done = source_bytes;
     for (std::string_view piece : SplitForTokenizing(text, kPieceBytes)) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "data/gpt2_tokenizer.h"
+#include "data/utf8.h"
 #include "launch/flags.h"
 
 namespace dqt {
@@ -77,6 +78,10 @@ absl::Status Run(int argc, char** argv) {
   if (decode) {
     DQT_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, ParseIds(input, tokenizer.vocab_size()));
     return WriteStdout(tokenizer.Decode(ids));
+  }
+  if (const std::string why = BinaryContentReason(input); !why.empty()) {
+    std::fprintf(stderr, "%s: warning: the input looks like binary data, not text (%s bytes)\n",
+                 kProgram, why.c_str());
   }
   const std::vector<int32_t> ids = tokenizer.Encode(input);
   std::string line;

@@ -136,9 +136,11 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
   if (absl::Status s = finish((*trainer)->Run()); !s.ok() || (*trainer)->stopped_at()) return s;
   const dqt::EvalResult& r = *(*trainer)->final_eval();
   std::fprintf(stderr,
-               "dqt_worker: held-out loss %.4f nats/token, perplexity %.2f, %.4f bits/byte over "
-               "%lld tokens\n",
-               r.loss, r.perplexity, r.bits_per_byte, static_cast<long long>(r.tokens));
+               "dqt_worker: held-out loss %.4f nats/token, perplexity %.2f, %s over %lld tokens\n",
+               r.loss, r.perplexity,
+               r.bits_per_byte ? absl::StrFormat("%.4f bits/byte", *r.bits_per_byte).c_str()
+                               : "bits/byte unavailable (the eval shard records no text size)",
+               static_cast<long long>(r.tokens));
   return absl::OkStatus();
 }
 

@@ -47,8 +47,12 @@ fi
 echo "killed; resuming from $(ls -d "$work"/killed/step_* | sort | tail -n 1 | xargs basename)"
 run "$work/killed" --set checkpoint.resume=latest > "$work/resumed.out" 2>&1 ||
   { cat "$work/resumed.out"; exit 1; }
+echo "reliability: fault injected: kill -9 of both ranks, survived"
 final=step_$(printf %06d $steps)
+bytes=0
 for f in "$work/whole/$final"/*; do
   cmp "$f" "$work/killed/$final/$(basename "$f")" || { echo "differs: $(basename "$f")"; exit 1; }
+  bytes=$((bytes + $(stat -c %s "$f")))
 done
+echo "reliability: compared $(ls "$work/whole/$final" | wc -l) files, $bytes bytes, 0 differ"
 echo "final checkpoint $final identical after kill -9 and resume ($(ls "$work/whole/$final" | wc -l) files)"

@@ -148,6 +148,20 @@ TEST(LoadTest, MissingFile) {
               StatusIs(absl::StatusCode::kNotFound, "/nonexistent/run.pbtxt"));
 }
 
+// --cfg naming a directory: an ifstream opens it and reads nothing, which used to load as an
+// empty config (every default) and start a run nobody configured.
+TEST(ConfigAdversarial, DirectoryIsRefusedNotReadAsEmpty) {
+  const std::string dir = ::testing::TempDir() + "/config_dir.pbtxt";
+  std::filesystem::create_directories(dir);
+  EXPECT_THAT(LoadRunProto(dir, {}), StatusIs(kInvalid, "config file " + dir + " is a directory"));
+  EXPECT_THAT(LoadRunProto(dir + "/", {"train.steps=3"}), StatusIs(kInvalid, "is a directory"));
+}
+
+TEST(ConfigAdversarial, BinaryTextIsAParseErrorNotACrash) {
+  const std::string path = WriteFile("binary.pbtxt", std::string("model {\0\xff\xfe}", 11));
+  EXPECT_THAT(LoadRunProto(path, {}), StatusIs(kInvalid, path + ":1:"));
+}
+
 TEST(LoadTest, MalformedTextReportsLineAndColumn) {
   const std::string path =
       WriteFile("malformed.pbtxt", "model {\n  d_model: 32\n  n_layers: = 2\n}\n");

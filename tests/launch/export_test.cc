@@ -234,6 +234,20 @@ TEST_F(ExportTest, ReaderRefusesMalformedFiles) {
               StatusIs(absl::StatusCode::kNotFound, "not found"));
 }
 
+// Found by tests/fuzz/safetensors_fuzz.cc (corpus/safetensors/crash-empty-f32-tensor): reading
+// a zero-element F32 tensor passed a null pointer to memcpy (undefined behaviour; the
+// UndefinedBehaviorSanitizer build of tests/sanitize.sh stops there).
+TEST(SafetensorsAdversarial, EmptyF32TensorReadsAsNoValues) {
+  std::string header = R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  absl::StatusOr<SafetensorsFile> file = ParseSafetensors(bytes + header, "empty");
+  ASSERT_THAT(file, IsOk());
+  absl::StatusOr<std::vector<float>> values = file->Float32("e");
+  ASSERT_THAT(values, IsOk());
+  EXPECT_TRUE(values->empty());
+}
+
 // A python3 that can import numpy, or "" (Debian's python3-numpy serves /usr/bin/python3,
 // which a pyenv or venv python3 earlier on PATH may not see).
 std::string PythonWithNumpy() {

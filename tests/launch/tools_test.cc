@@ -17,6 +17,7 @@
 #include "core/model/llama.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
+#include "data/token_shard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "launch/config.h"
@@ -33,6 +34,7 @@ namespace {
 using ::dqt::testing::DataPath;
 using ::dqt::testing::IsOk;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr char kText[] =
@@ -145,7 +147,7 @@ TEST_F(ToolsTest, EvalPrintsTheLibrarysScores) {
   // allow for a different split of the sums.
   EXPECT_NEAR(json->Find("loss")->number, want.loss, 1e-6 * want.loss);
   EXPECT_NEAR(json->Find("perplexity")->number, want.perplexity, 1e-5 * want.perplexity);
-  EXPECT_NEAR(json->Find("bits_per_byte")->number, want.bits_per_byte, 1e-6 * want.bits_per_byte);
+  EXPECT_NEAR(json->Find("bits_per_byte")->number, *want.bits_per_byte, 1e-6 * *want.bits_per_byte);
   EXPECT_EQ(json->Find("tokens")->number, want.tokens);
   EXPECT_EQ(json->Find("text_tokens")->number, tokens.size());
   EXPECT_EQ(json->Find("bytes")->number, text.size());
@@ -373,6 +375,61 @@ TEST_F(ToolsAdversarial, NonFiniteWeightsAreRefused) {
                                    "weight"))
           << tool << args;
     }
+
+// Bad inputs to the text tools. Each failed before its fix: dqt_prepare wrote its shard over
+// its own input text, binary input went through without a word, and a shard whose header says
+// 0 source bytes scored 0 bits per byte.
+class ToolInputAdversarial : public ToolsTest {};
+
+TEST_F(ToolInputAdversarial, PrepareRefusesAnOutThatIsItsInput) {
+  const std::string before = ReadAll(text_);
+  const std::string link = dir_ + "/link.txt";
+  std::filesystem::create_symlink(text_, link);
+  // The same file by its name, by another spelling of its path, and through a symlink.
+  for (const std::string& out : {text_, dir_ + "/./text.txt", link}) {
+    const RunResult r = Run("dqt_prepare", "--out " + Quote(out) + " " + Quote(text_));
+    EXPECT_EQ(r.exit_code, 1) << out;
+    EXPECT_THAT(r.err, HasSubstr("is the input file " + text_)) << out;
+    EXPECT_EQ(ReadAll(text_), before) << out;
+  }
+  const RunResult ok = Run("dqt_prepare", "--out " + Quote(dir_ + "/shard.bin") + " " +
+                                              Quote(link) + " " + Quote(text_));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST_F(ToolInputAdversarial, PrepareAndTokenizeWarnOnBinaryInput) {
+  std::string bytes(4096, '\0');
+  for (size_t i = 0; i < bytes.size(); i += 3) bytes[i] = static_cast<char>(i * 37 + 11);
+  const std::string binary = dir_ + "/image.bin";
+  std::ofstream(binary, std::ios::binary) << bytes;
+  const RunResult p = Run("dqt_prepare", "--out " + Quote(dir_ + "/b.bin") + " " + Quote(binary));
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_THAT(p.err, HasSubstr("warning: " + binary + " looks like binary data"));
+  const RunResult t = Run("dqt_tokenize", "< " + Quote(binary));
+  EXPECT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.err, HasSubstr("warning: the input looks like binary data"));
+  EXPECT_THAT(t.err, HasSubstr("NUL bytes"));
+  // Text, and text with one stray bad byte in a thousand, get no warning.
+  std::ofstream(text_, std::ios::app) << std::string(2000, 'a') << '\xff';
+  const RunResult quiet = Run("dqt_tokenize", "< " + Quote(text_));
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_THAT(quiet.err, Not(HasSubstr("warning")));
+}
+
+TEST_F(ToolInputAdversarial, ShardWithoutSourceBytesHasNoBitsPerByte) {
+  absl::StatusOr<Gpt2Tokenizer> tokenizer = LoadTokenizer({encoder_, vocab_});
+  ASSERT_THAT(tokenizer, IsOk());
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model = LoadModel(ckpt_);
+  ASSERT_THAT(model, IsOk());
+  const std::vector<int32_t> tokens = tokenizer->Encode(kText);
+  for (const uint64_t bytes : {uint64_t{0}, uint64_t{sizeof(kText) - 1}}) {
+    const std::string path = dir_ + "/shard" + std::to_string(bytes) + ".bin";
+    ASSERT_THAT(WriteTokenShard(path, tokens, bytes), IsOk());
+    absl::StatusOr<TokenShard> shard = TokenShard::Open(path);
+    ASSERT_THAT(shard, IsOk());
+    const EvalResult r = Evaluate(**model, SourceOf(*shard), 16, 4, 0);
+    EXPECT_GT(r.loss, 0);
+    EXPECT_EQ(r.bits_per_byte.has_value(), bytes > 0) << bytes;
   }
 }
 

@@ -3,7 +3,8 @@
 #   ops_make_shards WORK           # WORK/train.bin, WORK/eval.bin from DQT_DATA_DIR's corpus
 #   ops_tiny_args WORK CKPT STEPS  # prints --set overrides of launch/configs/tiny.pbtxt, one
 #                                  # per line (not parallel.dp)
-#   ops_same_checkpoint A B        # every file of checkpoint dir A equals B's (byte for byte)
+#   ops_same_checkpoint A B        # every file of checkpoint dir A equals B's (byte for byte);
+#                                  # prints "reliability: compared FILES files, BYTES bytes, 0 differ"
 #   ops_wait_for_step LOG STEP SECONDS [PID]  # waits until the JSON-lines log reports STEP
 #                                  # (fails early when process PID has ended)
 
@@ -28,13 +29,15 @@ ops_tiny_args() {
 }
 
 ops_same_checkpoint() {
-  local a=$1 b=$2 f n=0
+  local a=$1 b=$2 f n=0 bytes=0
   [ -f "$a/manifest.txt" ] || { echo "no checkpoint at $a"; return 1; }
   for f in "$a"/*; do
     cmp "$f" "$b/$(basename "$f")" || { echo "differs: $b/$(basename "$f")"; return 1; }
     n=$((n + 1))
+    bytes=$((bytes + $(stat -c %s "$f")))
   done
   [ "$n" -eq "$(ls "$b" | wc -l)" ] || { echo "$b holds other files than $a"; return 1; }
+  echo "reliability: compared $n files, $bytes bytes, 0 differ"
 }
 
 ops_wait_for_step() {

@@ -55,6 +55,7 @@ stop_and_check() {
   fi
   [ -f "$ckpt/step_$(printf %06d "$step")/manifest.txt" ] || { echo "no checkpoint of step $step"; return 1; }
   echo "stop ($1): both ranks stopped after step $step, checkpoint written, exit status 75"
+  echo "reliability: fault injected: preemption signals ($1), survived"
   stopped_step=$step
 }
 

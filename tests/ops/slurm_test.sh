@@ -86,6 +86,7 @@ preempt() {
   grep -q "restart 1: resuming from the newest checkpoint" "$work/$name.out" ||
     { echo "job $name: the requeued job did not resume"; cat "$work/$name.out"; return 1; }
   check_job "$name" "$2"
+  echo "reliability: fault injected: Slurm preemption ($3), survived"
   ops_same_checkpoint "$work/srun/$final" "$work/$name/$final"
   echo "job $name ($2, $3): stopped at $(sed -n 's/.*"event":"stopped","step":\([0-9]*\).*/step \1/p' \
     "$work/$name.jsonl"), requeued, resumed; final checkpoint identical to the uninterrupted job's"

@@ -324,6 +324,40 @@ TEST(ShardStore, CorruptedManifestIsRejected) {
   EXPECT_THAT(open_with(original), IsOk());
 }
 
+// Found by tests/fuzz/checkpoint_fuzz.cc (corpus/checkpoint/crash-invalid-ternary): a shard whose
+// packed ternary codes hold the pattern 0b10 under a checksum that matches (a writer bug, or a
+// crafted file) aborted the process in UnpackTernary; it is a DataLoss error naming the record.
+TEST(ShardStoreAdversarial, InvalidTernaryPatternUnderAValidChecksumIsDataLoss) {
+  ScratchDir dir;
+  const std::vector<int8_t> codes = {1, 0, -1, 1, 0, 0, -1, -1, 1};
+  ExpectAllOk(WriteCheckpoint(1, dir.path(), 3, [&](ShardWriter& w, int) {
+    ASSERT_THAT(w.Add("w", "codes", StoredType::kTernary2, 0, 9, codes.data()), IsOk());
+  }));
+  const std::string step_dir = CheckpointDir(dir.path(), 3);
+  std::string shard;
+  RewriteFile(step_dir + "/shard_00000.bin", [&](std::string& bytes) {
+    bytes[1] = static_cast<char>((bytes[1] & ~0x0C) | 0x08);  // code 5 (byte 1, slot 1): 0b10
+    shard = bytes;
+  });
+  RewriteFile(step_dir + "/manifest.txt", [&](std::string& text) {
+    absl::StatusOr<Manifest> manifest = ParseManifest(text, "manifest");
+    ASSERT_THAT(manifest, IsOk());
+    manifest->shards[0].xxh64 = XXH64(shard.data(), shard.size(), 0);
+    text = FormatManifest(*manifest);
+  });
+  absl::StatusOr<ShardReader> reader = ShardReader::Open(step_dir);
+  ASSERT_THAT(reader, IsOk());
+  std::vector<int8_t> out(9, 7);
+  EXPECT_THAT(
+      reader->Read("w", "codes", 0, 9, out.data()),
+      StatusIs(absl::StatusCode::kDataLoss, "invalid ternary bit pattern 0b10 at element 5"));
+  EXPECT_THAT(reader->Read("w", "codes", 3, 4, out.data()),
+              StatusIs(absl::StatusCode::kDataLoss, "at element 5"));
+  std::vector<int8_t> head(4);  // elements 0..3 lie in the intact first byte
+  ASSERT_THAT(reader->Read("w", "codes", 0, 4, head.data()), IsOk());
+  EXPECT_EQ(head, std::vector<int8_t>(codes.begin(), codes.begin() + 4));
+}
+
 TEST(ShardStore, BadAddOnOneRankFailsEveryRank) {
   ScratchDir dir;
   const std::vector<int8_t> codes = {1, 0, 2, -1};
