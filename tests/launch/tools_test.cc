@@ -375,6 +375,8 @@ TEST_F(ToolsAdversarial, NonFiniteWeightsAreRefused) {
                                    "weight"))
           << tool << args;
     }
+  }
+}
 
 // Bad inputs to the text tools. Each failed before its fix: dqt_prepare wrote its shard over
 // its own input text, binary input went through without a word, and a shard whose header says
