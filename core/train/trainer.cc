@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/device_memory.h"
+#include "core/base/float_mode.h"
 #include "core/base/memory_ledger.h"
 #include "core/base/status.h"
 #include "core/optim/schedule.h"
@@ -121,6 +122,7 @@ std::string MemoryReportJson(int64_t params, Device device) {
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
                                                          Communicator* world) {
+  FlushDenormalsOnCpuThreads();  // before the first kernel: see core/base/float_mode.h
   RunConfig config = run_config;
   if (config.checkpoint.resume == "latest") {
     absl::StatusOr<int64_t> latest = LatestCheckpoint(config.checkpoint.dir);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/float_mode.h"
 #include "core/train/data_parallel.h"
 #include "core/train/step_guard.h"
 #include "core/train/trainer.h"
@@ -194,6 +195,22 @@ TEST(NonFiniteAdversarial, SkipStepLeavesWeightsAndCountsAndLogs) {
   EXPECT_THAT(log, HasSubstr("\"skipped_steps\":2}"));
   EXPECT_THAT(log, Not(HasSubstr("nan,")));  // no step line carries the NaN loss
   EXPECT_TRUE(std::isfinite((*t)->step_losses().back()));
+}
+
+// The trainer flushes denormals on the threads that run its CPU kernels (core/base/float_mode.h):
+// no other code of this test binary sets the mode.
+TEST(DenormalFlushAdversarial, TrainerSetsFtzDazOnKernelThreads) {
+#if !defined(__SSE2__)
+  GTEST_SKIP() << "FTZ/DAZ are x86 MXCSR bits";
+#endif
+  const std::string dir = FreshDir("nf_ftz");
+  absl::StatusOr<std::unique_ptr<Trainer>> t = MakeTrainer({}, dir);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_TRUE(DenormalsFlushed());
+  int unflushed = 0;
+#pragma omp parallel reduction(+ : unflushed)
+  unflushed += DenormalsFlushed() ? 0 : 1;
+  EXPECT_EQ(unflushed, 0);
 }
 
 // A log that cannot be written (a full device) names the file and the system's reason.
