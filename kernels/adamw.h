@@ -5,6 +5,8 @@
 //        w -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * w).
 #pragma once
 
+#include <limits>
+
 #include "core/base/tensor_ref.h"
 #include "kernels/dispatch.h"
 
@@ -29,6 +31,9 @@ inline void AdamWUpdate(const ExecContext& ctx, const AdamWArgs& a) {
   CheckOnDevice(ctx, "AdamW", {{"w", a.w}, {"grad", a.grad}, {"m", a.m}, {"v", a.v}});
   const int64_t n = a.w.numel();
   DQT_CHECK(a.grad.numel() == n && a.m.numel() == n && a.v.numel() == n) << "AdamW: sizes";
+  // eps = 0 divides by sqrt(v) = 0 wherever a gradient has been zero so far: 0 / 0 = NaN.
+  DQT_CHECK(a.eps > 0.0f && a.eps < std::numeric_limits<float>::infinity())
+      << "AdamW: eps must be finite and > 0, got " << a.eps;
   DQT_DISPATCH(ctx, AdamWRef(a), AdamWCuda(a, ctx.stream()));
 }
 

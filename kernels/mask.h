@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "core/base/philox.h"  // DQT_HOST_DEVICE
 #include "core/base/tensor_ref.h"
@@ -142,6 +143,9 @@ inline void ScoreAdam(const ExecContext& ctx, const ScoreAdamArgs& a) {
   DQT_CHECK(a.m.numel() == n && a.v.numel() == n && a.grad.numel() == n && a.weights.numel() == n &&
             (a.shared.empty() || a.shared.numel() == n))
       << "ScoreAdam: sizes";
+  // eps = 0 divides by sqrt(v) = 0 for a weight whose score gradient has been zero: NaN.
+  DQT_CHECK(a.eps > 0.0f && a.eps < std::numeric_limits<float>::infinity())
+      << "ScoreAdam: eps must be finite and > 0, got " << a.eps;
   DQT_DISPATCH(ctx, ScoreAdamRef(a), ScoreAdamCuda(a, ctx.stream()));
 }
 

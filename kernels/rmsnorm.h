@@ -1,6 +1,8 @@
 // Op: RMSNorm over the last dimension, y = x / sqrt(mean(x^2) + eps) * gain, statistics in fp32.
 #pragma once
 
+#include <limits>
+
 #include "core/base/tensor_ref.h"
 #include "kernels/dispatch.h"
 
@@ -33,6 +35,9 @@ inline void RmsNormForward(const ExecContext& ctx, const RmsNormForwardArgs& a) 
   DQT_CHECK(a.x.numel() == a.y.numel() && a.gain.numel() == a.x.dim(-1) &&
             a.rstd.numel() == a.x.numel() / a.x.dim(-1))
       << "RmsNormForward: shapes x " << a.x.ShapeString() << " gain " << a.gain.ShapeString();
+  // eps = 0 turns an all-zero row into 0 * inf = NaN; a non-finite eps poisons every row.
+  DQT_CHECK(a.eps > 0.0f && a.eps < std::numeric_limits<float>::infinity())
+      << "RmsNormForward: eps must be finite and > 0, got " << a.eps;
   DQT_DISPATCH(ctx, RmsNormForwardRef(a), RmsNormForwardCuda(a, ctx.stream()));
 }
 inline void RmsNormBackward(const ExecContext& ctx, const RmsNormBackwardArgs& a) {

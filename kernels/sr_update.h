@@ -130,10 +130,11 @@ inline absl::Status ValidateDqtUpdateArgs(const DqtUpdateArgs& a) {
   }
   if (a.step < 1) return absl::InvalidArgumentError(absl::StrCat("DqtUpdate: step ", a.step));
   if (!a.grid.IsValid()) return absl::InvalidArgumentError("DqtUpdate: invalid grid");
-  if (!(a.beta1 >= 0.0f && a.beta1 < 1.0f && a.beta2 >= 0.0f && a.beta2 < 1.0f && a.eps >= 0.0f &&
+  if (!(a.beta1 >= 0.0f && a.beta1 < 1.0f && a.beta2 >= 0.0f && a.beta2 < 1.0f && a.eps > 0.0f &&
         IsFiniteFloat(a.eps) && IsFiniteFloat(a.lr) && IsFiniteFloat(a.weight_decay))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "DqtUpdate: need betas in [0, 1), finite eps >= 0, lr and weight_decay; got beta1 ",
+        "DqtUpdate: need betas in [0, 1), finite eps > 0 (0 / 0 where v = 0), lr and weight_decay; "
+        "got beta1 ",
         a.beta1, ", beta2 ", a.beta2, ", eps ", a.eps, ", lr ", a.lr, ", wd ", a.weight_decay));
   }
   return absl::OkStatus();

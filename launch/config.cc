@@ -210,6 +210,8 @@ RunProto DefaultRunProto() {
                                                        : proto::TrainProto::FP32);
   t.set_recompute_activations(c.train.recompute == Recompute::kPerBlock);
   t.set_fused_update(c.train.fused_update);
+  t.set_on_nonfinite(c.train.on_nonfinite == OnNonFinite::kSkipStep ? proto::TrainProto::SKIP_STEP
+                                                                    : proto::TrainProto::STOP);
 
   proto::CheckpointProto& k = *run.mutable_checkpoint();
   k.set_dir(c.checkpoint.dir);
@@ -371,6 +373,8 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.train.cuda_bf16_activations = t.cuda_activations() != proto::TrainProto::FP32;
   c.train.recompute = t.recompute_activations() ? Recompute::kPerBlock : Recompute::kNo;
   c.train.fused_update = t.fused_update();
+  c.train.on_nonfinite = t.on_nonfinite() == proto::TrainProto::SKIP_STEP ? OnNonFinite::kSkipStep
+                                                                          : OnNonFinite::kStop;
 
   c.checkpoint.dir = run.checkpoint().dir();
   c.checkpoint.every = run.checkpoint().every();

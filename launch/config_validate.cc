@@ -264,6 +264,16 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
   } else if (run.optimizer().clip_by_previous_norm()) {
     v.Add("optimizer.clip_by_previous_norm", "true", "is for train.fused_update only");
   }
+  if (t.on_nonfinite() != proto::TrainProto::STOP &&
+      t.on_nonfinite() != proto::TrainProto::SKIP_STEP) {
+    v.Add("train.on_nonfinite",
+          EnumText(proto::TrainProto::OnNonFinite_descriptor(), t.on_nonfinite()),
+          "must be STOP or SKIP_STEP");
+  } else if (t.on_nonfinite() == proto::TrainProto::SKIP_STEP && t.fused_update()) {
+    v.Add("train.on_nonfinite", "SKIP_STEP",
+          "cannot be combined with train.fused_update: the fused update changes each tensor "
+          "inside the backward, before the step's loss and norm are known; use STOP");
+  }
   if (t.cuda_activations() != proto::TrainProto::BF16 &&
       t.cuda_activations() != proto::TrainProto::FP32) {
     v.Add("train.cuda_activations",

@@ -17,6 +17,14 @@ struct DataConfig {
 
 enum class DeviceChoice { kCpu, kCuda, kAuto };
 
+// What a step whose loss or gradient norm is non-finite, or whose loss is above
+// DivergedLossThreshold, does (always decided before its update, the same on every rank).
+enum class OnNonFinite {
+  kStop,      // end the run with an error naming the step and the first bad tensor; nothing of
+              // the bad state is saved
+  kSkipStep,  // no update (weights, moments, step count unchanged); counted and logged
+};
+
 struct TrainConfig {
   int steps = 1000;
   int micro_batch = 8;      // sequences per micro-batch
@@ -33,6 +41,7 @@ struct TrainConfig {
   // Update each tensor inside the backward as soon as its gradient is complete: no full-model
   // gradient buffer (one rank, grad_accum 1; clipping only by the previous step's norm).
   bool fused_update = false;
+  OnNonFinite on_nonfinite = OnNonFinite::kStop;
 };
 
 struct CheckpointConfig {

@@ -3,13 +3,16 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/device_memory.h"
+#include "core/base/float_mode.h"
 #include "core/base/memory_ledger.h"
 #include "core/base/status.h"
 #include "core/optim/schedule.h"
@@ -18,6 +21,7 @@
 #include "core/train/run_settings.h"
 #include "core/train/run_start.h"
 #include "core/train/shard_store.h"
+#include "core/train/step_guard.h"
 #include "kernels/reduce.h"
 
 namespace dqt {
@@ -120,6 +124,7 @@ std::string MemoryReportJson(int64_t params, Device device) {
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
                                                          Communicator* world) {
+  FlushDenormalsOnCpuThreads();  // before the first kernel: see core/base/float_mode.h
   RunConfig config = run_config;
   DQT_RETURN_IF_ERROR(CheckNoIncompleteCheckpoints(config.checkpoint.dir));  // before any work
   if (config.checkpoint.resume == "latest") {
@@ -247,8 +252,12 @@ void Trainer::FillBatch(std::vector<int32_t>* inputs, std::vector<int32_t>* targ
 absl::Status Trainer::Log(const std::string& line) {
   if (!lead()) return absl::OkStatus();
   std::FILE* out = log_file_ != nullptr ? log_file_ : stdout;
+  errno = 0;
   if (std::fprintf(out, "%s\n", line.c_str()) < 0 || std::fflush(out) != 0) {
-    return absl::InternalError("writing the training log failed");
+    const int error = errno;
+    const std::string name = log_file_ != nullptr ? config_.log.jsonl_path : "standard output";
+    return absl::InternalError(absl::StrCat("writing the training log ", name, " failed: ",
+                                            error != 0 ? std::strerror(error) : "unknown error"));
   }
   return absl::OkStatus();
 }
@@ -333,6 +342,47 @@ absl::Status Trainer::CheckDigests(int step) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Trainer::GuardStep(int step, double loss, double grad_norm,
+                                        const std::vector<double>* fused_squares) {
+  std::string reason = BadStepReason(loss, grad_norm, config_.model.vocab_size);
+  // The loss and norm are reduced values, but a replicated DP rank takes the norm of its own copy
+  // of the averaged gradients: one vote per rank keeps the decision the same everywhere.
+  if (grid_.world().size() > 1) {
+    double bad = reason.empty() ? 0 : 1;
+    DQT_RETURN_IF_ERROR(grid_.world().AllReduce(&bad, 1, ReduceOp::kMax));
+    if (bad > 0 && reason.empty()) reason = "another rank saw a non-finite loss or gradient norm";
+  }
+  if (reason.empty()) return false;
+  if (config_.train.on_nonfinite == OnNonFinite::kSkipStep) {
+    ++skipped_steps_;
+    if (lead()) {
+      std::fprintf(stderr,
+                   "\nstep %d skipped (train.on_nonfinite = SKIP_STEP): %s; %d skipped so far\n",
+                   step, reason.c_str(), skipped_steps_);
+    }
+    DQT_RETURN_IF_ERROR(Log(absl::StrFormat(
+        "{\"event\":\"skipped_step\",\"step\":%d,\"reason\":\"%s\",\"skipped_steps\":%d}", step,
+        reason, skipped_steps_)));
+    return true;
+  }
+  std::string where = fused_squares != nullptr
+                          ? FirstNonFiniteSquares(model_->params(), *fused_squares)
+                          : std::string();
+  if (where.empty()) where = FirstNonFiniteTensor(model_->params());
+  const std::string saved = config_.checkpoint.dir.empty()
+                                ? "nothing was saved"
+                                : "nothing was saved: the newest checkpoint in " +
+                                      config_.checkpoint.dir + " is the last good state";
+  return absl::InternalError(absl::StrFormat(
+      "step %d: %s; first non-finite tensor on rank %d: %s; %s%s. Lower optimizer.lr or clip "
+      "harder (a smaller optimizer.grad_clip > 0), or set train.on_nonfinite = SKIP_STEP to step "
+      "over rare bad batches",
+      step, reason, grid_.world().rank(), where.empty() ? "none (all values finite)" : where,
+      config_.train.fused_update ? "under the fused update this step's update was applied; "
+                                 : "the update was not applied; ",
+      saved));
+}
+
 absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, float loss_scale,
                                                   std::vector<int32_t>* inputs,
                                                   std::vector<int32_t>* targets) {
@@ -349,17 +399,14 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
     scored += count;
   }
   DQT_RETURN_IF_ERROR(ReduceGradients(&loss_sum, &scored));
+  if (gradient_fault_) gradient_fault_(step, model_->params());
   StepResult r;
   r.loss = loss_sum / std::max<int64_t>(scored, 1);
   DQT_ASSIGN_OR_RETURN(r.grad_norm,
                        GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
                                       grid_.dp_group(), grid_.tp_group()));
-  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
-    return absl::InternalError(absl::StrFormat(
-        "step %d: non-finite loss %g or gradient norm %g; lower optimizer.lr or raise "
-        "optimizer.grad_clip",
-        step, r.loss, r.grad_norm));
-  }
+  DQT_ASSIGN_OR_RETURN(r.skipped, GuardStep(step, r.loss, r.grad_norm, nullptr));
+  if (r.skipped) return r;
   DQT_ASSIGN_OR_RETURN(r.health, optimizer_->Step(model_->params(), step, lr, wd, r.grad_norm));
   if (sharded_ != nullptr) DQT_RETURN_IF_ERROR(sharded_->GatherWeights(model_->params()));
   return r;
@@ -368,8 +415,9 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
 // The fused update (one rank, one micro-batch): each tensor is updated inside the backward as soon
 // as its gradient is complete, from one scratch slot; no full gradient buffer exists. The global
 // norm is known only after the step, so clipping uses the previous step's norm
-// (optimizer.clip_by_previous_norm) or none, and a non-finite loss or norm stops the run after
-// the step that produced it.
+// (optimizer.clip_by_previous_norm) or none, and a non-finite or diverged loss or norm stops the
+// run after the step that produced it (the validator refuses SKIP_STEP here), naming the first
+// tensor whose gradient was non-finite; nothing of that state is saved.
 absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float wd,
                                                        float loss_scale,
                                                        std::vector<int32_t>* inputs,
@@ -403,12 +451,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float
   r.loss = loss_sum / std::max<int64_t>(count, 1);
   r.grad_norm = std::sqrt(total);
   previous_grad_norm_ = config_.adamw.clip_by_previous_norm ? r.grad_norm : 0.0;
-  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
-    return absl::InternalError(absl::StrFormat(
-        "step %d: non-finite loss %g or gradient norm %g (under the fused update this step was "
-        "applied); lower optimizer.lr",
-        step, r.loss, r.grad_norm));
-  }
+  DQT_ASSIGN_OR_RETURN(r.skipped, GuardStep(step, r.loss, r.grad_norm, &squares));
   return r;
 }
 
@@ -443,7 +486,9 @@ absl::Status Trainer::Run() {
                                          : Step(step, lr, wd, loss_scale, &inputs, &targets));
     const double loss = r.loss, grad_norm = r.grad_norm;
     const HealthByLayerType& local_health = r.health;
-    const bool log_step = tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps);
+    // A skipped step's loss may be NaN: its skipped_step line stands in for the step line.
+    const bool log_step =
+        !r.skipped && tc.log_every > 0 && (step % tc.log_every == 0 || step + 1 == tc.steps);
     HealthByLayerType health;  // summed over the ranks only on the steps that log it
     if (log_step) {
       DQT_ASSIGN_OR_RETURN(health, SumHealth(local_health));

@@ -45,7 +45,8 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // Trains until config.train.steps; returns the first error (I/O, non-finite loss).
+  // Trains until config.train.steps; returns the first error (I/O; a non-finite or diverged step
+  // under train.on_nonfinite = STOP).
   [[nodiscard]] absl::Status Run();
 
   // Preemption: `stop` is called once per step on every rank at the same point (after the
@@ -55,6 +56,14 @@ class Trainer {
   void set_stop_check(std::function<bool()> stop) { stop_check_ = std::move(stop); }
   // Steps done by a run that stop_check ended early (its checkpoint's step), else empty.
   const std::optional<int>& stopped_at() const { return stopped_at_; }
+
+  // Fault injection for tests: runs on this rank after the step's gradients are reduced and
+  // before the norm is taken (not under the fused update), and may corrupt them.
+  void set_gradient_fault(std::function<void(int step, LlamaParams&)> fault) {
+    gradient_fault_ = std::move(fault);
+  }
+  // Steps left out under train.on_nonfinite = SKIP_STEP so far.
+  int skipped_steps() const { return skipped_steps_; }
 
   LlamaModel& model() { return *model_; }
   const LlamaModel& model() const { return *model_; }
@@ -69,6 +78,7 @@ class Trainer {
   bool lead() const { return grid_.world().rank() == 0; }
   struct StepResult {
     double loss = 0, grad_norm = 0;
+    bool skipped = false;  // train.on_nonfinite = SKIP_STEP left this step's update out
     HealthByLayerType health;
   };
   // One optimizer step: micro-batches, gradient reduction, global norm, update (plain), or the
@@ -79,6 +89,12 @@ class Trainer {
   [[nodiscard]] absl::StatusOr<StepResult> FusedStep(int step, float lr, float wd, float loss_scale,
                                                      std::vector<int32_t>* inputs,
                                                      std::vector<int32_t>* targets);
+  // Before a step's update: whether the loss and norm allow it (BadStepReason), agreed by every
+  // rank. A bad step is an error naming the step and the first bad tensor (`fused_squares`: the
+  // per-tensor squared gradient sums of the fused update) under STOP, or is counted and logged
+  // and answers true (skip it) under SKIP_STEP.
+  [[nodiscard]] absl::StatusOr<bool> GuardStep(int step, double loss, double grad_norm,
+                                               const std::vector<double>* fused_squares);
   // Gradient averaging over DP and the global norm; sharded mode also gathers after the step.
   [[nodiscard]] absl::Status ReduceGradients(double* loss_sum, int64_t* scored);
   [[nodiscard]] absl::StatusOr<HealthByLayerType> SumHealth(const HealthByLayerType& local);
@@ -104,6 +120,8 @@ class Trainer {
 
   int start_step_ = 0;
   std::function<bool()> stop_check_;
+  std::function<void(int, LlamaParams&)> gradient_fault_;
+  int skipped_steps_ = 0;
   std::optional<int> stopped_at_;
   std::FILE* log_file_ = nullptr;
   ProcessGrid grid_;

@@ -88,6 +88,22 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ReplicaTest,
                                                info.param.ternary ? "_ternary" : "_dqt8");
                          });
 
+// train.on_nonfinite = SKIP_STEP with a NaN gradient on world rank 0 only (after the reduction):
+// every rank skips that step (the decision is agreed), and the replicas stay identical.
+TEST(ParallelTrainingAdversarial, SkipStepIsAgreedByEveryRank) {
+  for (const char* mode : {"REPLICATED", "SHARDED"}) {
+    std::unique_ptr<Trainer> t = MakeTrainer(
+        With(Layout(1, mode), {"train.on_nonfinite=SKIP_STEP", "train.steps=5"}), g_world, false);
+    ASSERT_NE(t, nullptr);
+    t->set_gradient_fault([](int step, LlamaParams& params) {
+      if (step == 2 && g_world->rank() == 0) params.grads().data()[7] = std::nanf("");
+    });
+    ASSERT_THAT(t->Run(), IsOk()) << mode;
+    EXPECT_EQ(t->skipped_steps(), 1) << mode << " rank " << g_world->rank();
+    ExpectReplicasIdentical(*t);
+  }
+}
+
 // fp32 training with the same global batch (micro-batch 8 / dp per rank): DP=world sharded and
 // TP=2 replay one process's math with fp32 additions reordered (the gradient reduce-scatter, the
 // TP partial sums of o/down outputs and of input gradients), ~1e-7 relative per op, which 20

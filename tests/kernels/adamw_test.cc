@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -107,6 +108,17 @@ TEST(AdamWUpdateTwin, BitIdenticalToCpu) {
     testing::ExpectBytesEqual(cpu_state.m.data(), m.host<float>(), n * 4, what + " m");
     testing::ExpectBytesEqual(cpu_state.v.data(), v.host<float>(), n * 4, what + " v");
   }
+}
+
+// eps = 0 with a zero second moment (a gradient that has been zero) divides 0 by 0: refused.
+TEST(AdamWUpdateAdversarial, DispatcherRejectsZeroEps) {
+  std::vector<float> w(4, 1.0f), g(4, 0.0f), m(4, 0.0f), v(4, 0.0f);
+  AdamWArgs a = Hyper();
+  a.w = Host(w), a.grad = Host(g), a.m = Host(m), a.v = Host(v);
+  a.eps = 0.0f;
+  EXPECT_DEATH(AdamWUpdate(ExecContext::Cpu(), a), "AdamW: eps must be finite and > 0, got 0");
+  a.eps = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_DEATH(AdamWUpdate(ExecContext::Cpu(), a), "AdamW: eps must be finite and > 0");
 }
 
 }  // namespace

@@ -205,5 +205,14 @@ TEST(ScoreAdamTwin, BitIdentical) {
   }
 }
 
+// A score whose gradient is zero keeps v = 0; eps = 0 would make its step 0 / 0: refused.
+TEST(ScoreAdamAdversarial, DispatcherRejectsZeroEps) {
+  std::vector<float> s(2, 0.5f), m(2), v(2), g(2, 0.0f), w(2, 1.0f), shared;
+  ScoreAdamArgs a{Host(s), Host(m), Host(v), Host(g), Host(w), Host(shared)};
+  a.lr = 0.01f;
+  a.eps = 0.0f;
+  EXPECT_DEATH(ScoreAdam(ExecContext::Cpu(), a), "ScoreAdam: eps must be finite and > 0, got 0");
+}
+
 }  // namespace
 }  // namespace dqt

@@ -2,6 +2,7 @@
 // twin over rows {1, 7, 130} x widths {1, 3, 33, 1000}, f32 and bf16 activations.
 #include "kernels/rmsnorm.h"
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -106,6 +107,22 @@ TEST(RmsNormTwin, ForwardAndBackwardMatchCpu) {
       }
     }
   }
+}
+
+// eps = 0 makes an all-zero row 0 * (1 / sqrt(0)) = NaN: the dispatcher refuses it, and a
+// non-finite eps, before any kernel runs.
+TEST(RmsNormAdversarial, DispatcherRejectsEpsThatCanProduceNan) {
+  std::vector<float> x(2 * 3, 0.0f), gain(3, 1.0f), y(6), rstd(2);
+  RmsNormForwardArgs a{RefOf(x.data(), Device::kCpu, {2, 3}), RefOf(gain.data(), Device::kCpu, {3}),
+                       RefOf(y.data(), Device::kCpu, {2, 3}),
+                       RefOf(rstd.data(), Device::kCpu, {2})};
+  a.eps = 1e-5f;
+  RmsNormForward(ExecContext::Cpu(), a);
+  EXPECT_EQ(y[0], 0.0f);
+  a.eps = 0.0f;
+  EXPECT_DEATH(RmsNormForward(ExecContext::Cpu(), a), "eps must be finite and > 0, got 0");
+  a.eps = std::numeric_limits<float>::infinity();
+  EXPECT_DEATH(RmsNormForward(ExecContext::Cpu(), a), "eps must be finite and > 0");
 }
 
 }  // namespace

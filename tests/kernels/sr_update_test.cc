@@ -460,5 +460,15 @@ TEST(DqtUpdateTwin, MatchesCpuBitForBit) {
 TEST(DqtUpdateTwin, MatchesCpuBitForBit) { GTEST_SKIP() << "built without CUDA"; }
 #endif
 
+// eps = 0 divides m = 0 by sqrt(v) = 0 for a weight that saw only zero gradients: refused.
+TEST(DqtUpdateAdversarial, ValidationRejectsZeroEps) {
+  MomentStore store(MomentFormat::kBlock8, 300, 256);
+  std::vector<int8_t> codes(300, 0);
+  std::vector<float> grad(300, 0.0f);
+  DqtUpdateArgs a = MakeArgs(Int4Hyper(), 1, 256, 300, codes.data(), grad.data(), store.view());
+  a.eps = 0.0f;
+  EXPECT_THAT(ValidateDqtUpdateArgs(a), StatusIs(absl::StatusCode::kInvalidArgument, "eps > 0"));
+}
+
 }  // namespace
 }  // namespace dqt
