@@ -219,6 +219,7 @@ RunProto DefaultRunProto() {
   k.set_every(c.checkpoint.every);
   k.set_keep_last(c.checkpoint.keep_last);
   k.set_resume(c.checkpoint.resume);
+  k.set_init_from(c.checkpoint.init_from);
 
   run.mutable_log()->set_jsonl_path(c.log.jsonl_path);
 
@@ -382,6 +383,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.checkpoint.every = run.checkpoint().every();
   c.checkpoint.resume = run.checkpoint().resume();
   c.checkpoint.keep_last = run.checkpoint().keep_last();
+  c.checkpoint.init_from = run.checkpoint().init_from();
   c.log.jsonl_path = run.log().jsonl_path();
   return c;
 }

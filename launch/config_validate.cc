@@ -283,6 +283,11 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
     v.Add("checkpoint.every", absl::StrCat(k.every()),
           "needs checkpoint.dir (empty: no checkpoints)");
   }
+  if (!k.init_from().empty() && !k.resume().empty()) {
+    v.Add("checkpoint.init_from", k.init_from(),
+          "excludes checkpoint.resume (a resumed run continues its own weights, optimizer and "
+          "data position; init_from starts a new run from a checkpoint's weights)");
+  }
 }
 
 void CheckParallel(const RunProto& run, Violations& v) {

@@ -168,7 +168,6 @@ absl::Status LlamaParams::Init() {
   codes_.Zero(ctx_.stream());
   // Every rank draws the whole tensor, so scales see the whole tensor exactly as with tp = 1.
   Buffer<float> full(max_full_numel_, MemoryKind::kWorkspace, dev);
-  Buffer<double> stat(1, MemoryKind::kWorkspace, dev);
   for (const ParamTensor& t : tensors_) {
     const TensorRef whole = RefOf(full, {t.full_numel});
     if (t.kind == ParamKind::kNorm) {
@@ -179,50 +178,59 @@ absl::Status LlamaParams::Init() {
                         .global_offset = 0,
                         .std = config_.init_std});
     }
-    if (t.storage != ParamStorage::kCodes) {
-      const TensorRef values = values_ref(t);
-      ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-        CopyBytes(values.Flat(local, n).data, dev, whole.Flat(global, n).data, dev,
-                  n * sizeof(float), ctx_.stream());
-      });
-      continue;
-    }
-    // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
-    // the whole tensor or over each output row (per-channel scales).
-    const QuantGrid grid = config_.quant.grid;
-    const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
-    const AbsStat kind =
-        config_.quant.scale_init == ScaleInit::kAbsMean ? AbsStat::kMean : AbsStat::kMax;
-    for (int64_t r = 0; r < t.scale_count; ++r) {
-      const int64_t first = t.scale_count > 1 ? (FirstScaleGroup(t) + r) * full_cols : 0;
-      const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
-      AbsStatOf(ctx_, {.x = whole.Flat(first, count), .out = RefOf(stat, {1}), .stat = kind});
-      const double range = ReadScalar(stat);
-      const double s = grid.qmax() / range;
-      if (!(range >= 1e-5) || !std::isfinite(s)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: degenerate quantization scale (weight range %g from init_std %g); the grid "
-            "would collapse: raise model.init_std",
-            t.name, range, config_.init_std));
-      }
-      set_scale(t, r, static_cast<float>(s));
-    }
-    const TensorRef codes = codes_ref(t);
-    const TensorRef scales = scales_ref(t);
-    const int64_t group = ScaleGroup(t);
-    ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-      // A run lies in one scale group (per tensor, or one row of a column-split shard) or covers
-      // whole rows (per channel, unsplit rows).
-      const bool one_group = t.scale_count == 1 || n <= group;
-      QuantizeToGrid(ctx_, {.w = whole.Flat(global, n),
-                            .scales = one_group ? scales.Flat(local / group, 1)
-                                                : scales.Flat(local / group, n / group),
-                            .group = one_group ? n : group,
-                            .grid = grid,
-                            .codes = codes.Flat(local, n)});
-    });
+    DQT_RETURN_IF_ERROR(SetFromWhole(t, whole));
   }
   Synchronize(ctx_);
+  return absl::OkStatus();
+}
+
+absl::Status LlamaParams::SetFromWhole(const ParamTensor& t, const TensorRef& whole) {
+  DQT_CHECK(whole.numel() == t.full_numel && whole.device == ctx_.device())
+      << t.name << ": SetFromWhole takes the whole tensor on the params' device";
+  const Device dev = ctx_.device();
+  if (t.storage != ParamStorage::kCodes) {
+    const TensorRef values = values_ref(t);
+    ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
+      CopyBytes(values.Flat(local, n).data, dev, whole.Flat(global, n).data, dev, n * sizeof(float),
+                ctx_.stream());
+    });
+    return absl::OkStatus();
+  }
+  // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
+  // the whole tensor or over each output row (per-channel scales).
+  const QuantGrid grid = config_.quant.grid;
+  Buffer<double> stat(1, MemoryKind::kWorkspace, dev);
+  const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
+  const AbsStat kind =
+      config_.quant.scale_init == ScaleInit::kAbsMean ? AbsStat::kMean : AbsStat::kMax;
+  for (int64_t r = 0; r < t.scale_count; ++r) {
+    const int64_t first = t.scale_count > 1 ? (FirstScaleGroup(t) + r) * full_cols : 0;
+    const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
+    AbsStatOf(ctx_, {.x = whole.Flat(first, count), .out = RefOf(stat, {1}), .stat = kind});
+    const double range = ReadScalar(stat);
+    const double s = grid.qmax() / range;
+    if (!(range >= 1e-5) || !std::isfinite(s)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: degenerate quantization scale (weight range %g; init_std %g); the grid "
+          "would collapse: raise model.init_std, or start from other weights",
+          t.name, range, config_.init_std));
+    }
+    set_scale(t, r, static_cast<float>(s));
+  }
+  const TensorRef codes = codes_ref(t);
+  const TensorRef scales = scales_ref(t);
+  const int64_t group = ScaleGroup(t);
+  ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
+    // A run lies in one scale group (per tensor, or one row of a column-split shard) or covers
+    // whole rows (per channel, unsplit rows).
+    const bool one_group = t.scale_count == 1 || n <= group;
+    QuantizeToGrid(ctx_, {.w = whole.Flat(global, n),
+                          .scales = one_group ? scales.Flat(local / group, 1)
+                                              : scales.Flat(local / group, n / group),
+                          .group = one_group ? n : group,
+                          .grid = grid,
+                          .codes = codes.Flat(local, n)});
+  });
   return absl::OkStatus();
 }
 

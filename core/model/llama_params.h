@@ -122,6 +122,10 @@ class LlamaParams {
   // starts bit-identical to the same elements of the unsharded model; a degenerate scale (zero,
   // tiny or non-finite range) is an error.
   [[nodiscard]] absl::Status Init();
+  // Sets `t` from the fp32 values of the WHOLE tensor (t.full_numel elements at `whole`, on the
+  // params' device), as Init does from its draw: this shard's elements are copied (fp32 values,
+  // latents), or put on the grid with a scale by quant.scale_init over the whole tensor or row.
+  [[nodiscard]] absl::Status SetFromWhole(const ParamTensor& t, const TensorRef& whole);
 
   const LlamaConfig& config() const { return config_; }
   const TpShard& tp() const { return tp_; }

@@ -44,6 +44,9 @@ struct CheckpointConfig {
   // under another DP x TP layout (resharded on load). "" = fresh; "latest" = the newest
   // complete checkpoint in `dir`.
   std::string resume;
+  // Checkpoint directory whose weights start a new run (step 0, fresh optimizer and data); ""
+  // = the config's init. See InitFromCheckpoint (checkpoint.h).
+  std::string init_from;
 };
 
 struct LogConfig {

@@ -170,6 +170,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
     }
   }
   if (!config.checkpoint.resume.empty()) DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume));
+  if (!config.checkpoint.init_from.empty()) {
+    // A new run from those weights: step 0, fresh optimizer state, data from the start.
+    DQT_RETURN_IF_ERROR(InitFromCheckpoint(config.checkpoint.init_from, t->model_->params()));
+    DQT_RETURN_IF_ERROR(t->Log(
+        absl::StrFormat("{\"event\":\"init_from\",\"from\":\"%s\"}", config.checkpoint.init_from)));
+  }
   return t;
 }
 
