@@ -175,6 +175,7 @@ RunProto DefaultRunProto() {
   q.set_recompute_scale(false);
   q.set_per_channel_scale(false);
   q.set_forward_gemm(QuantProto::GEMM_FLOAT);
+  q.set_dlt_group(c.model.quant.dlt_group);
 
   OptimizerProto& o = *run.mutable_optimizer();
   o.set_lr(c.schedule.peak_lr);
@@ -317,9 +318,11 @@ RunConfig ToRunConfig(const RunProto& run) {
 
   const proto::QuantProto& q = run.quant();
   QuantConfig& qc = c.model.quant;
-  qc.optimizer = q.optimizer() == proto::QuantProto::BITNET ? OptimizerKind::kBitNet
-                 : q.optimizer() == proto::QuantProto::DQT  ? OptimizerKind::kDqt
-                                                            : OptimizerKind::kFp;
+  qc.optimizer = q.optimizer() == proto::QuantProto::BITNET       ? OptimizerKind::kBitNet
+                 : q.optimizer() == proto::QuantProto::DQT        ? OptimizerKind::kDqt
+                 : q.optimizer() == proto::QuantProto::TERNARYLLM ? OptimizerKind::kTernaryLlm
+                                                                  : OptimizerKind::kFp;
+  qc.dlt_group = q.dlt_group();
   qc.grid = q.weight_format() == proto::QuantProto::INTEGER ? QuantGrid::Integer(q.weight_bits())
                                                             : QuantGrid::Ternary();
   qc.policy = q.policy() == proto::QuantProto::ALL ? QuantPolicy::kAll : QuantPolicy::kLinearOnly;

@@ -7,6 +7,7 @@
 #include "kernels/act_quant.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/dlt.h"
 #include "kernels/embedding.h"
 #include "kernels/linear.h"
 #include "kernels/residual.h"
@@ -75,8 +76,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   final_norm_ = take();
   head_ = take();
   // GEMM operands need a scratch unless every tensor is fp32 values used as they are.
-  int64_t gemm_numel = 0, gain_numel = 0;
+  int64_t gemm_numel = 0, gain_numel = 0, dlt_numel = 0;
   for (const ParamTensor& p : t) {
+    if (p.storage == ParamStorage::kDltLatent) dlt_numel = std::max(dlt_numel, p.numel);
     const bool gain = p.kind == ParamKind::kNorm;
     const bool copy = p.storage != ParamStorage::kFloat || (!gain && act_ != DType::kF32);
     if (!copy) continue;
@@ -86,6 +88,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   if (gemm_numel > 0) gemm_weights_ = Tensor({gemm_numel}, act_, dev, MemoryKind::kWorkspace);
   if (gain_numel > 0)
     gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
+  if (dlt_numel > 0) dlt_grad_ = Tensor({dlt_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
   const QuantConfig& q = config.quant;
   quantize_head_input_ = q.int8_activations && head_->storage != ParamStorage::kFloat;
   if (q.forward_gemm == QuantGemm::kFp8 && params_.has_codes()) {
@@ -197,6 +200,19 @@ void LlamaModel::Reserve(int batch, int seq) {
 }
 
 void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y) {
+  if (t->storage == ParamStorage::kDltLatent) {
+    // The kernel form y = alpha_g (T_g x_g) + gamma_g sum(x_g); T in the GEMM scratch.
+    const TensorRef ternary =
+        ShapedLike(gemm_weights_.ref().Flat(0, t->numel), params_.values_ref(*t));
+    DltTernary(ctx_, {.w = params_.values_ref(*t), .group = t->dlt_group, .t = ternary});
+    DltLinearForward(ctx_, {.x = x,
+                            .t = ternary,
+                            .alpha = params_.values_ref(params_.dlt_alpha(*t)),
+                            .gamma = params_.values_ref(params_.dlt_gamma(*t)),
+                            .group = t->dlt_group,
+                            .y = y});
+    return;
+  }
   const QuantGemm gemm = config().quant.forward_gemm;
   if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
     LinearForward(ctx_, {.x = x, .w = W(t), .y = y});
@@ -338,6 +354,24 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
 
 void LlamaModel::LinearGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& dy,
                             const TensorRef& dx, Accumulate dx_mode) {
+  if (t->storage == ParamStorage::kDltLatent) {
+    // dx = dy W_hat and dW_hat = dy^T x, which DltBackward maps to the latents (straight-through
+    // T), alpha and gamma, added to their gradients.
+    DQT_CHECK(!sink_) << "DLT weights have no fused update";
+    const ParamTensor& alpha = params_.dlt_alpha(*t);
+    const ParamTensor& gamma = params_.dlt_gamma(*t);
+    const TensorRef dw_hat = ShapedLike(dlt_grad_.ref().Flat(0, t->numel), params_.values_ref(*t));
+    ZeroOn(ctx_.device(), dw_hat.data, dw_hat.bytes(), ctx_.stream());
+    LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = dw_hat, .dx_mode = dx_mode});
+    DltBackward(ctx_, {.w = params_.values_ref(*t),
+                       .alpha = params_.values_ref(alpha),
+                       .group = t->dlt_group,
+                       .dw_hat = dw_hat,
+                       .dw = G(t),
+                       .dalpha = G(&alpha),
+                       .dgamma = G(&gamma)});
+    return;
+  }
   Begin(t);
   LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = G(t), .dx_mode = dx_mode});
   Done(t);

@@ -167,6 +167,7 @@ class LlamaModel {
   Tensor row_absmax_;                       // (N) f32 for sharded activation quantization
   Tensor act_codes_, act_scales_;           // (N, max in) i8 / e4m3 and (N) f32: INT8 / FP8
   Tensor weight_codes_fp8_;                 // (max tensor numel) e4m3: codes for the FP8 GEMM
+  Tensor dlt_grad_;                         // (max DLT tensor numel) f32: dL/dW_hat of one
   // Backward.
   Tensor d_xn_final_;  // (N, d) d(final normed hidden), from the head
   Tensor d_resid_;     // (N, d) d(residual stream) at the current block boundary

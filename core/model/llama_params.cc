@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/philox.h"
+#include "kernels/dlt.h"
 #include "kernels/init.h"
 #include "kernels/reduce.h"
 #include "kernels/weights.h"
@@ -54,6 +56,21 @@ LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx,
   }
   Add("model.norm.weight", {d}, ParamKind::kNorm);
   Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
+  // DLT: an alpha and a gamma tensor (out, in / group) per DLT weight, after all the others.
+  const size_t weights = tensors_.size();
+  for (size_t i = 0; i < weights; ++i) {
+    if (tensors_[i].storage != ParamStorage::kDltLatent) continue;
+    const std::vector<int64_t> shape = tensors_[i].full_shape;
+    const int64_t group = c.quant.dlt_group > 0 ? c.quant.dlt_group : shape[1];
+    DQT_CHECK(tp.size == 1 && shape[1] % group == 0)
+        << tensors_[i].name << ": DLT group " << group << " on " << shape[1] << " columns";
+    const std::string base = tensors_[i].name.substr(0, tensors_[i].name.rfind(".weight"));
+    tensors_[i].dlt_group = group;
+    tensors_[i].dlt_alpha = static_cast<int>(tensors_.size());
+    Add(base + ".dlt_alpha", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+    tensors_[i].dlt_gamma = static_cast<int>(tensors_.size());
+    Add(base + ".dlt_gamma", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+  }
   // Storage offsets, each tensor 64-byte aligned inside its buffer.
   int64_t logical = 0, value = 0, code = 0, scale_total = 0;
   auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
@@ -123,6 +140,7 @@ TensorRef LlamaParams::grad_ref(const ParamTensor& t) const {
 
 ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
   const QuantConfig& q = config_.quant;
+  if (kind == ParamKind::kDltScale) return ParamStorage::kFloat;
   const bool in_policy = kind == ParamKind::kLinear || q.policy == QuantPolicy::kAll;
   if (!in_policy) return ParamStorage::kFloat;
   switch (q.optimizer) {
@@ -132,6 +150,8 @@ ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
       return ParamStorage::kLatentTernary;
     case OptimizerKind::kDqt:
       return ParamStorage::kCodes;
+    case OptimizerKind::kTernaryLlm:
+      return ParamStorage::kDltLatent;
   }
   return ParamStorage::kFloat;
 }
@@ -170,6 +190,7 @@ absl::Status LlamaParams::Init() {
   Buffer<float> full(max_full_numel_, MemoryKind::kWorkspace, dev);
   for (const ParamTensor& t : tensors_) {
     const TensorRef whole = RefOf(full, {t.full_numel});
+    if (t.kind == ParamKind::kDltScale) continue;  // derived from the weights (InitDlt)
     if (t.kind == ParamKind::kNorm) {
       Fill(ctx_, {.out = whole, .value = 1.0f});
     } else {
@@ -180,8 +201,39 @@ absl::Status LlamaParams::Init() {
     }
     DQT_RETURN_IF_ERROR(SetFromWhole(t, whole));
   }
+  InitDlt();
   Synchronize(ctx_);
   return absl::OkStatus();
+}
+
+void LlamaParams::InitDlt() {
+  for (const ParamTensor& t : tensors_) {
+    if (t.storage != ParamStorage::kDltLatent) continue;
+    std::vector<float> w(t.numel), ternary(t.numel);
+    CopyBytes(w.data(), Device::kCpu, values_ref(t).data, ctx_.device(), t.numel * sizeof(float),
+              ctx_.stream());
+    DltTernary(ExecContext::Cpu(),
+               {.w = RefOf(w.data(), Device::kCpu, {t.shape[0], t.shape[1]}),
+                .group = t.dlt_group,
+                .t = RefOf(ternary.data(), Device::kCpu, {t.shape[0], t.shape[1]})});
+    const int64_t groups = t.numel / t.dlt_group;
+    std::vector<float> alpha(groups), gamma(groups, 0.0f);
+    for (int64_t g = 0; g < groups; ++g) {
+      double sum = 0;
+      int64_t count = 0;
+      for (int64_t i = g * t.dlt_group; i < (g + 1) * t.dlt_group; ++i) {
+        if (ternary[i] == 0.0f) continue;
+        sum += std::fabs(w[i]);
+        ++count;
+      }
+      alpha[g] = count > 0 ? static_cast<float>(sum / count) : 0.0f;
+    }
+    CopyBytes(values_ref(dlt_alpha(t)).data, ctx_.device(), alpha.data(), Device::kCpu,
+              groups * sizeof(float), ctx_.stream());
+    CopyBytes(values_ref(dlt_gamma(t)).data, ctx_.device(), gamma.data(), Device::kCpu,
+              groups * sizeof(float), ctx_.stream());
+  }
+  Synchronize(ctx_);
 }
 
 absl::Status LlamaParams::SetFromWhole(const ParamTensor& t, const TensorRef& whole) {
@@ -259,6 +311,13 @@ TensorRef LlamaParams::Weights(const ParamTensor& t, const TensorRef& scratch) c
       Dequantize(
           ctx_,
           {.codes = codes_ref(t), .scales = scales_ref(t), .group = ScaleGroup(t), .out = out});
+      return out;
+    case ParamStorage::kDltLatent:
+      DltWeights(ctx_, {.w = values_ref(t),
+                        .alpha = values_ref(dlt_alpha(t)),
+                        .gamma = values_ref(dlt_gamma(t)),
+                        .group = t.dlt_group,
+                        .out = out});
       return out;
   }
   return out;

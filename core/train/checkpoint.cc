@@ -34,6 +34,7 @@ std::string ConfigText(const LlamaConfig& c) {
     << static_cast<int>(q.policy) << "\nquant_int8_activations " << (q.int8_activations ? 1 : 0)
     << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nquant_moments "
     << static_cast<int>(q.moments) << "\n";
+  if (q.optimizer == OptimizerKind::kTernaryLlm) m << "quant_dlt_group " << q.dlt_group << "\n";
   return m.str();
 }
 
@@ -69,7 +70,7 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.context = i;
       else if (k == "subln")
         c.subln = i != 0;
-      else if (k == "quant_optimizer" && i >= 0 && i <= 2)
+      else if (k == "quant_optimizer" && i >= 0 && i <= 3)
         c.quant.optimizer = static_cast<OptimizerKind>(i);
       else if (k == "quant_bits" && (i == 0 || (i >= 2 && i <= 8)))
         c.quant.grid = i == 0 ? QuantGrid::Ternary() : QuantGrid::Integer(static_cast<int>(i));
@@ -81,6 +82,8 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.quant.per_channel_scale = i != 0;
       else if (k == "quant_moments" && i >= 0 && i <= 2)
         c.quant.moments = static_cast<MomentFormat>(i);
+      else if (k == "quant_dlt_group" && i >= 0)
+        c.quant.dlt_group = static_cast<int>(i);
       else
         ok = false;
     } else {
@@ -98,7 +101,7 @@ bool SameModel(const LlamaConfig& have, const LlamaConfig& want) {
          have.subln == want.subln && have.quant.optimizer == want.quant.optimizer &&
          have.quant.grid == want.quant.grid && have.quant.policy == want.quant.policy &&
          have.quant.per_channel_scale == want.quant.per_channel_scale &&
-         have.quant.moments == want.quant.moments;
+         have.quant.moments == want.quant.moments && have.quant.dlt_group == want.quant.dlt_group;
 }
 
 // The weights of shard element `local` of `t` onward as a checkpoint field: DQT codes (ternary

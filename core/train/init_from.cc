@@ -62,6 +62,7 @@ absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params) {
               s.numel * sizeof(float), params.context().stream());
     DQT_RETURN_IF_ERROR(params.SetFromWhole(t, RefOf(whole, {t.full_numel})));
   }
+  params.InitDlt();
   Synchronize(params.context());
   return absl::OkStatus();
 }
