@@ -224,6 +224,11 @@ RunProto DefaultRunProto() {
 
   run.mutable_log()->set_jsonl_path(c.log.jsonl_path);
 
+  proto::DistillProto& distill = *run.mutable_distill();
+  distill.set_teacher(c.distill.teacher);
+  distill.set_off_lambda(c.distill.off_lambda);
+  distill.set_off_layers(absl::StrJoin(c.distill.off_layers, ","));
+
   ParallelProto& p = *run.mutable_parallel();
   p.set_dp(c.parallel.dp);
   p.set_tp(c.parallel.tp);
@@ -298,6 +303,18 @@ absl::StatusOr<RunProto> LoadRunProto(const std::string& path,
     DQT_RETURN_IF_ERROR(ApplyOverride(override, &run));
   }
   return run;
+}
+
+absl::StatusOr<std::vector<int>> ParseLayerList(const std::string& text) {
+  std::vector<int> layers;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int layer = 0;
+    if (!absl::SimpleAtoi(item, &layer)) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", item, "\" is not a block index"));
+    }
+    layers.push_back(layer);
+  }
+  return layers;
 }
 
 RunConfig ToRunConfig(const RunProto& run) {
@@ -388,6 +405,9 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.checkpoint.keep_last = run.checkpoint().keep_last();
   c.checkpoint.init_from = run.checkpoint().init_from();
   c.log.jsonl_path = run.log().jsonl_path();
+  c.distill.teacher = run.distill().teacher();
+  c.distill.off_lambda = run.distill().off_lambda();
+  c.distill.off_layers = ParseLayerList(run.distill().off_layers()).value_or(std::vector<int>{});
   return c;
 }
 

@@ -364,6 +364,39 @@ void CheckParallel(const RunProto& run, Violations& v) {
   }
 }
 
+// OFF: a teacher to distill from, lambda >= 0, block indices that exist.
+void CheckDistill(const RunProto& run, Violations& v) {
+  const proto::DistillProto& d = run.distill();
+  if (!(d.off_lambda() >= 0) || !std::isfinite(d.off_lambda())) {
+    v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "must be >= 0 (0: no OFF)");
+    return;
+  }
+  const absl::StatusOr<std::vector<int>> layers = ParseLayerList(d.off_layers());
+  if (!layers.ok()) {
+    v.Add("distill.off_layers", absl::StrCat("\"", d.off_layers(), "\""),
+          std::string(layers.status().message()));
+    return;
+  }
+  const int n = run.model().n_layers();
+  for (int l : *layers) {
+    if (l < 0 || l >= n) {
+      v.Add("distill.off_layers", absl::StrCat("\"", d.off_layers(), "\""),
+            absl::StrCat("block index ", l, " is outside [0, model.n_layers = ", n, ")"));
+    }
+  }
+  if (d.off_lambda() == 0) return;
+  if (layers->empty()) {
+    v.Add("distill.off_layers", "\"\"", "must name at least one block when distill.off_lambda > 0");
+  }
+  if (d.teacher().empty() && run.checkpoint().init_from().empty()) {
+    v.Add("distill.teacher", "\"\"",
+          "OFF needs a teacher: set distill.teacher or checkpoint.init_from to a checkpoint");
+  }
+  if (run.parallel().tp() > 1) {
+    v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "needs parallel.tp = 1");
+  }
+}
+
 }  // namespace
 
 absl::Status ValidateRunProto(const RunProto& run) {
@@ -371,6 +404,7 @@ absl::Status ValidateRunProto(const RunProto& run) {
   CheckModel(run.model(), v);
   CheckQuant(run.quant(), v);
   CheckDltGroup(run, v);
+  CheckDistill(run, v);
   CheckOptimizer(run.optimizer(), StepsBound(run.train().steps()), v);
   CheckTrainAndData(run, v);
   CheckParallel(run, v);

@@ -9,6 +9,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/dlt.h"
 #include "kernels/embedding.h"
+#include "kernels/feature_distill.h"
 #include "kernels/linear.h"
 #include "kernels/residual.h"
 #include "kernels/rmsnorm.h"
@@ -393,6 +394,14 @@ void LlamaModel::Backward() {
   // d(final normed hidden) -> d(residual stream out of the last block).
   NormGrad(x_final_, final_norm_, rstd_final_, d_xn_final_, d_resid_);
   for (int l = c.n_layers - 1; l >= 0; --l) {
+    // d_resid_ is d(output of block l) here: OFF's gradient at that layer joins it.
+    if (teacher_ != nullptr &&
+        std::find(off_layers_.begin(), off_layers_.end(), l) != off_layers_.end()) {
+      FeatureDistillBackward(ctx_, {.student = BlockOutput(l),
+                                    .teacher = teacher_->BlockOutput(l),
+                                    .scale = off_weight_,
+                                    .dstudent = d_resid_});
+    }
     if (recompute_ == Recompute::kPerBlock) BlockForward(l, recompute_out_);
     const LayerActivations& a = Acts(l);
     const TensorRef x_in = block_inputs_[l];
@@ -445,9 +454,40 @@ double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets
                                    int seq, float loss_scale, int64_t* count) {
   DQT_CHECK(loss_scale != 0.0f) << "a zero loss scale would skip the backward";
   Forward(inputs, batch, seq);
+  if (teacher_ != nullptr) {
+    off_total_.Zero(ctx_.stream());
+    for (int l : off_layers_) {
+      FeatureDistillForward(
+          ctx_,
+          {.student = BlockOutput(l), .teacher = teacher_->BlockOutput(l), .loss = off_total_});
+    }
+    CopyBytes(&off_loss_sum_, Device::kCpu, off_total_.ref().data, ctx_.device(),
+              sizeof off_loss_sum_, ctx_.stream());
+  }
   const double total = HeadLoss(targets, static_cast<int64_t>(batch) * seq, loss_scale, count);
   Backward();
   return total;
+}
+
+TensorRef LlamaModel::BlockOutput(int l) const {
+  DQT_CHECK(l >= 0 && l < config().n_layers) << "block " << l << " of " << config().n_layers;
+  return l + 1 < config().n_layers ? block_inputs_[l + 1].ref() : x_final_.ref();
+}
+
+void LlamaModel::SetFeatureDistillation(const LlamaModel* teacher, std::vector<int> layers,
+                                        float weight) {
+  DQT_CHECK(teacher == nullptr ||
+            (teacher->config().n_layers == config().n_layers &&
+             teacher->config().d_model == config().d_model && teacher->act_ == act_))
+      << "a distillation teacher of another shape";
+  for (int l : layers) DQT_CHECK(l >= 0 && l < config().n_layers) << "OFF layer " << l;
+  teacher_ = teacher;
+  off_layers_ = std::move(layers);
+  off_weight_ = weight;
+  off_loss_sum_ = 0;
+  if (teacher_ != nullptr && off_total_.ref().empty()) {
+    off_total_ = Tensor({1}, DType::kF64, ctx_.device(), MemoryKind::kWorkspace);
+  }
 }
 
 double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,

@@ -33,9 +33,10 @@ enum class TpSplit {
 };
 
 // Whether the params hold a gradient buffer for every tensor (kFull), or none because each
-// tensor's gradient is consumed as soon as it is complete (the fused update: the model hands it
-// to the optimizer from a scratch slot).
-enum class GradientStorage { kFull, kNone };
+// tensor's gradient is consumed as soon as it is complete (kNone, the fused update: the model
+// hands it to the optimizer from a scratch slot), or none at all (kFrozen: a model that only runs
+// forward, e.g. a distillation teacher).
+enum class GradientStorage { kFull, kNone, kFrozen };
 
 // This rank's place in its tensor-parallel group.
 struct TpShard {

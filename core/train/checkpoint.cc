@@ -6,6 +6,7 @@
 // block-8 codes) and for block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -361,14 +362,25 @@ absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inferenc
   DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
   LlamaParams stored(info.config);
   DQT_RETURN_IF_ERROR(ReadWeights(reader, stored));
-  if (stored.numel() != inference.numel() ||
-      stored.tensors().size() != inference.tensors().size()) {
+  std::vector<float> values(stored.numel());
+  stored.LogicalValues(values.data());
+  // Tensor by tensor by name (a DLT checkpoint also holds its scales and shifts, which its
+  // weights' forward values W_hat already contain).
+  std::vector<float> logical(inference.numel());
+  size_t matched = 0;
+  for (const ParamTensor& s : stored.tensors()) {
+    for (const ParamTensor& t : inference.tensors()) {
+      if (t.name != s.name) continue;
+      if (t.numel != s.numel) break;
+      std::copy_n(values.data() + s.offset, s.numel, logical.data() + t.offset);
+      ++matched;
+    }
+  }
+  if (matched != inference.tensors().size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint ", dir, " does not match the model layout"));
   }
-  std::vector<float> values(stored.numel());
-  stored.LogicalValues(values.data());
-  inference.SetLogicalValues(values.data());
+  inference.SetLogicalValues(logical.data());
   return absl::OkStatus();
 }
 

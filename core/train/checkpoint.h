@@ -61,7 +61,8 @@ struct CheckpointInfo {
 // fp32 weights (codes become code / scale), through LlamaParams::SetFromWhole: fp32 and latents
 // copy them, DQT puts them on the grid with quant.scale_init's rule. Tensors the checkpoint lacks
 // (the DLT scales and shifts) are derived from the weights (LlamaParams::InitDlt). A checkpoint
-// of another model shape is InvalidArgument naming the field.
-[[nodiscard]] absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params);
+// of another model shape is InvalidArgument naming the config field `field` the dir came from.
+[[nodiscard]] absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params,
+                                              const std::string& field = "checkpoint.init_from");
 
 }  // namespace dqt

@@ -13,8 +13,8 @@ namespace dqt {
 namespace {
 
 // The fields a checkpoint's weights must share with the run's model to be its start.
-absl::Status CheckSameShape(const std::string& dir, const LlamaConfig& have,
-                            const LlamaConfig& want) {
+absl::Status CheckSameShape(const std::string& field, const std::string& dir,
+                            const LlamaConfig& have, const LlamaConfig& want) {
   const std::pair<const char*, std::pair<int, int>> fields[] = {
       {"vocab_size", {have.vocab_size, want.vocab_size}},
       {"d_model", {have.d_model, want.d_model}},
@@ -26,9 +26,8 @@ absl::Status CheckSameShape(const std::string& dir, const LlamaConfig& have,
   for (const auto& [name, values] : fields) {
     if (values.first != values.second) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "checkpoint.init_from %s holds a model of another shape: model.%s %d there, %d in the "
-          "config",
-          dir, name, values.first, values.second));
+          "%s %s holds a model of another shape: model.%s %d there, %d in the config", field, dir,
+          name, values.first, values.second));
     }
   }
   return absl::OkStatus();
@@ -36,13 +35,13 @@ absl::Status CheckSameShape(const std::string& dir, const LlamaConfig& have,
 
 }  // namespace
 
-absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params) {
+absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params,
+                                const std::string& field) {
   absl::StatusOr<CheckpointInfo> info = ReadCheckpointInfo(dir);
   if (!info.ok()) {
-    return absl::Status(info.status().code(),
-                        absl::StrCat("checkpoint.init_from: ", info.status().message()));
+    return absl::Status(info.status().code(), absl::StrCat(field, ": ", info.status().message()));
   }
-  DQT_RETURN_IF_ERROR(CheckSameShape(dir, info->config, params.config()));
+  DQT_RETURN_IF_ERROR(CheckSameShape(field, dir, info->config, params.config()));
   // The whole stored model on the host, as fp32 weights in its logical layout.
   LlamaParams stored(info->config);
   DQT_RETURN_IF_ERROR(RestoreCheckpoint(dir, stored, nullptr).status());

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model/llama_config.h"
 #include "core/optim/optim_config.h"
@@ -49,6 +50,13 @@ struct CheckpointConfig {
   std::string init_from;
 };
 
+// OFF feature distillation (proto DistillProto): off when off_lambda is 0.
+struct DistillConfig {
+  std::string teacher;  // checkpoint dir ("": checkpoint.init_from)
+  float off_lambda = 0;
+  std::vector<int> off_layers;
+};
+
 struct LogConfig {
   std::string jsonl_path;  // JSON lines, one per logged step ("" = stdout)
 };
@@ -77,6 +85,7 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   LogConfig log;
   ParallelConfig parallel;
+  DistillConfig distill;
 };
 
 }  // namespace dqt

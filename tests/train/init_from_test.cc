@@ -1,10 +1,13 @@
 // checkpoint.init_from: a new run (step 0, fresh optimizer, data from the start) whose weights are
 // a checkpoint's, taken as they are (fp32), as latents (BitNet, TernaryLLM) or put on the grid
 // with the absmean scale rule (DQT); a checkpoint of another shape, or init_from with resume, is
-// refused naming the field.
+// refused naming the field. TernaryLLM from the fp base with the OFF teacher (its memory in the
+// ledger), and its bad inputs, each naming the field.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -125,6 +128,73 @@ TEST(InitFrom, DqtPutsTheWeightsOnTheGridWithTheAbsMeanScale) {
     }
   }
   EXPECT_GT(coded, 0);
+}
+
+TEST(InitFrom, TernaryLlmWithOffStartsFromTheLatentsAndCountsTheTeacher) {
+  const std::string dir = ::testing::TempDir() + "/init_from_tllm";
+  absl::StatusOr<std::unique_ptr<Trainer>> run = MakeTrainer(
+      {"quant.optimizer=TERNARYLLM", "quant.weight_format=TERNARY", "quant.dlt_group=16",
+       "checkpoint.init_from=" + FpBase(), "distill.off_lambda=2", "distill.off_layers=0,1"},
+      dir);
+  ASSERT_THAT(run, IsOk());
+  const std::map<std::string, std::vector<float>> want = BaseWeights();
+  const LlamaParams& p = (*run)->model().params();
+  int dlt = 0;
+  for (const ParamTensor& t : p.tensors()) {
+    if (t.kind == ParamKind::kDltScale) continue;
+    const float* v = p.values().data() + t.value_offset;
+    EXPECT_EQ(std::vector<float>(v, v + t.numel), want.at(t.name)) << t.name;
+    if (t.storage != ParamStorage::kDltLatent) continue;
+    ++dlt;
+    // alpha of group 0: mean |w| over its elements above 0.7 mean |w|; gamma 0.
+    double sum = 0, above = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < 16; ++i) sum += std::fabs(v[i]);
+    for (int64_t i = 0; i < 16; ++i) {
+      if (std::fabs(v[i]) > 0.7 * sum / 16) above += std::fabs(v[i]), ++n;
+    }
+    EXPECT_NEAR(p.values()[p.dlt_alpha(t).value_offset], above / n, 1e-6) << t.name;
+    EXPECT_EQ(p.values()[p.dlt_gamma(t).value_offset], 0.0f) << t.name;
+    EXPECT_EQ(p.dlt_alpha(t).numel, t.numel / 16) << t.name;
+  }
+  EXPECT_EQ(dlt, 2 * 7);
+  ASSERT_THAT((*run)->Run(), IsOk());
+  std::ifstream log(dir + "/log.jsonl");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"event\":\"teacher\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"off_loss\":"), std::string::npos) << text;
+  // The teacher: an fp32 copy of the weights at least (4 bytes per parameter of the base).
+  const size_t at = text.find("\"teacher\":", text.find("\"bytes\":"));
+  ASSERT_NE(at, std::string::npos) << text;
+  const double teacher_bytes = std::stod(text.substr(at + 10));
+  int64_t base_params = 0;
+  for (const auto& [name, w] : want) base_params += static_cast<int64_t>(w.size());
+  EXPECT_GE(teacher_bytes, 4.0 * base_params);
+}
+
+TEST(InitFrom, TernaryLlmBadInputsNameTheField) {
+  const std::vector<std::string> tllm = {"quant.optimizer=TERNARYLLM",
+                                         "quant.weight_format=TERNARY"};
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"distill.off_lambda=-1", "distill.off_layers=0"}, "distill.off_lambda"},
+      {{"distill.off_lambda=1", "distill.off_layers=0,2", "checkpoint.init_from=x"},
+       "distill.off_layers"},
+      {{"distill.off_lambda=1", "distill.off_layers=0"}, "distill.teacher"},
+      {{"quant.dlt_group=5"}, "quant.dlt_group"},
+      {{"train.fused_update=true", "optimizer.grad_clip=0"}, "train.fused_update"},
+  };
+  for (const auto& [extra, field] : cases) {
+    std::vector<std::string> overrides = tllm;
+    overrides.insert(overrides.end(), extra.begin(), extra.end());
+    absl::StatusOr<proto::RunProto> run = RunProtoOf(overrides, "/tmp/unused", 3);
+    ASSERT_THAT(run, IsOk());
+    EXPECT_THAT(ValidateRunProto(*run), StatusIs(absl::StatusCode::kInvalidArgument, field));
+  }
+  // A teacher that is not a checkpoint: refused at start naming the field.
+  EXPECT_THAT(MakeTrainer({"distill.off_lambda=1", "distill.off_layers=1",
+                           "distill.teacher=" + FpBase() + "_missing"},
+                          ::testing::TempDir() + "/init_from_no_teacher"),
+              StatusIs(absl::StatusCode::kNotFound, "distill.teacher"));
 }
 
 TEST(InitFrom, AnotherShapeIsRefusedNamingTheField) {
