@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kGroupThreads)
   for (int64_t i = i0 + threadIdx.x; i < i0 + group; i += blockDim.x) {
     da += static_cast<double>(TernaryOf(w[i], delta)) * dw_hat[i];
     dg += dw_hat[i];
-    dw[i] += alpha[g] * dw_hat[i];
+    dw[i] = __fadd_rn(dw[i], __fmul_rn(alpha[g], dw_hat[i]));  // as the CPU: no FMA
   }
   da = cuda::BlockReduce(da, cuda::SumOp{});
   dg = cuda::BlockReduce(dg, cuda::SumOp{});
