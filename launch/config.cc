@@ -172,6 +172,7 @@ RunProto DefaultRunProto() {
   q.set_recompute_scale(false);
   q.set_per_channel_scale(false);
   q.set_forward_gemm(QuantProto::GEMM_FLOAT);
+  q.set_dlt_group(c.model.quant.dlt_group);
 
   OptimizerProto& o = *run.mutable_optimizer();
   o.set_lr(c.schedule.peak_lr);
@@ -218,8 +219,14 @@ RunProto DefaultRunProto() {
   k.set_every(c.checkpoint.every);
   k.set_keep_last(c.checkpoint.keep_last);
   k.set_resume(c.checkpoint.resume);
+  k.set_init_from(c.checkpoint.init_from);
 
   run.mutable_log()->set_jsonl_path(c.log.jsonl_path);
+
+  proto::DistillProto& distill = *run.mutable_distill();
+  distill.set_teacher(c.distill.teacher);
+  distill.set_off_lambda(c.distill.off_lambda);
+  distill.set_off_layers(absl::StrJoin(c.distill.off_layers, ","));
 
   ParallelProto& p = *run.mutable_parallel();
   p.set_dp(c.parallel.dp);
@@ -294,6 +301,18 @@ absl::StatusOr<RunProto> ParseRunProto(const std::string& text, const std::strin
   return run;
 }
 
+absl::StatusOr<std::vector<int>> ParseLayerList(const std::string& text) {
+  std::vector<int> layers;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int layer = 0;
+    if (!absl::SimpleAtoi(item, &layer)) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", item, "\" is not a block index"));
+    }
+    layers.push_back(layer);
+  }
+  return layers;
+}
+
 RunConfig ToRunConfig(const RunProto& run) {
   RunConfig c;
   const proto::ModelProto& m = run.model();
@@ -312,9 +331,11 @@ RunConfig ToRunConfig(const RunProto& run) {
 
   const proto::QuantProto& q = run.quant();
   QuantConfig& qc = c.model.quant;
-  qc.optimizer = q.optimizer() == proto::QuantProto::BITNET ? OptimizerKind::kBitNet
-                 : q.optimizer() == proto::QuantProto::DQT  ? OptimizerKind::kDqt
-                                                            : OptimizerKind::kFp;
+  qc.optimizer = q.optimizer() == proto::QuantProto::BITNET       ? OptimizerKind::kBitNet
+                 : q.optimizer() == proto::QuantProto::DQT        ? OptimizerKind::kDqt
+                 : q.optimizer() == proto::QuantProto::TERNARYLLM ? OptimizerKind::kTernaryLlm
+                                                                  : OptimizerKind::kFp;
+  qc.dlt_group = q.dlt_group();
   qc.grid = q.weight_format() == proto::QuantProto::INTEGER ? QuantGrid::Integer(q.weight_bits())
                                                             : QuantGrid::Ternary();
   qc.policy = q.policy() == proto::QuantProto::ALL ? QuantPolicy::kAll : QuantPolicy::kLinearOnly;
@@ -380,7 +401,11 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.checkpoint.every = run.checkpoint().every();
   c.checkpoint.resume = run.checkpoint().resume();
   c.checkpoint.keep_last = run.checkpoint().keep_last();
+  c.checkpoint.init_from = run.checkpoint().init_from();
   c.log.jsonl_path = run.log().jsonl_path();
+  c.distill.teacher = run.distill().teacher();
+  c.distill.off_lambda = run.distill().off_lambda();
+  c.distill.off_layers = ParseLayerList(run.distill().off_layers()).value_or(std::vector<int>{});
   return c;
 }
 

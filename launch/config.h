@@ -41,6 +41,9 @@ dqt::proto::RunProto DefaultRunProto();
 // "optimizer.lr = -0.001: must be in (0, 1]".
 [[nodiscard]] absl::Status ValidateRunProto(const dqt::proto::RunProto& run);
 
+// A comma-separated list of block indices ("1,3"; "" is empty), e.g. distill.off_layers.
+absl::StatusOr<std::vector<int>> ParseLayerList(const std::string& text);
+
 // The plain structs below the launch layer. Call only on a config ValidateRunProto accepted.
 RunConfig ToRunConfig(const dqt::proto::RunProto& run);
 

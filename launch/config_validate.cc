@@ -139,8 +139,22 @@ void CheckQuant(const QuantProto& q, Violations& v) {
               "must be TERNARY or INTEGER with quant.optimizer = DQT");
       }
       break;
+    case QuantProto::TERNARYLLM:
+      if (q.weight_format() != QuantProto::TERNARY) {
+        v.Add("quant.weight_format", format, "must be TERNARY with quant.optimizer = TERNARYLLM");
+      }
+      if (q.policy() != QuantProto::LINEAR_ONLY) {
+        v.Add("quant.policy", EnumText(QuantProto::Policy_descriptor(), q.policy()),
+              "must be LINEAR_ONLY with quant.optimizer = TERNARYLLM (DLT applies to q, k, v, o, "
+              "gate, up, down)");
+      }
+      break;
     default:
-      v.Add("quant.optimizer", optimizer, "must be FP, BITNET or DQT");
+      v.Add("quant.optimizer", optimizer, "must be FP, BITNET, DQT or TERNARYLLM");
+  }
+  if (q.dlt_group() != 0 && q.optimizer() != QuantProto::TERNARYLLM) {
+    v.Add("quant.dlt_group", absl::StrCat(q.dlt_group()),
+          "must be 0 unless quant.optimizer = TERNARYLLM");
   }
   if (q.moments() != QuantProto::FP32 && q.optimizer() != QuantProto::DQT) {
     v.Add("quant.moments", EnumText(QuantProto::MomentStorage_descriptor(), q.moments()),
@@ -179,6 +193,21 @@ void CheckQuant(const QuantProto& q, Violations& v) {
       break;
     default:
       v.Add("quant.forward_gemm", gemm, "must be GEMM_FLOAT, GEMM_INT8 or GEMM_FP8");
+  }
+}
+
+// DLT groups cut every linear's input dimension (model.d_model or model.ffn_dim) evenly.
+void CheckDltGroup(const RunProto& run, Violations& v) {
+  const int group = run.quant().dlt_group();
+  if (run.quant().optimizer() != QuantProto::TERNARYLLM || group == 0) return;
+  if (group < 0) {
+    v.Add("quant.dlt_group", absl::StrCat(group), "must be >= 0 (0: one group per output row)");
+    return;
+  }
+  const int d = run.model().d_model(), f = run.model().ffn_dim();
+  if (d % group != 0 || f % group != 0) {
+    v.Add("quant.dlt_group", absl::StrCat(group),
+          absl::StrCat("must divide model.d_model = ", d, " and model.ffn_dim = ", f));
   }
 }
 
@@ -256,6 +285,11 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
     if (run.parallel().dp() * run.parallel().tp() != 1) {
       v.Add("train.fused_update", "true", "needs one rank (parallel.dp = parallel.tp = 1)");
     }
+    if (run.quant().optimizer() == QuantProto::TERNARYLLM) {
+      v.Add("train.fused_update", "true",
+            "is not supported with quant.optimizer = TERNARYLLM (a DLT weight's gradient also "
+            "feeds its alpha and gamma)");
+    }
     if (run.optimizer().grad_clip() > 0 && !run.optimizer().clip_by_previous_norm()) {
       v.Add("optimizer.grad_clip", absl::StrCat(run.optimizer().grad_clip()),
             "must be 0 under train.fused_update (the global norm is known only after the step), "
@@ -293,6 +327,11 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
     v.Add("checkpoint.every", absl::StrCat(k.every()),
           "needs checkpoint.dir (empty: no checkpoints)");
   }
+  if (!k.init_from().empty() && !k.resume().empty()) {
+    v.Add("checkpoint.init_from", k.init_from(),
+          "excludes checkpoint.resume (a resumed run continues its own weights, optimizer and "
+          "data position; init_from starts a new run from a checkpoint's weights)");
+  }
 }
 
 void CheckParallel(const RunProto& run, Violations& v) {
@@ -311,8 +350,10 @@ void CheckParallel(const RunProto& run, Violations& v) {
     // Not implemented under TP: SubLN norms over sharded features, BitNet's absmean over a
     // sharded tensor, block-8 moment blocks that would straddle shards.
     if (run.model().subln()) v.Add("parallel.tp", tp, "needs model.subln = false");
-    if (run.quant().optimizer() == proto::QuantProto::BITNET) {
-      v.Add("parallel.tp", tp, "needs quant.optimizer FP or DQT (BITNET is single-shard only)");
+    if (run.quant().optimizer() == proto::QuantProto::BITNET ||
+        run.quant().optimizer() == proto::QuantProto::TERNARYLLM) {
+      v.Add("parallel.tp", tp,
+            "needs quant.optimizer FP or DQT (BITNET and TERNARYLLM are single-shard only)");
     }
     if (run.quant().moments() == proto::QuantProto::INT8) {
       v.Add("parallel.tp", tp, "needs quant.moments FP32 or BF16");
@@ -333,12 +374,47 @@ void CheckParallel(const RunProto& run, Violations& v) {
   }
 }
 
+// OFF: a teacher to distill from, lambda >= 0, block indices that exist.
+void CheckDistill(const RunProto& run, Violations& v) {
+  const proto::DistillProto& d = run.distill();
+  if (!(d.off_lambda() >= 0) || !std::isfinite(d.off_lambda())) {
+    v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "must be >= 0 (0: no OFF)");
+    return;
+  }
+  const absl::StatusOr<std::vector<int>> layers = ParseLayerList(d.off_layers());
+  if (!layers.ok()) {
+    v.Add("distill.off_layers", absl::StrCat("\"", d.off_layers(), "\""),
+          std::string(layers.status().message()));
+    return;
+  }
+  const int n = run.model().n_layers();
+  for (int l : *layers) {
+    if (l < 0 || l >= n) {
+      v.Add("distill.off_layers", absl::StrCat("\"", d.off_layers(), "\""),
+            absl::StrCat("block index ", l, " is outside [0, model.n_layers = ", n, ")"));
+    }
+  }
+  if (d.off_lambda() == 0) return;
+  if (layers->empty()) {
+    v.Add("distill.off_layers", "\"\"", "must name at least one block when distill.off_lambda > 0");
+  }
+  if (d.teacher().empty() && run.checkpoint().init_from().empty()) {
+    v.Add("distill.teacher", "\"\"",
+          "OFF needs a teacher: set distill.teacher or checkpoint.init_from to a checkpoint");
+  }
+  if (run.parallel().tp() > 1) {
+    v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "needs parallel.tp = 1");
+  }
+}
+
 }  // namespace
 
 absl::Status ValidateRunProto(const RunProto& run) {
   Violations v;
   CheckModel(run.model(), v);
   CheckQuant(run.quant(), v);
+  CheckDltGroup(run, v);
+  CheckDistill(run, v);
   CheckOptimizer(run.optimizer(), StepsBound(run.train().steps()), v);
   CheckTrainAndData(run, v);
   CheckParallel(run, v);

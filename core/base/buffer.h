@@ -18,7 +18,7 @@ class Buffer {
  public:
   Buffer() = default;
   explicit Buffer(size_t count, MemoryKind kind = MemoryKind::kOther, Device device = Device::kCpu)
-      : count_(count), kind_(kind), device_(device) {
+      : count_(count), kind_(ChargedKind(kind)), device_(device) {
     if (count_ == 0) return;
     data_ = static_cast<T*>(AllocateOn(device_, AllocatedBytes()));
     ZeroOn(device_, data_, AllocatedBytes());

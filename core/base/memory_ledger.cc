@@ -9,13 +9,23 @@ namespace {
 constexpr int kKinds = static_cast<int>(MemoryKind::kCount);
 std::atomic<int64_t> g_current[kNumDevices][kKinds];
 std::atomic<int64_t> g_peak[kNumDevices][kKinds];
+thread_local int t_charge_to = -1;  // a MemoryKind, or -1: as requested
 
 }  // namespace
 
 const char* MemoryKindName(MemoryKind kind) {
-  static constexpr const char* kNames[kKinds] = {"weights",     "optimizer", "gradients",
-                                                 "activations", "workspace", "other"};
+  static constexpr const char* kNames[kKinds] = {
+      "weights", "optimizer", "gradients", "activations", "workspace", "teacher", "other"};
   return kNames[static_cast<int>(kind)];
+}
+
+ChargeMemoryTo::ChargeMemoryTo(MemoryKind kind) : previous_(t_charge_to) {
+  t_charge_to = static_cast<int>(kind);
+}
+ChargeMemoryTo::~ChargeMemoryTo() { t_charge_to = previous_; }
+
+MemoryKind ChargedKind(MemoryKind requested) {
+  return t_charge_to < 0 ? requested : static_cast<MemoryKind>(t_charge_to);
 }
 
 void MemoryAllocated(Device device, MemoryKind kind, size_t bytes) {

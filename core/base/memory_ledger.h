@@ -17,6 +17,7 @@ enum class MemoryKind : int {
   kGradients,    // parameter gradients
   kActivations,  // saved activations and backward scratch
   kWorkspace,    // transient buffers (dequantized weights, logits chunks)
+  kTeacher,      // a frozen distillation teacher: its weights, activations and scratch
   kOther,
   kCount
 };
@@ -34,6 +35,21 @@ struct MemorySnapshot {
 void MemoryAllocated(Device device, MemoryKind kind, size_t bytes);
 void MemoryFreed(Device device, MemoryKind kind, size_t bytes);
 MemorySnapshot ReadMemoryLedger(Device device = Device::kCpu);
+
+// While one is alive, every Buffer made on this thread is charged to `kind` whatever it asks for
+// (e.g. everything a distillation teacher allocates is the teacher's). Scopes nest.
+class ChargeMemoryTo {
+ public:
+  explicit ChargeMemoryTo(MemoryKind kind);
+  ~ChargeMemoryTo();
+  ChargeMemoryTo(const ChargeMemoryTo&) = delete;
+  ChargeMemoryTo& operator=(const ChargeMemoryTo&) = delete;
+
+ private:
+  int previous_;
+};
+// The kind a Buffer asking for `requested` is charged to on this thread.
+MemoryKind ChargedKind(MemoryKind requested);
 // Sets every kind's peak to its current value on `device` (to measure the peak of one phase).
 void ResetMemoryPeaks(Device device = Device::kCpu);
 

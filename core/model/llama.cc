@@ -7,7 +7,9 @@
 #include "kernels/act_quant.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/dlt.h"
 #include "kernels/embedding.h"
+#include "kernels/feature_distill.h"
 #include "kernels/linear.h"
 #include "kernels/residual.h"
 #include "kernels/rmsnorm.h"
@@ -75,8 +77,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   final_norm_ = take();
   head_ = take();
   // GEMM operands need a scratch unless every tensor is fp32 values used as they are.
-  int64_t gemm_numel = 0, gain_numel = 0;
+  int64_t gemm_numel = 0, gain_numel = 0, dlt_numel = 0;
   for (const ParamTensor& p : t) {
+    if (p.storage == ParamStorage::kDltLatent) dlt_numel = std::max(dlt_numel, p.numel);
     const bool gain = p.kind == ParamKind::kNorm;
     const bool copy = p.storage != ParamStorage::kFloat || (!gain && act_ != DType::kF32);
     if (!copy) continue;
@@ -86,6 +89,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   if (gemm_numel > 0) gemm_weights_ = Tensor({gemm_numel}, act_, dev, MemoryKind::kWorkspace);
   if (gain_numel > 0)
     gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
+  if (dlt_numel > 0) dlt_grad_ = Tensor({dlt_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
   const QuantConfig& q = config.quant;
   // The LM head's input is quantized when the head is (policy ALL); an inference model holding
   // fp32 forward weights of such a checkpoint keeps the policy, and so computes the same.
@@ -199,6 +203,19 @@ void LlamaModel::Reserve(int batch, int seq) {
 }
 
 void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y) {
+  if (t->storage == ParamStorage::kDltLatent) {
+    // The kernel form y = alpha_g (T_g x_g) + gamma_g sum(x_g); T in the GEMM scratch.
+    const TensorRef ternary =
+        ShapedLike(gemm_weights_.ref().Flat(0, t->numel), params_.values_ref(*t));
+    DltTernary(ctx_, {.w = params_.values_ref(*t), .group = t->dlt_group, .t = ternary});
+    DltLinearForward(ctx_, {.x = x,
+                            .t = ternary,
+                            .alpha = params_.values_ref(params_.dlt_alpha(*t)),
+                            .gamma = params_.values_ref(params_.dlt_gamma(*t)),
+                            .group = t->dlt_group,
+                            .y = y});
+    return;
+  }
   const QuantGemm gemm = config().quant.forward_gemm;
   if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
     LinearForward(ctx_, {.x = x, .w = W(t), .y = y});
@@ -340,6 +357,24 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
 
 void LlamaModel::LinearGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& dy,
                             const TensorRef& dx, Accumulate dx_mode) {
+  if (t->storage == ParamStorage::kDltLatent) {
+    // dx = dy W_hat and dW_hat = dy^T x, which DltBackward maps to the latents (straight-through
+    // T), alpha and gamma, added to their gradients.
+    DQT_CHECK(!sink_) << "DLT weights have no fused update";
+    const ParamTensor& alpha = params_.dlt_alpha(*t);
+    const ParamTensor& gamma = params_.dlt_gamma(*t);
+    const TensorRef dw_hat = ShapedLike(dlt_grad_.ref().Flat(0, t->numel), params_.values_ref(*t));
+    ZeroOn(ctx_.device(), dw_hat.data, dw_hat.bytes(), ctx_.stream());
+    LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = dw_hat, .dx_mode = dx_mode});
+    DltBackward(ctx_, {.w = params_.values_ref(*t),
+                       .alpha = params_.values_ref(alpha),
+                       .group = t->dlt_group,
+                       .dw_hat = dw_hat,
+                       .dw = G(t),
+                       .dalpha = G(&alpha),
+                       .dgamma = G(&gamma)});
+    return;
+  }
   Begin(t);
   LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = G(t), .dx_mode = dx_mode});
   Done(t);
@@ -361,6 +396,14 @@ void LlamaModel::Backward() {
   // d(final normed hidden) -> d(residual stream out of the last block).
   NormGrad(x_final_, final_norm_, rstd_final_, d_xn_final_, d_resid_);
   for (int l = c.n_layers - 1; l >= 0; --l) {
+    // d_resid_ is d(output of block l) here: OFF's gradient at that layer joins it.
+    if (teacher_ != nullptr &&
+        std::find(off_layers_.begin(), off_layers_.end(), l) != off_layers_.end()) {
+      FeatureDistillBackward(ctx_, {.student = BlockOutput(l),
+                                    .teacher = teacher_->BlockOutput(l),
+                                    .scale = off_weight_,
+                                    .dstudent = d_resid_});
+    }
     if (recompute_ == Recompute::kPerBlock) BlockForward(l, recompute_out_);
     const LayerActivations& a = Acts(l);
     const TensorRef x_in = block_inputs_[l];
@@ -413,9 +456,40 @@ double LlamaModel::ForwardBackward(const int32_t* inputs, const int32_t* targets
                                    int seq, float loss_scale, int64_t* count) {
   DQT_CHECK(loss_scale != 0.0f) << "a zero loss scale would skip the backward";
   Forward(inputs, batch, seq);
+  if (teacher_ != nullptr) {
+    off_total_.Zero(ctx_.stream());
+    for (int l : off_layers_) {
+      FeatureDistillForward(
+          ctx_,
+          {.student = BlockOutput(l), .teacher = teacher_->BlockOutput(l), .loss = off_total_});
+    }
+    CopyBytes(&off_loss_sum_, Device::kCpu, off_total_.ref().data, ctx_.device(),
+              sizeof off_loss_sum_, ctx_.stream());
+  }
   const double total = HeadLoss(targets, static_cast<int64_t>(batch) * seq, loss_scale, count);
   Backward();
   return total;
+}
+
+TensorRef LlamaModel::BlockOutput(int l) const {
+  DQT_CHECK(l >= 0 && l < config().n_layers) << "block " << l << " of " << config().n_layers;
+  return l + 1 < config().n_layers ? block_inputs_[l + 1].ref() : x_final_.ref();
+}
+
+void LlamaModel::SetFeatureDistillation(const LlamaModel* teacher, std::vector<int> layers,
+                                        float weight) {
+  DQT_CHECK(teacher == nullptr ||
+            (teacher->config().n_layers == config().n_layers &&
+             teacher->config().d_model == config().d_model && teacher->act_ == act_))
+      << "a distillation teacher of another shape";
+  for (int l : layers) DQT_CHECK(l >= 0 && l < config().n_layers) << "OFF layer " << l;
+  teacher_ = teacher;
+  off_layers_ = std::move(layers);
+  off_weight_ = weight;
+  off_loss_sum_ = 0;
+  if (teacher_ != nullptr && off_total_.ref().empty()) {
+    off_total_ = Tensor({1}, DType::kF64, ctx_.device(), MemoryKind::kWorkspace);
+  }
 }
 
 double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,

@@ -84,6 +84,7 @@ class LlamaModel {
   const LlamaParams& params() const { return params_; }
   const LlamaConfig& config() const { return params_.config(); }
   const ExecContext& context() const { return ctx_; }
+  DType activations() const { return act_; }
 
   // One micro-batch: forward, loss, backward. inputs/targets (batch, seq) in host memory;
   // targets < 0 ignored. Gradients of loss_scale * sum(token losses) are ADDED to
@@ -95,6 +96,20 @@ class LlamaModel {
   // Forward only: sum of token losses over scored targets (count in *count).
   double ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,
                      int64_t* count);
+
+  // Forward through the blocks only (no head, no loss): a distillation teacher's side.
+  void ForwardBlocks(const int32_t* inputs, int batch, int seq) { Forward(inputs, batch, seq); }
+  // The output of block l (the residual stream after it) of the last forward: (N, d), valid until
+  // the next forward.
+  TensorRef BlockOutput(int l) const;
+
+  // OFF feature distillation (TernaryLLM, ALGORITHMS.md 5): while `teacher` is set (not owned;
+  // null turns it off), each ForwardBackward adds weight * sum over `layers` and tokens of
+  // (1 - cos(BlockOutput(l), teacher->BlockOutput(l))) to the loss it differentiates; the teacher
+  // must have run ForwardBlocks on the same inputs. off_loss_sum() is the last call's sum of
+  // (1 - cos) over those layers and tokens (unweighted).
+  void SetFeatureDistillation(const LlamaModel* teacher, std::vector<int> layers, float weight);
+  double off_loss_sum() const { return off_loss_sum_; }
 
   // Forward of one sequence; writes the logits (vocab) of its last position to host memory.
   void LastLogits(const int32_t* tokens, int seq, float* logits);
@@ -159,6 +174,11 @@ class LlamaModel {
   std::vector<Tensor> block_inputs_;    // (N, d) residual stream entering each block
   std::vector<LayerActivations> acts_;  // one per block, or one shared (per-block recompute)
   GradientSink sink_;
+  const LlamaModel* teacher_ = nullptr;  // OFF: the frozen teacher (not owned), or none
+  std::vector<int> off_layers_;
+  float off_weight_ = 0;
+  double off_loss_sum_ = 0;
+  Tensor off_total_;      // (1) f64
   Tensor grad_slot_;      // (max tensor numel) f32: the fused update's gradient scratch
   Tensor recompute_out_;  // (N, d) where a recomputed block writes its output
   Tensor x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)
@@ -167,6 +187,7 @@ class LlamaModel {
   Tensor row_absmax_;                       // (N) f32 for sharded activation quantization
   Tensor act_codes_, act_scales_;           // (N, max in) i8 / e4m3 and (N) f32: INT8 / FP8
   Tensor weight_codes_fp8_;                 // (max tensor numel) e4m3: codes for the FP8 GEMM
+  Tensor dlt_grad_;                         // (max DLT tensor numel) f32: dL/dW_hat of one
   // Backward.
   Tensor d_xn_final_;  // (N, d) d(final normed hidden), from the head
   Tensor d_resid_;     // (N, d) d(residual stream) at the current block boundary

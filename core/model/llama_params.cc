@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/check.h"
 #include "core/base/philox.h"
+#include "kernels/dlt.h"
 #include "kernels/init.h"
 #include "kernels/reduce.h"
 #include "kernels/weights.h"
@@ -54,6 +56,21 @@ LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx,
   }
   Add("model.norm.weight", {d}, ParamKind::kNorm);
   Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
+  // DLT: an alpha and a gamma tensor (out, in / group) per DLT weight, after all the others.
+  const size_t weights = tensors_.size();
+  for (size_t i = 0; i < weights; ++i) {
+    if (tensors_[i].storage != ParamStorage::kDltLatent) continue;
+    const std::vector<int64_t> shape = tensors_[i].full_shape;
+    const int64_t group = c.quant.dlt_group > 0 ? c.quant.dlt_group : shape[1];
+    DQT_CHECK(tp.size == 1 && shape[1] % group == 0)
+        << tensors_[i].name << ": DLT group " << group << " on " << shape[1] << " columns";
+    const std::string base = tensors_[i].name.substr(0, tensors_[i].name.rfind(".weight"));
+    tensors_[i].dlt_group = group;
+    tensors_[i].dlt_alpha = static_cast<int>(tensors_.size());
+    Add(base + ".dlt_alpha", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+    tensors_[i].dlt_gamma = static_cast<int>(tensors_.size());
+    Add(base + ".dlt_gamma", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+  }
   // Storage offsets, each tensor 64-byte aligned inside its buffer.
   int64_t logical = 0, value = 0, code = 0, scale_total = 0;
   auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
@@ -123,6 +140,7 @@ TensorRef LlamaParams::grad_ref(const ParamTensor& t) const {
 
 ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
   const QuantConfig& q = config_.quant;
+  if (kind == ParamKind::kDltScale) return ParamStorage::kFloat;
   const bool in_policy = kind == ParamKind::kLinear || q.policy == QuantPolicy::kAll;
   if (!in_policy) return ParamStorage::kFloat;
   switch (q.optimizer) {
@@ -132,6 +150,8 @@ ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
       return ParamStorage::kLatentTernary;
     case OptimizerKind::kDqt:
       return ParamStorage::kCodes;
+    case OptimizerKind::kTernaryLlm:
+      return ParamStorage::kDltLatent;
   }
   return ParamStorage::kFloat;
 }
@@ -168,9 +188,9 @@ absl::Status LlamaParams::Init() {
   codes_.Zero(ctx_.stream());
   // Every rank draws the whole tensor, so scales see the whole tensor exactly as with tp = 1.
   Buffer<float> full(max_full_numel_, MemoryKind::kWorkspace, dev);
-  Buffer<double> stat(1, MemoryKind::kWorkspace, dev);
   for (const ParamTensor& t : tensors_) {
     const TensorRef whole = RefOf(full, {t.full_numel});
+    if (t.kind == ParamKind::kDltScale) continue;  // derived from the weights (InitDlt)
     if (t.kind == ParamKind::kNorm) {
       Fill(ctx_, {.out = whole, .value = 1.0f});
     } else {
@@ -179,50 +199,90 @@ absl::Status LlamaParams::Init() {
                         .global_offset = 0,
                         .std = config_.init_std});
     }
-    if (t.storage != ParamStorage::kCodes) {
-      const TensorRef values = values_ref(t);
-      ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-        CopyBytes(values.Flat(local, n).data, dev, whole.Flat(global, n).data, dev,
-                  n * sizeof(float), ctx_.stream());
-      });
-      continue;
-    }
-    // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
-    // the whole tensor or over each output row (per-channel scales).
-    const QuantGrid grid = config_.quant.grid;
-    const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
-    const AbsStat kind =
-        config_.quant.scale_init == ScaleInit::kAbsMean ? AbsStat::kMean : AbsStat::kMax;
-    for (int64_t r = 0; r < t.scale_count; ++r) {
-      const int64_t first = t.scale_count > 1 ? (FirstScaleGroup(t) + r) * full_cols : 0;
-      const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
-      AbsStatOf(ctx_, {.x = whole.Flat(first, count), .out = RefOf(stat, {1}), .stat = kind});
-      const double range = ReadScalar(stat);
-      const double s = grid.qmax() / range;
-      if (!(range >= 1e-5) || !std::isfinite(s)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: degenerate quantization scale (weight range %g from init_std %g); the grid "
-            "would collapse: raise model.init_std",
-            t.name, range, config_.init_std));
+    DQT_RETURN_IF_ERROR(SetFromWhole(t, whole));
+  }
+  InitDlt();
+  Synchronize(ctx_);
+  return absl::OkStatus();
+}
+
+void LlamaParams::InitDlt() {
+  for (const ParamTensor& t : tensors_) {
+    if (t.storage != ParamStorage::kDltLatent) continue;
+    std::vector<float> w(t.numel), ternary(t.numel);
+    CopyBytes(w.data(), Device::kCpu, values_ref(t).data, ctx_.device(), t.numel * sizeof(float),
+              ctx_.stream());
+    DltTernary(ExecContext::Cpu(),
+               {.w = RefOf(w.data(), Device::kCpu, {t.shape[0], t.shape[1]}),
+                .group = t.dlt_group,
+                .t = RefOf(ternary.data(), Device::kCpu, {t.shape[0], t.shape[1]})});
+    const int64_t groups = t.numel / t.dlt_group;
+    std::vector<float> alpha(groups), gamma(groups, 0.0f);
+    for (int64_t g = 0; g < groups; ++g) {
+      double sum = 0;
+      int64_t count = 0;
+      for (int64_t i = g * t.dlt_group; i < (g + 1) * t.dlt_group; ++i) {
+        if (ternary[i] == 0.0f) continue;
+        sum += std::fabs(w[i]);
+        ++count;
       }
-      set_scale(t, r, static_cast<float>(s));
+      alpha[g] = count > 0 ? static_cast<float>(sum / count) : 0.0f;
     }
-    const TensorRef codes = codes_ref(t);
-    const TensorRef scales = scales_ref(t);
-    const int64_t group = ScaleGroup(t);
-    ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
-      // A run lies in one scale group (per tensor, or one row of a column-split shard) or covers
-      // whole rows (per channel, unsplit rows).
-      const bool one_group = t.scale_count == 1 || n <= group;
-      QuantizeToGrid(ctx_, {.w = whole.Flat(global, n),
-                            .scales = one_group ? scales.Flat(local / group, 1)
-                                                : scales.Flat(local / group, n / group),
-                            .group = one_group ? n : group,
-                            .grid = grid,
-                            .codes = codes.Flat(local, n)});
-    });
+    CopyBytes(values_ref(dlt_alpha(t)).data, ctx_.device(), alpha.data(), Device::kCpu,
+              groups * sizeof(float), ctx_.stream());
+    CopyBytes(values_ref(dlt_gamma(t)).data, ctx_.device(), gamma.data(), Device::kCpu,
+              groups * sizeof(float), ctx_.stream());
   }
   Synchronize(ctx_);
+}
+
+absl::Status LlamaParams::SetFromWhole(const ParamTensor& t, const TensorRef& whole) {
+  DQT_CHECK(whole.numel() == t.full_numel && whole.device == ctx_.device())
+      << t.name << ": SetFromWhole takes the whole tensor on the params' device";
+  const Device dev = ctx_.device();
+  if (t.storage != ParamStorage::kCodes) {
+    const TensorRef values = values_ref(t);
+    ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
+      CopyBytes(values.Flat(local, n).data, dev, whole.Flat(global, n).data, dev, n * sizeof(float),
+                ctx_.stream());
+    });
+    return absl::OkStatus();
+  }
+  // ALGORITHMS.md 4: s = Qp / max(mean|W0|, 1e-5) (ternary: Qp = 1), or Qp / max|W0|, over
+  // the whole tensor or over each output row (per-channel scales).
+  const QuantGrid grid = config_.quant.grid;
+  Buffer<double> stat(1, MemoryKind::kWorkspace, dev);
+  const int64_t full_cols = t.full_shape.size() == 2 ? t.full_shape[1] : t.full_numel;
+  const AbsStat kind =
+      config_.quant.scale_init == ScaleInit::kAbsMean ? AbsStat::kMean : AbsStat::kMax;
+  for (int64_t r = 0; r < t.scale_count; ++r) {
+    const int64_t first = t.scale_count > 1 ? (FirstScaleGroup(t) + r) * full_cols : 0;
+    const int64_t count = t.scale_count > 1 ? full_cols : t.full_numel;
+    AbsStatOf(ctx_, {.x = whole.Flat(first, count), .out = RefOf(stat, {1}), .stat = kind});
+    const double range = ReadScalar(stat);
+    const double s = grid.qmax() / range;
+    if (!(range >= 1e-5) || !std::isfinite(s)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: degenerate quantization scale (weight range %g; init_std %g); the grid "
+          "would collapse: raise model.init_std, or start from other weights",
+          t.name, range, config_.init_std));
+    }
+    set_scale(t, r, static_cast<float>(s));
+  }
+  const TensorRef codes = codes_ref(t);
+  const TensorRef scales = scales_ref(t);
+  const int64_t group = ScaleGroup(t);
+  ForEachGlobalRun(t, 0, t.numel, [&](int64_t local, int64_t n, uint64_t global) {
+    // A run lies in one scale group (per tensor, or one row of a column-split shard) or covers
+    // whole rows (per channel, unsplit rows).
+    const bool one_group = t.scale_count == 1 || n <= group;
+    QuantizeToGrid(ctx_, {.w = whole.Flat(global, n),
+                          .scales = one_group ? scales.Flat(local / group, 1)
+                                              : scales.Flat(local / group, n / group),
+                          .group = one_group ? n : group,
+                          .grid = grid,
+                          .codes = codes.Flat(local, n)});
+  });
   return absl::OkStatus();
 }
 
@@ -251,6 +311,13 @@ TensorRef LlamaParams::Weights(const ParamTensor& t, const TensorRef& scratch) c
       Dequantize(
           ctx_,
           {.codes = codes_ref(t), .scales = scales_ref(t), .group = ScaleGroup(t), .out = out});
+      return out;
+    case ParamStorage::kDltLatent:
+      DltWeights(ctx_, {.w = values_ref(t),
+                        .alpha = values_ref(dlt_alpha(t)),
+                        .gamma = values_ref(dlt_gamma(t)),
+                        .group = t.dlt_group,
+                        .out = out});
       return out;
   }
   return out;

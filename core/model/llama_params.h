@@ -21,7 +21,9 @@
 
 namespace dqt {
 
-enum class ParamKind { kEmbedding, kNorm, kLinear, kHead };
+// kDltScale: the learnable scales alpha and shifts gamma of a DLT weight (TernaryLLM), one per
+// group, listed after every other tensor so that the others keep their ids.
+enum class ParamKind { kEmbedding, kNorm, kLinear, kHead, kDltScale };
 
 // How a tensor is split across the tensor-parallel ranks (Megatron layout).
 enum class TpSplit {
@@ -31,9 +33,10 @@ enum class TpSplit {
 };
 
 // Whether the params hold a gradient buffer for every tensor (kFull), or none because each
-// tensor's gradient is consumed as soon as it is complete (the fused update: the model hands it
-// to the optimizer from a scratch slot).
-enum class GradientStorage { kFull, kNone };
+// tensor's gradient is consumed as soon as it is complete (kNone, the fused update: the model
+// hands it to the optimizer from a scratch slot), or none at all (kFrozen: a model that only runs
+// forward, e.g. a distillation teacher).
+enum class GradientStorage { kFull, kNone, kFrozen };
 
 // This rank's place in its tensor-parallel group.
 struct TpShard {
@@ -46,6 +49,7 @@ enum class ParamStorage {
   kFloat,          // fp32 values, used as they are (fp training, or norms/embeddings kept fp)
   kLatentTernary,  // fp32 latent values, ternarized in the forward with STE (BitNet b1.58)
   kCodes,          // int8 codes on the grid + a per-tensor scale (DQT)
+  kDltLatent,      // fp32 latent values, W_hat = alpha_g T + gamma_g in the forward (TernaryLLM)
 };
 
 struct ParamTensor {
@@ -64,6 +68,9 @@ struct ParamTensor {
   ParamKind kind = ParamKind::kLinear;
   ParamStorage storage = ParamStorage::kFloat;
   uint32_t id = 0;  // position in the list: the RNG stream of this tensor
+  // kDltLatent: elements per group, and the positions of its alpha and gamma tensors.
+  int64_t dlt_group = 0;
+  int dlt_alpha = -1, dlt_gamma = -1;
 };
 
 // Global (whole-tensor) element index of element i of the shard.
@@ -122,6 +129,16 @@ class LlamaParams {
   // starts bit-identical to the same elements of the unsharded model; a degenerate scale (zero,
   // tiny or non-finite range) is an error.
   [[nodiscard]] absl::Status Init();
+  // Sets `t` from the fp32 values of the WHOLE tensor (t.full_numel elements at `whole`, on the
+  // params' device), as Init does from its draw: this shard's elements are copied (fp32 values,
+  // latents), or put on the grid with a scale by quant.scale_init over the whole tensor or row.
+  [[nodiscard]] absl::Status SetFromWhole(const ParamTensor& t, const TensorRef& whole);
+  // TernaryLLM: every DLT weight's alpha_g = mean |w| over the group's elements with T != 0 (the
+  // least-squares scale of T with no shift) and gamma_g = 0, from the current latents. Init and
+  // checkpoint.init_from end with it.
+  void InitDlt();
+  const ParamTensor& dlt_alpha(const ParamTensor& t) const { return tensors_[t.dlt_alpha]; }
+  const ParamTensor& dlt_gamma(const ParamTensor& t) const { return tensors_[t.dlt_gamma]; }
 
   const LlamaConfig& config() const { return config_; }
   const TpShard& tp() const { return tp_; }
@@ -159,7 +176,8 @@ class LlamaParams {
   TensorRef grad_ref(const ParamTensor& t) const;
   // The weights of `t` as the forward uses them, in scratch's dtype (f32, or bf16 for bf16
   // GEMMs): the values themselves (kFloat with f32 scratch: no copy, the values' view is
-  // returned), their absmean ternarization (kLatentTernary) or code / scale (kCodes), written to
+  // returned), their absmean ternarization (kLatentTernary), code / scale (kCodes) or
+  // alpha_g T + gamma_g (kDltLatent), written to
   // `scratch` (at least t.numel elements on the params' device) and returned with t's shape.
   TensorRef Weights(const ParamTensor& t, const TensorRef& scratch) const;
   // Copies the stored state (values, codes, scales) of `other`, a params object of the same

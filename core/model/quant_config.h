@@ -1,5 +1,6 @@
-// How a model's weights are stored and trained (ALGORITHMS.md 2-4): fp32, BitNet b1.58 QAT on
-// fp32 latent weights, or DQT integer codes updated by stochastic rounding.
+// How a model's weights are stored and trained (ALGORITHMS.md 2-5): fp32, BitNet b1.58 QAT on
+// fp32 latent weights, DQT integer codes updated by stochastic rounding, or TernaryLLM's DLT
+// (fp32 latents ternarized per group with a learnable scale and shift).
 #pragma once
 
 #include "core/base/quant_grid.h"
@@ -8,7 +9,7 @@
 
 namespace dqt {
 
-enum class OptimizerKind { kFp, kBitNet, kDqt };
+enum class OptimizerKind { kFp, kBitNet, kDqt, kTernaryLlm };
 enum class QuantPolicy { kLinearOnly, kAll };  // which tensors are quantized
 enum class ScaleInit { kAbsMean, kAbsMax };
 
@@ -28,6 +29,9 @@ struct QuantConfig {
   // activations), INT8 (int8 x int8 -> int32, the paper's numerics) or FP8 (e4m3, exact for codes
   // of up to 4 bits).
   QuantGemm forward_gemm = QuantGemm::kFloat;
+  // TernaryLLM: elements of a row per DLT group (one alpha and gamma each); 0 = the whole row
+  // (one group per output channel).
+  int dlt_group = 0;
 
   bool quantized() const { return optimizer != OptimizerKind::kFp; }
 };

@@ -37,6 +37,15 @@ MomentsView SliceMoments(const MomentsView& view, int64_t begin, int64_t n) {
   return s;
 }
 
+namespace {
+
+// Decoupled weight decay applies to matrices: not to norm gains nor to DLT scales and shifts.
+float DecayOf(const ParamTensor& t, float weight_decay) {
+  return t.kind == ParamKind::kNorm || t.kind == ParamKind::kDltScale ? 0.0f : weight_decay;
+}
+
+}  // namespace
+
 std::string LayerTypeOf(const ParamTensor& t) {
   switch (t.kind) {
     case ParamKind::kEmbedding:
@@ -45,6 +54,8 @@ std::string LayerTypeOf(const ParamTensor& t) {
       return "head";
     case ParamKind::kNorm:
       return "norm";
+    case ParamKind::kDltScale:
+      return "dlt";
     case ParamKind::kLinear:
       break;
   }
@@ -165,7 +176,7 @@ void AdamW::UpdateFloats(LlamaParams& params, const OwnedSlice& slice, const Ten
   a.beta1 = b1;
   a.beta2 = b2;
   a.eps = config_.eps;
-  a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : step_.weight_decay;
+  a.weight_decay = DecayOf(t, step_.weight_decay);
   a.bias_correction1 = static_cast<float>(1.0 - std::pow(double(b1), step + 1));
   a.bias_correction2 = static_cast<float>(1.0 - std::pow(double(b2), step + 1));
   a.grad_scale = step_.clip;
@@ -199,7 +210,7 @@ void AdamW::UpdateCodes(LlamaParams& params, const OwnedSlice& slice, const Tens
       a.beta1 = config_.beta1;
       a.beta2 = config_.beta2;
       a.eps = config_.eps;
-      a.weight_decay = t.kind == ParamKind::kNorm ? 0.0f : step_.weight_decay;
+      a.weight_decay = DecayOf(t, step_.weight_decay);
       a.step = step_.step + 1;
       a.seed = params.config().seed;
       a.param_id = t.id;

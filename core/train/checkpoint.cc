@@ -6,6 +6,7 @@
 // block-8 codes) and for block-8 "m_absmax", "v_max" (f32, per 256-element block).
 #include "core/train/checkpoint.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -35,6 +36,7 @@ std::string ConfigText(const LlamaConfig& c) {
     << static_cast<int>(q.policy) << "\nquant_int8_activations " << (q.int8_activations ? 1 : 0)
     << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nquant_moments "
     << static_cast<int>(q.moments) << "\n";
+  if (q.optimizer == OptimizerKind::kTernaryLlm) m << "quant_dlt_group " << q.dlt_group << "\n";
   return m.str();
 }
 
@@ -77,7 +79,7 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.context = i;
       else if (k == "subln")
         c.subln = i != 0;
-      else if (k == "quant_optimizer" && i >= 0 && i <= 2)
+      else if (k == "quant_optimizer" && i >= 0 && i <= 3)
         c.quant.optimizer = static_cast<OptimizerKind>(i);
       else if (k == "quant_bits" && (i == 0 || (i >= 2 && i <= 8)))
         c.quant.grid = i == 0 ? QuantGrid::Ternary() : QuantGrid::Integer(static_cast<int>(i));
@@ -89,6 +91,8 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.quant.per_channel_scale = i != 0;
       else if (k == "quant_moments" && i >= 0 && i <= 2)
         c.quant.moments = static_cast<MomentFormat>(i);
+      else if (k == "quant_dlt_group" && i >= 0)
+        c.quant.dlt_group = static_cast<int>(i);
       else
         ok = false;
     } else {
@@ -109,7 +113,7 @@ bool SameModel(const LlamaConfig& have, const LlamaConfig& want) {
          have.subln == want.subln && have.quant.optimizer == want.quant.optimizer &&
          have.quant.grid == want.quant.grid && have.quant.policy == want.quant.policy &&
          have.quant.per_channel_scale == want.quant.per_channel_scale &&
-         have.quant.moments == want.quant.moments;
+         have.quant.moments == want.quant.moments && have.quant.dlt_group == want.quant.dlt_group;
 }
 
 // The weights of shard element `local` of `t` onward as a checkpoint field: DQT codes (ternary
@@ -376,14 +380,25 @@ absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inferenc
   DQT_ASSIGN_OR_RETURN(const CheckpointInfo info, InfoOf(reader, dir));
   LlamaParams stored(info.config);
   DQT_RETURN_IF_ERROR(ReadWeights(reader, stored));
-  if (stored.numel() != inference.numel() ||
-      stored.tensors().size() != inference.tensors().size()) {
+  std::vector<float> values(stored.numel());
+  stored.LogicalValues(values.data());
+  // Tensor by tensor by name (a DLT checkpoint also holds its scales and shifts, which its
+  // weights' forward values W_hat already contain).
+  std::vector<float> logical(inference.numel());
+  size_t matched = 0;
+  for (const ParamTensor& s : stored.tensors()) {
+    for (const ParamTensor& t : inference.tensors()) {
+      if (t.name != s.name) continue;
+      if (t.numel != s.numel) break;
+      std::copy_n(values.data() + s.offset, s.numel, logical.data() + t.offset);
+      ++matched;
+    }
+  }
+  if (matched != inference.tensors().size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint ", dir, " does not match the model layout"));
   }
-  std::vector<float> values(stored.numel());
-  stored.LogicalValues(values.data());
-  inference.SetLogicalValues(values.data());
+  inference.SetLogicalValues(logical.data());
   return absl::OkStatus();
 }
 

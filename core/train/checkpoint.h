@@ -60,4 +60,13 @@ struct CheckpointInfo {
 // storage for a DQT checkpoint: each tensor gets its forward weights code / scale).
 [[nodiscard]] absl::Status LoadCheckpointWeights(const std::string& dir, LlamaParams& inference);
 
+// Training from a checkpoint's weights (checkpoint.init_from): a NEW run's params (any
+// quantization mode, any TP shard, any device) take every tensor of checkpoint `dir` by name, as
+// fp32 weights (codes become code / scale), through LlamaParams::SetFromWhole: fp32 and latents
+// copy them, DQT puts them on the grid with quant.scale_init's rule. Tensors the checkpoint lacks
+// (the DLT scales and shifts) are derived from the weights (LlamaParams::InitDlt). A checkpoint
+// of another model shape is InvalidArgument naming the config field `field` the dir came from.
+[[nodiscard]] absl::Status InitFromCheckpoint(const std::string& dir, LlamaParams& params,
+                                              const std::string& field = "checkpoint.init_from");
+
 }  // namespace dqt

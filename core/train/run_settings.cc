@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace dqt {
@@ -86,6 +87,9 @@ std::vector<RunSetting> ResumeSettings(const RunConfig& c, uint64_t train_tokens
       {"quant.scale_init", q.scale_init == ScaleInit::kAbsMax ? "ABSMAX" : "ABSMEAN"},
       {"quant.recompute_scale", Bool(q.recompute_scale)},
       {"quant.forward_gemm", GemmName(q.forward_gemm)},
+      {"quant.dlt_group", absl::StrCat(q.dlt_group)},
+      {"distill.off_lambda", Float(c.distill.off_lambda)},
+      {"distill.off_layers", absl::StrJoin(c.distill.off_layers, ",")},
       {"optimizer.lr", Float(sc.peak_lr)},
       {"optimizer.beta1", Float(a.beta1)},
       {"optimizer.beta2", Float(a.beta2)},

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model/llama_config.h"
 #include "core/optim/optim_config.h"
@@ -53,6 +54,16 @@ struct CheckpointConfig {
   // under another DP x TP layout (resharded on load). "" = fresh; "latest" = the newest
   // complete checkpoint in `dir`.
   std::string resume;
+  // Checkpoint directory whose weights start a new run (step 0, fresh optimizer and data); ""
+  // = the config's init. See InitFromCheckpoint (checkpoint.h).
+  std::string init_from;
+};
+
+// OFF feature distillation (proto DistillProto): off when off_lambda is 0.
+struct DistillConfig {
+  std::string teacher;  // checkpoint dir ("": checkpoint.init_from)
+  float off_lambda = 0;
+  std::vector<int> off_layers;
 };
 
 struct LogConfig {
@@ -83,6 +94,7 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   LogConfig log;
   ParallelConfig parallel;
+  DistillConfig distill;
 };
 
 }  // namespace dqt

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/base/device_memory.h"
 #include "core/base/float_mode.h"
 #include "core/base/memory_ledger.h"
@@ -113,13 +114,14 @@ std::string MemoryReportJson(int64_t params, Device device) {
   return absl::StrFormat(
       "{\"event\":\"memory\",\"params\":%d,\"bytes_per_param\":{\"weights\":%.4f,"
       "\"optimizer\":%.4f,\"gradients\":%.4f,\"activations_peak\":%.4f,"
-      "\"workspace_peak\":%.4f},\"bytes\":{\"weights\":%d,\"optimizer\":%d,"
-      "\"gradients\":%d,\"activations_peak\":%d,\"workspace_peak\":%d}}",
+      "\"workspace_peak\":%.4f,\"teacher\":%.4f},\"bytes\":{\"weights\":%d,\"optimizer\":%d,"
+      "\"gradients\":%d,\"activations_peak\":%d,\"workspace_peak\":%d,\"teacher\":%d}}",
       params, m.Current(MemoryKind::kWeights) / p, m.Current(MemoryKind::kOptimizer) / p,
       m.Current(MemoryKind::kGradients) / p, m.Peak(MemoryKind::kActivations) / p,
-      m.Peak(MemoryKind::kWorkspace) / p, m.Current(MemoryKind::kWeights),
-      m.Current(MemoryKind::kOptimizer), m.Current(MemoryKind::kGradients),
-      m.Peak(MemoryKind::kActivations), m.Peak(MemoryKind::kWorkspace));
+      m.Peak(MemoryKind::kWorkspace) / p, m.Current(MemoryKind::kTeacher) / p,
+      m.Current(MemoryKind::kWeights), m.Current(MemoryKind::kOptimizer),
+      m.Current(MemoryKind::kGradients), m.Peak(MemoryKind::kActivations),
+      m.Peak(MemoryKind::kWorkspace), m.Current(MemoryKind::kTeacher));
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
@@ -187,6 +189,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   if (!config.checkpoint.resume.empty()) {
     DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume, resume_note));
   }
+  if (config.distill.off_lambda > 0) DQT_RETURN_IF_ERROR(t->MakeTeacher());
+  if (!config.checkpoint.init_from.empty()) {
+    // A new run from those weights: step 0, fresh optimizer state, data from the start.
+    DQT_RETURN_IF_ERROR(InitFromCheckpoint(config.checkpoint.init_from, t->model_->params()));
+    DQT_RETURN_IF_ERROR(t->Log(
+        absl::StrFormat("{\"event\":\"init_from\",\"from\":\"%s\"}", config.checkpoint.init_from)));
+  }
   return t;
 }
 
@@ -231,6 +240,35 @@ absl::Status Trainer::Resume(const std::string& path, const std::string& note) {
   return Log(absl::StrFormat("{\"event\":\"resume\",\"from\":\"%s\",\"step\":%d%s}", path,
                              start_step_,
                              note.empty() ? "" : absl::StrCat(",\"note\":\"", note, "\"")));
+}
+
+absl::Status Trainer::MakeTeacher() {
+  const DistillConfig& d = config_.distill;
+  const bool own = !d.teacher.empty();
+  const std::string path = own ? d.teacher : config_.checkpoint.init_from;
+  LlamaConfig fp = config_.model;
+  fp.quant = QuantConfig{};
+  {
+    const ChargeMemoryTo charge(MemoryKind::kTeacher);
+    teacher_ = std::make_unique<LlamaModel>(fp, nullptr, model_->context(), model_->activations(),
+                                            Recompute::kNo, GradientStorage::kFrozen);
+    DQT_RETURN_IF_ERROR(InitFromCheckpoint(path, teacher_->params(),
+                                           own ? "distill.teacher" : "checkpoint.init_from"));
+  }
+  // The gradient of off_lambda * mean over layers and the step's tokens of (1 - cos).
+  const TrainConfig& tc = config_.train;
+  const double tokens = double(tc.micro_batch) * tc.seq_len * tc.grad_accum;
+  model_->SetFeatureDistillation(teacher_.get(), d.off_layers,
+                                 static_cast<float>(d.off_lambda / (tokens * d.off_layers.size())));
+  return Log(absl::StrFormat(
+      "{\"event\":\"teacher\",\"from\":\"%s\",\"off_lambda\":%g,\"off_layers\":\"%s\"}", path,
+      d.off_lambda, absl::StrJoin(d.off_layers, ",")));
+}
+
+void Trainer::TeacherForward(const std::vector<int32_t>& inputs) {
+  if (teacher_ == nullptr) return;
+  const ChargeMemoryTo charge(MemoryKind::kTeacher);  // its activations are the teacher's too
+  teacher_->ForwardBlocks(inputs.data(), config_.train.micro_batch, config_.train.seq_len);
 }
 
 Trainer::~Trainer() {
@@ -383,18 +421,27 @@ absl::StatusOr<bool> Trainer::GuardStep(int step, double loss, double grad_norm,
       saved));
 }
 
+double Trainer::OffMean(double off_sum, int micro_batches) const {
+  if (teacher_ == nullptr) return 0;
+  const TrainConfig& tc = config_.train;
+  return off_sum /
+         (double(tc.micro_batch) * tc.seq_len * micro_batches * config_.distill.off_layers.size());
+}
+
 absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, float loss_scale,
                                                   std::vector<int32_t>* inputs,
                                                   std::vector<int32_t>* targets) {
   const TrainConfig& tc = config_.train;
   model_->params().grads().Zero();
-  double loss_sum = 0;
+  double loss_sum = 0, off_sum = 0;
   int64_t scored = 0;
   for (int micro = 0; micro < tc.grad_accum; ++micro) {
     FillBatch(inputs, targets);
+    TeacherForward(*inputs);
     int64_t count = 0;
     loss_sum += model_->ForwardBackward(inputs->data(), targets->data(), tc.micro_batch, tc.seq_len,
                                         loss_scale, &count);
+    off_sum += model_->off_loss_sum();
     DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
     scored += count;
   }
@@ -402,6 +449,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
   if (gradient_fault_) gradient_fault_(step, model_->params());
   StepResult r;
   r.loss = loss_sum / std::max<int64_t>(scored, 1);
+  r.off_loss = OffMean(off_sum, tc.grad_accum);
   DQT_ASSIGN_OR_RETURN(r.grad_norm,
                        GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
                                       grid_.dp_group(), grid_.tp_group()));
@@ -436,6 +484,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float
     optimizer_->UpdateTensor(params, t.id, grad);
   });
   FillBatch(inputs, targets);
+  TeacherForward(*inputs);
   int64_t count = 0;
   const double loss_sum = model_->ForwardBackward(inputs->data(), targets->data(), tc.micro_batch,
                                                   tc.seq_len, loss_scale, &count);
@@ -449,6 +498,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float
   double total = 0;
   for (double v : squares) total += v;
   r.loss = loss_sum / std::max<int64_t>(count, 1);
+  r.off_loss = OffMean(model_->off_loss_sum(), 1);
   r.grad_norm = std::sqrt(total);
   previous_grad_norm_ = config_.adamw.clip_by_previous_norm ? r.grad_norm : 0.0;
   DQT_ASSIGN_OR_RETURN(r.skipped, GuardStep(step, r.loss, r.grad_norm, &squares));
@@ -505,10 +555,12 @@ absl::Status Trainer::Run() {
     if (log_step) {
       const std::string health_json =
           health.empty() ? "" : absl::StrCat(",\"health\":{", HealthJson(health), "}");
+      const std::string off_json =
+          teacher_ == nullptr ? "" : absl::StrFormat(",\"off_loss\":%.5f", r.off_loss);
       DQT_RETURN_IF_ERROR(Log(absl::StrFormat(
           "{\"step\":%d,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,"
-          "\"elapsed_s\":%.2f%s}",
-          step, loss, lr, grad_norm, tokens_per_step / step_s, elapsed, health_json)));
+          "\"elapsed_s\":%.2f%s%s}",
+          step, loss, lr, grad_norm, tokens_per_step / step_s, elapsed, off_json, health_json)));
     }
     if (progress) {
       const double eta = elapsed / (step + 1) * (tc.steps - step - 1);

@@ -129,10 +129,15 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
   const double n = static_cast<double>(params.numel());
   std::fprintf(stderr,
                "dqt_worker: %s memory from the allocator, bytes/parameter: weights %.3f, optimizer "
-               "state %.3f, gradients %.3f (peak activations follow in the log after step 0)\n",
+               "state %.3f, gradients %.3f%s (peak activations follow in the log after step 0)\n",
                dqt::DeviceName(params.device()), mem.Current(dqt::MemoryKind::kWeights) / n,
                mem.Current(dqt::MemoryKind::kOptimizer) / n,
-               mem.Current(dqt::MemoryKind::kGradients) / n);
+               mem.Current(dqt::MemoryKind::kGradients) / n,
+               mem.Current(dqt::MemoryKind::kTeacher) > 0
+                   ? absl::StrFormat(", distillation teacher %.3f",
+                                     mem.Current(dqt::MemoryKind::kTeacher) / n)
+                         .c_str()
+                   : "");
   if (absl::Status s = finish((*trainer)->Run()); !s.ok() || (*trainer)->stopped_at()) return s;
   const dqt::EvalResult& r = *(*trainer)->final_eval();
   std::fprintf(stderr,

@@ -1,7 +1,7 @@
 // Stop a run at step 5, resume from its checkpoint, finish at step 10: the weights (codes and
-// scales, fp32 values) equal those of an uninterrupted run bit for bit, for fp32 and for DQT with
-// block-8 moments; a checkpoint of another model is refused; bad resumes and checkpoint
-// directories are errors before any work (ResumeAdversarial).
+// scales, fp32 values, DLT latents, scales and shifts) equal those of an uninterrupted run bit for
+// bit, for fp32, DQT with block-8 moments and TernaryLLM; a checkpoint of another model is refused;
+// bad resumes and checkpoint directories are errors before any work (ResumeAdversarial).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,7 +76,10 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"quant.optimizer=DQT", "quant.weight_format=INTEGER",
                                                "quant.weight_bits=4", "quant.moments=INT8"},
                       std::vector<std::string>{"quant.optimizer=DQT", "quant.weight_format=TERNARY",
-                                               "quant.moments=BF16"}));
+                                               "quant.moments=BF16"},
+                      std::vector<std::string>{"quant.optimizer=TERNARYLLM",
+                                               "quant.weight_format=TERNARY",
+                                               "quant.dlt_group=8"}));
 
 TEST(Resume, OtherModelIsRefused) {
   const std::string dir = ::testing::TempDir() + "/resume_c";
