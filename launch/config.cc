@@ -196,6 +196,7 @@ RunProto DefaultRunProto() {
   d.set_train_shard(c.data.train_shard);
   d.set_eval_shard(c.data.eval_shard);
   d.set_seed(c.data.seed);
+  if (!c.data.tokenizer.empty()) d.set_tokenizer(c.data.tokenizer);
 
   proto::TrainProto& t = *run.mutable_train();
   t.set_steps(c.train.steps);  // also the schedule's total_steps
@@ -361,6 +362,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.data.train_shard = run.data().train_shard();
   c.data.eval_shard = run.data().eval_shard();
   c.data.seed = run.data().seed();
+  c.data.tokenizer = run.data().tokenizer();
 
   const proto::TrainProto& t = run.train();
   c.train.steps = t.steps();
