@@ -314,6 +314,89 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   EXPECT_EQ(types->Find("blk.0.ffn_down.weight")->number, want_ggml[static_cast<int>(kind)]);
 }
 
+// A SentencePiece BPE tokenizer (trained by dqt_tokenizer on 300 KB of the corpus) in the GGUF:
+// llama.cpp must tokenize text into the ids libsentencepiece gives (dqt_tokenizer encode), and
+// @huggingface/gguf must read the "llama" (SPM) vocabulary back.
+class GgufSentencePieceTest : public GgufLlamaCppTest {};
+
+TEST_F(GgufSentencePieceTest, LlamaCppTokenizesLikeSentencePiece) {
+  const std::string corpus = dir_ + "/corpus.txt";
+  {
+    std::ifstream in(DataPath("gutenberg_train.txt"), std::ios::binary);
+    std::string text(300000, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(text.size()));
+    std::ofstream(corpus, std::ios::binary) << text;
+  }
+  const std::string tok = dir_ + "/tok";
+  std::string out;
+  ASSERT_EQ(RunShell(Quote(bin_dir_ + "/dqt_tokenizer") + " train --input " + Quote(corpus) +
+                         " --vocab_size 1000 --model_type bpe --out " + Quote(tok) + " 2>&1",
+                     &out),
+            0)
+      << out;
+
+  LlamaConfig config = GgufConfig(Kind::kInt8);
+  config.vocab_size = 1024;  // padded past the 1000 pieces: [PADn] unused ids
+  LlamaParams params(config);
+  ASSERT_THAT(params.Init(), IsOk());
+  absl::StatusOr<std::string> ckpt = SaveCheckpoint(dir_ + "/ckpt", params, nullptr, {});
+  ASSERT_THAT(ckpt, IsOk());
+  const std::string gguf = dir_ + "/model.gguf";
+  const std::string export_cmd = Quote(bin_dir_ + "/dqt_export") + " --format gguf --ckpt " +
+                                 Quote(*ckpt) + " --out " + Quote(gguf) + " --spm_model ";
+  out.clear();
+  ASSERT_EQ(RunShell(export_cmd + Quote(tok + ".model") + " 2>&1", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("SentencePiece tokenizer")) << out;
+  // A tokenizer file of the wrong kind is an error that says so.
+  out.clear();
+  EXPECT_NE(RunShell(export_cmd + Quote(encoder_) + " 2>&1", &out), 0);
+  EXPECT_THAT(out, HasSubstr("is not a SentencePiece model (tokenizer.model)")) << out;
+
+  const std::vector<std::string> texts = {
+      "It was the best of times",
+      "Emma Woodhouse, handsome, clever, and rich,",
+      "  tabs\tand\nnewlines  ",
+      "in 1811, 42 guineas; na\xc3\xafve caf\xc3\xa9 \xf0\x9f\xa6\x99!",  // digits, Latin-1, emoji
+      "\"Yes,\" said he.\n\n",
+  };
+  std::string json_in = "{\"prompts\": [], \"texts\": [";
+  for (size_t i = 0; i < texts.size(); ++i) json_in += (i ? ", " : "") + JsonQuote(texts[i]);
+  json_in += "]}";
+  std::ofstream(dir_ + "/prompts.json") << json_in;
+  std::string json_text;
+  ASSERT_EQ(RunShell("cd " + Quote(dir_) + " && node llama_cpp_generate.mjs " + Quote(gguf) +
+                         " prompts.json 0 2>" + Quote(dir_ + "/node_err.txt"),
+                     &json_text),
+            0)
+      << ReadAll(dir_ + "/node_err.txt");
+  absl::StatusOr<JsonValue> json = ParseJson(json_text);
+  ASSERT_THAT(json, IsOk()) << json_text;
+  const JsonValue* tokenized = json->Find("tokenized");
+  ASSERT_NE(tokenized, nullptr);
+  ASSERT_EQ(tokenized->items.size(), texts.size());
+  for (size_t t = 0; t < texts.size(); ++t) {
+    std::string ids;
+    ASSERT_EQ(RunShell(Quote(bin_dir_ + "/dqt_tokenizer") + " encode --model " +
+                           Quote(tok + ".model") + " --text " + Quote(texts[t]),
+                       &ids),
+              0);
+    std::string got;
+    for (const JsonValue& v : tokenized->items[t].items)
+      got += (got.empty() ? "" : " ") + std::to_string(static_cast<int>(v.number));
+    EXPECT_EQ(got + "\n", ids) << "text " << t << ": " << texts[t];
+  }
+  const JsonValue* meta = json->Find("metadata");
+  ASSERT_NE(meta, nullptr);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.model")->text, "llama");
+  EXPECT_EQ(meta->Find("tokenizer.ggml.tokens")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.scores")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.token_type")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.token_type")->Find("last")->number, 5);  // [PAD1023]
+  EXPECT_EQ(meta->Find("tokenizer.ggml.bos_token_id")->number, 1);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.eos_token_id")->number, 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, GgufLlamaCppTest,
                          ::testing::Values(Kind::kTernary, Kind::kTernaryTq1,
                                            Kind::kInt8PowerOfTwoScale, Kind::kInt8),
