@@ -71,8 +71,12 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path) {
   }
   // Inference runs an fp32 model holding each tensor's forward weights (code / scale for DQT,
   // ternarized latents for BitNet), so every tool and --ternarize see plain weights.
+  // The activation rounding the model was trained with stays: it is part of its function
+  // (applied to every linear's input; a quantized LM head's input, under policy ALL, is not).
   LlamaConfig inference = info.config;
   inference.quant = QuantConfig{};
+  inference.quant.int8_activations = info.config.quant.int8_activations;
+  inference.quant.activation_block = info.config.quant.activation_block;
   auto model = std::make_unique<LlamaModel>(inference);
   if (absl::Status s = LoadCheckpointWeights(path, model->params()); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("checkpoint ", path, ": ", s.message()));
