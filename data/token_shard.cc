@@ -80,7 +80,7 @@ void SyncParentDirectory(const std::string& path) {
 }  // namespace
 
 absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> tokens,
-                             uint64_t source_bytes) {
+                             uint64_t source_bytes, const TokenizerIdentity& tokenizer) {
   int32_t max_id = 0;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0) {
@@ -96,6 +96,9 @@ absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> t
   Store32(header + 12, bytes_per_token);
   Store64(header + 16, tokens.size());
   Store64(header + 24, source_bytes);
+  Store32(header + 32, static_cast<uint32_t>(tokenizer.kind));
+  Store32(header + 36, tokenizer.vocab_size);
+  std::memcpy(header + 40, tokenizer.digest.data(), tokenizer.digest.size());
 
   const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -163,11 +166,17 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
     TokenShard all;
     all.path_ = path;
     bool bytes_known = true;
+    std::string recorded_by;  // the first part with a recorded tokenizer
     for (absl::string_view part : absl::StrSplit(path, ',')) {
       if (part.empty()) {
         return absl::InvalidArgumentError(absl::StrCat(path, ": an empty name in the list"));
       }
       DQT_ASSIGN_OR_RETURN(TokenShard shard, Open(std::string(part)));
+      if (shard.tokenizer_.recorded()) {
+        DQT_RETURN_IF_ERROR(
+            CheckSameTokenizer(all.tokenizer_, recorded_by, shard.tokenizer_, shard.path_));
+        if (recorded_by.empty()) recorded_by = shard.path_, all.tokenizer_ = shard.tokenizer_;
+      }
       all.starts_.push_back(all.size_);
       all.size_ += shard.size_;
       bytes_known = bytes_known && shard.source_bytes_ > 0;
@@ -187,7 +196,7 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
   struct stat info;
   if (::fstat(fd, &info) != 0) return fail(ErrnoError(path, "fstat failed"));
   const uint64_t file_bytes = static_cast<uint64_t>(info.st_size);
-  unsigned char header[kTokenShardHeaderBytes] = {};
+  unsigned char header[kTokenShardHeaderBytes] = {};  // a version-1 file may be shorter
   const ssize_t got = ::pread(fd, header, sizeof(header), 0);
   if (got < 0 || static_cast<uint64_t>(got) != std::min<uint64_t>(file_bytes, sizeof(header))) {
     return fail(ErrnoError(path, "cannot read the header"));
@@ -202,30 +211,43 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
                      ": not a dqt token shard (bad magic; expected \"DQTSHARD\" or an "
                      "llm.c header)")));
   }
-  if (file_bytes < sizeof(header)) {
-    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
-                                                 " bytes, shorter than the 40-byte header")));
+  const uint32_t version = file_bytes >= 12 ? Load32(header + 8) : 0;
+  if (file_bytes >= 12 && version != 1 && version != kTokenShardVersion) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        path, ": token shard version ", version, ", this build reads 1 and ", kTokenShardVersion)));
   }
-  const uint32_t version = Load32(header + 8);
+  const uint64_t header_bytes = version == 1 ? kTokenShardV1HeaderBytes : kTokenShardHeaderBytes;
+  if (file_bytes < header_bytes) {
+    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
+                                                 " bytes, shorter than the ", header_bytes,
+                                                 "-byte header")));
+  }
   const uint32_t bytes_per_token = Load32(header + 12);
   const uint64_t count = Load64(header + 16);
-  if (version != kTokenShardVersion) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-        path, ": token shard version ", version, ", this build reads ", kTokenShardVersion)));
-  }
   if (bytes_per_token != 2 && bytes_per_token != 4) {
     return fail(absl::InvalidArgumentError(
         absl::StrCat(path, ": unknown token width of ", bytes_per_token, " bytes (2 or 4)")));
   }
-  const uint64_t max_count = (UINT64_MAX - sizeof(header)) / bytes_per_token;
-  if (count > max_count || sizeof(header) + count * bytes_per_token != file_bytes) {
+  const uint64_t max_count = (UINT64_MAX - header_bytes) / bytes_per_token;
+  if (count > max_count || header_bytes + count * bytes_per_token != file_bytes) {
     // The product is stated only where it fits in 64 bits.
     const std::string expected = count > max_count
                                      ? std::string("more than 2^64")
-                                     : absl::StrCat(sizeof(header) + count * bytes_per_token);
+                                     : absl::StrCat(header_bytes + count * bytes_per_token);
     return fail(absl::DataLossError(absl::StrCat(
         path, ": file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
-        bytes_per_token, " bytes + 40 = ", expected, " (truncated or corrupt)")));
+        bytes_per_token, " bytes + ", header_bytes, " = ", expected, " (truncated or corrupt)")));
+  }
+  TokenizerIdentity tokenizer;
+  if (version >= 2) {
+    const uint32_t kind = Load32(header + 32);
+    if (kind > static_cast<uint32_t>(TokenizerKind::kSentencePiece)) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat(path, ": unknown tokenizer kind ", kind, " in the header")));
+    }
+    tokenizer.kind = static_cast<TokenizerKind>(kind);
+    tokenizer.vocab_size = Load32(header + 36);
+    std::memcpy(tokenizer.digest.data(), header + 40, tokenizer.digest.size());
   }
 
   TokenShard shard;
@@ -235,10 +257,11 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
   shard.path_ = path;
   shard.map_ = map;
   shard.map_bytes_ = file_bytes;
-  shard.tokens_ = static_cast<const unsigned char*>(map) + sizeof(header);
+  shard.tokens_ = static_cast<const unsigned char*>(map) + header_bytes;
   shard.size_ = count;
   shard.source_bytes_ = Load64(header + 24);
   shard.bytes_per_token_ = bytes_per_token;
+  shard.tokenizer_ = tokenizer;
   return shard;
 }
 
@@ -254,6 +277,7 @@ TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     source_bytes_ = std::exchange(other.source_bytes_, 0);
     bytes_per_token_ = std::exchange(other.bytes_per_token_, 0);
+    tokenizer_ = std::exchange(other.tokenizer_, {});
     parts_ = std::move(other.parts_);
     starts_ = std::move(other.starts_);
     other.parts_.clear();

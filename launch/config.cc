@@ -194,6 +194,7 @@ RunProto DefaultRunProto() {
   d.set_train_shard(c.data.train_shard);
   d.set_eval_shard(c.data.eval_shard);
   d.set_seed(c.data.seed);
+  if (!c.data.tokenizer.empty()) d.set_tokenizer(c.data.tokenizer);
 
   proto::TrainProto& t = *run.mutable_train();
   t.set_steps(c.train.steps);  // also the schedule's total_steps
@@ -340,6 +341,7 @@ RunConfig ToRunConfig(const RunProto& run) {
                                                             : QuantGrid::Ternary();
   qc.policy = q.policy() == proto::QuantProto::ALL ? QuantPolicy::kAll : QuantPolicy::kLinearOnly;
   qc.int8_activations = q.int8_activations();
+  qc.activation_block = q.activation_block();
   qc.moments = q.moments() == proto::QuantProto::BF16   ? MomentFormat::kBf16
                : q.moments() == proto::QuantProto::INT8 ? MomentFormat::kBlock8
                                                         : MomentFormat::kFp32;
@@ -378,6 +380,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.data.train_shard = run.data().train_shard();
   c.data.eval_shard = run.data().eval_shard();
   c.data.seed = run.data().seed();
+  c.data.tokenizer = run.data().tokenizer();
 
   const proto::TrainProto& t = run.train();
   c.train.steps = t.steps();

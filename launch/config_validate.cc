@@ -211,6 +211,27 @@ void CheckDltGroup(const RunProto& run, Violations& v) {
   }
 }
 
+void CheckActivationBlock(const RunProto& run, Violations& v) {
+  const QuantProto& q = run.quant();
+  const int64_t block = q.activation_block();
+  if (block == 0) return;
+  const std::string text = absl::StrCat(block);
+  if (block < 0) {
+    v.Add("quant.activation_block", text, "must be 0 (per token) or a positive block size");
+  } else if (!q.int8_activations()) {
+    v.Add("quant.activation_block", text, "needs quant.int8_activations = true");
+  } else if (q.forward_gemm() == QuantProto::GEMM_INT8 ||
+             q.forward_gemm() == QuantProto::GEMM_FP8) {
+    v.Add("quant.activation_block", text, "needs quant.forward_gemm = GEMM_FLOAT");
+  } else if (run.parallel().tp() > 1) {
+    v.Add("quant.activation_block", text, "needs parallel.tp = 1");
+  } else if (run.model().d_model() % block != 0 || run.model().ffn_dim() % block != 0) {
+    v.Add("quant.activation_block", text,
+          absl::StrCat("must divide model.d_model = ", run.model().d_model(),
+                       " and model.ffn_dim = ", run.model().ffn_dim()));
+  }
+}
+
 void CheckOptimizer(const OptimizerProto& o, const StepsBound& steps, Violations& v) {
   v.RealIn("optimizer.lr", o.lr(), 0, true, 1, false);
   v.RealIn("optimizer.beta1", o.beta1(), 0, false, 1, true);
@@ -415,6 +436,7 @@ absl::Status ValidateRunProto(const RunProto& run) {
   CheckQuant(run.quant(), v);
   CheckDltGroup(run, v);
   CheckDistill(run, v);
+  CheckActivationBlock(run, v);
   CheckOptimizer(run.optimizer(), StepsBound(run.train().steps()), v);
   CheckTrainAndData(run, v);
   CheckParallel(run, v);

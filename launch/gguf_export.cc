@@ -14,6 +14,8 @@
 #include "core/base/status.h"
 #include "core/model/llama_params.h"
 #include "core/train/checkpoint.h"
+#include "data/gpt2_files.h"
+#include "data/sentencepiece_model.h"
 
 namespace dqt {
 namespace {
@@ -177,6 +179,94 @@ int64_t GgufRopeRow(int64_t row, int64_t head_dim) {
   return head * head_dim + 2 * i + j;
 }
 
+namespace {
+
+// Tokenizer metadata, added to the writer after the model's.
+using GgufKv = std::vector<std::pair<std::string, GgufValue>>;
+
+// GPT-2 byte-level BPE; ids past the tokenizer's (a padded vocabulary) are unused tokens.
+absl::Status AddGpt2Tokenizer(const LlamaConfig& c, const TokenizerPaths& paths, GgufKv* kv) {
+  DQT_ASSIGN_OR_RETURN(Gpt2Tokenizer tokenizer, LoadTokenizer(paths));
+  DQT_RETURN_IF_ERROR(CheckTokenizerFits(c, tokenizer));
+  std::vector<std::string> tokens = tokenizer.token_symbols();
+  std::vector<int32_t> types(tokens.size(), kTokenNormal);
+  types[tokenizer.eot_id()] = kTokenControl;
+  for (int id = tokenizer.vocab_size(); id < c.vocab_size; ++id) {
+    tokens.push_back(absl::StrCat("[PAD", id, "]"));
+    types.push_back(kTokenUnused);
+  }
+  std::vector<std::string> merges;
+  merges.reserve(tokenizer.merges().size());
+  for (const auto& [a, b] : tokenizer.merges()) merges.push_back(a + " " + b);
+  kv->emplace_back("tokenizer.ggml.model", std::string("gpt2"));
+  kv->emplace_back("tokenizer.ggml.pre", std::string("gpt-2"));
+  kv->emplace_back("tokenizer.ggml.tokens", std::move(tokens));
+  kv->emplace_back("tokenizer.ggml.token_type", std::move(types));
+  kv->emplace_back("tokenizer.ggml.merges", std::move(merges));
+  kv->emplace_back("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tokenizer.eot_id()));
+  kv->emplace_back("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tokenizer.eot_id()));
+  kv->emplace_back("tokenizer.ggml.add_bos_token", false);
+  kv->emplace_back("tokenizer.ggml.add_eos_token", false);
+  return absl::OkStatus();
+}
+
+// A SentencePiece tokenizer.model as llama.cpp's "llama" (SPM) vocabulary: pieces, scores and
+// types in id order, the special ids, and whether a "▁" goes before the text (add_space_prefix,
+// the model's add_dummy_prefix). llama.cpp merges by piece score, which is SentencePiece's own
+// BPE order (score -k for merge k); a unigram model is refused (llama.cpp would not segment it
+// as SentencePiece's Viterbi does).
+absl::Status AddSentencePieceTokenizer(const LlamaConfig& c, const std::string& path, GgufKv* kv) {
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(),
+                        absl::StrCat("--spm_model: ", bytes.status().message()));
+  }
+  DQT_ASSIGN_OR_RETURN(const SentencePieceModelInfo spm, ParseSentencePieceModel(*bytes, path));
+  if (spm.model_type != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": a SentencePiece model of type ", spm.model_type,
+        " (1 unigram, 2 BPE); llama.cpp tokenizes like SentencePiece only for BPE models"));
+  }
+  const int n = static_cast<int>(spm.pieces.size());
+  if (n > c.vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " has ", n, " pieces but the model's vocabulary is ", c.vocab_size,
+                     "; the model must embed every id the tokenizer can produce"));
+  }
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (const SentencePieceModelInfo::Piece& p : spm.pieces) {
+    tokens.push_back(p.piece);
+    scores.push_back(p.score);
+    types.push_back(p.type);
+  }
+  for (int id = n; id < c.vocab_size; ++id) {
+    tokens.push_back(absl::StrCat("[PAD", id, "]"));
+    scores.push_back(0.0f);
+    types.push_back(kTokenUnused);
+  }
+  kv->emplace_back("tokenizer.ggml.model", std::string("llama"));
+  kv->emplace_back("tokenizer.ggml.tokens", std::move(tokens));
+  kv->emplace_back("tokenizer.ggml.scores", std::move(scores));
+  kv->emplace_back("tokenizer.ggml.token_type", std::move(types));
+  kv->emplace_back("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(spm.unk_id));
+  if (spm.bos_id >= 0)
+    kv->emplace_back("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(spm.bos_id));
+  if (spm.eos_id >= 0)
+    kv->emplace_back("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(spm.eos_id));
+  if (spm.pad_id >= 0) {
+    kv->emplace_back("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(spm.pad_id));
+  }
+  kv->emplace_back("tokenizer.ggml.add_space_prefix", spm.add_dummy_prefix);
+  // dqt_prepare starts no text with <s> and ends each file with </s>: none added to a prompt.
+  kv->emplace_back("tokenizer.ggml.add_bos_token", false);
+  kv->emplace_back("tokenizer.ggml.add_eos_token", false);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::string& out_path,
                                             const TokenizerPaths& tokenizer_paths,
                                             GgmlType ternary) {
@@ -198,8 +288,14 @@ absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::
         "this checkpoint uses BitNet SubLN norms, which llama.cpp's \"llama\" architecture has "
         "no place for; only subln=false models can be exported as GGUF");
   }
-  DQT_ASSIGN_OR_RETURN(Gpt2Tokenizer tokenizer, LoadTokenizer(tokenizer_paths));
-  DQT_RETURN_IF_ERROR(CheckTokenizerFits(c, tokenizer));
+  // The tokenizer first (its metadata is added after the model's), so a problem with it costs
+  // no checkpoint read.
+  GgufKv tokenizer_kv;
+  if (tokenizer_paths.spm_model.empty()) {
+    DQT_RETURN_IF_ERROR(AddGpt2Tokenizer(c, tokenizer_paths, &tokenizer_kv));
+  } else {
+    DQT_RETURN_IF_ERROR(AddSentencePieceTokenizer(c, tokenizer_paths.spm_model, &tokenizer_kv));
+  }
 
   LlamaParams params(c);  // as stored: DQT codes stay codes
   DQT_RETURN_IF_ERROR(RestoreCheckpoint(ckpt, params, nullptr).status());
@@ -223,27 +319,7 @@ absl::StatusOr<GgufExportReport> ExportGguf(const std::string& ckpt, const std::
   writer.Add("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
   writer.Add("llama.rope.freq_base", c.rope_theta);
   writer.Add("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
-
-  // GPT-2 byte-level BPE; ids past the tokenizer's (a padded vocabulary) are unused tokens.
-  std::vector<std::string> tokens = tokenizer.token_symbols();
-  std::vector<int32_t> types(tokens.size(), kTokenNormal);
-  types[tokenizer.eot_id()] = kTokenControl;
-  for (int id = tokenizer.vocab_size(); id < c.vocab_size; ++id) {
-    tokens.push_back(absl::StrCat("[PAD", id, "]"));
-    types.push_back(kTokenUnused);
-  }
-  std::vector<std::string> merges;
-  merges.reserve(tokenizer.merges().size());
-  for (const auto& [a, b] : tokenizer.merges()) merges.push_back(a + " " + b);
-  writer.Add("tokenizer.ggml.model", std::string("gpt2"));
-  writer.Add("tokenizer.ggml.pre", std::string("gpt-2"));
-  writer.Add("tokenizer.ggml.tokens", std::move(tokens));
-  writer.Add("tokenizer.ggml.token_type", std::move(types));
-  writer.Add("tokenizer.ggml.merges", std::move(merges));
-  writer.Add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tokenizer.eot_id()));
-  writer.Add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tokenizer.eot_id()));
-  writer.Add("tokenizer.ggml.add_bos_token", false);
-  writer.Add("tokenizer.ggml.add_eos_token", false);
+  for (auto& [key, value] : tokenizer_kv) writer.Add(std::move(key), std::move(value));
 
   GgufExportReport report;
   for (const ParamTensor& t : params.tensors()) {

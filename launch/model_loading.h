@@ -25,6 +25,8 @@ inline constexpr char kDefaultVocabBpe[] = "data_cache/vocab.bpe";
 struct TokenizerPaths {
   std::string encoder_json = kDefaultEncoderJson;
   std::string vocab_bpe = kDefaultVocabBpe;
+  // A SentencePiece tokenizer.model used instead of the GPT-2 files (dqt_export --format gguf).
+  std::string spm_model;
 };
 
 // Declares --encoder and --vocab on `flags`, writing into `paths`.

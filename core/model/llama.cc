@@ -238,6 +238,14 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
 
 void LlamaModel::QuantizeInput(const TensorRef& x, bool sharded) {
   if (!config().quant.int8_activations) return;
+  if (const int64_t block = config().quant.activation_block; block > 0) {
+    // Each block of a row is a row of its own (the rows are contiguous).
+    const int64_t numel = x.dim(0) * x.dim(1);
+    DQT_CHECK(x.dim(1) % block == 0 && (!sharded || tp_ == nullptr))
+        << "activation_block " << block << " with " << x.dim(1) << " features per row";
+    ActQuant(ctx_, {.x = x.Flat(0, numel).Reshaped({numel / block, block}), .absmax = {}});
+    return;
+  }
   if (!sharded || tp_ == nullptr) {
     ActQuant(ctx_, {.x = x, .absmax = {}});
     return;
@@ -320,7 +328,7 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   RmsNormForward(
       ctx_,
       {.x = x_final_, .gain = Gain(final_norm_), .y = xn_final_, .rstd = rstd_final_, .eps = eps});
-  if (quantize_head_input_) ActQuant(ctx_, {.x = xn_final_, .absmax = {}});
+  if (quantize_head_input_) QuantizeInput(xn_final_);
 }
 
 double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale, int64_t* count) {

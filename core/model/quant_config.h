@@ -18,6 +18,12 @@ struct QuantConfig {
   QuantGrid grid = QuantGrid::Ternary();  // DQT: the code grid; BitNet: always ternary
   QuantPolicy policy = QuantPolicy::kLinearOnly;
   bool int8_activations = false;  // per-token absmax int8 inputs of quantized linears (STE)
+  // With int8_activations: 0 quantizes each token's input row as a whole; B > 0 each run of B
+  // input features of a row with its own absmax, as llama.cpp's CPU dot products quantize the
+  // activations of quantized weights (Q8_K blocks of 256 for TQ2_0/TQ1_0, Q8_0 blocks of 32 for
+  // Q8_0), so that the function trained and evaluated is the one deployed. Float GEMM only, no
+  // tensor parallelism; B divides d_model and ffn_dim.
+  int activation_block = 0;
   MomentFormat moments = MomentFormat::kFp32;  // DQT moment storage
   ScaleInit scale_init = ScaleInit::kAbsMean;
   // Recompute each code tensor's scale every step as the reference code does,

@@ -37,6 +37,8 @@ std::string ConfigText(const LlamaConfig& c) {
     << "\nquant_per_channel " << (q.per_channel_scale ? 1 : 0) << "\nquant_moments "
     << static_cast<int>(q.moments) << "\n";
   if (q.optimizer == OptimizerKind::kTernaryLlm) m << "quant_dlt_group " << q.dlt_group << "\n";
+  // Written only when set, so checkpoints without it read and hash as before.
+  if (q.activation_block > 0) m << "quant_activation_block " << q.activation_block << "\n";
   return m.str();
 }
 
@@ -87,6 +89,8 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.quant.policy = static_cast<QuantPolicy>(i);
       else if (k == "quant_int8_activations")
         c.quant.int8_activations = i != 0;
+      else if (k == "quant_activation_block" && i > 0 && i <= (1 << 20))
+        c.quant.activation_block = static_cast<int>(i);
       else if (k == "quant_per_channel")
         c.quant.per_channel_scale = i != 0;
       else if (k == "quant_moments" && i >= 0 && i <= 2)

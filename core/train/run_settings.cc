@@ -88,6 +88,7 @@ std::vector<RunSetting> ResumeSettings(const RunConfig& c, uint64_t train_tokens
       {"quant.recompute_scale", Bool(q.recompute_scale)},
       {"quant.forward_gemm", GemmName(q.forward_gemm)},
       {"quant.dlt_group", absl::StrCat(q.dlt_group)},
+      {"quant.activation_block", absl::StrCat(q.activation_block)},
       {"distill.off_lambda", Float(c.distill.off_lambda)},
       {"distill.off_layers", absl::StrJoin(c.distill.off_layers, ",")},
       {"optimizer.lr", Float(sc.peak_lr)},

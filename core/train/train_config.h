@@ -14,6 +14,7 @@ struct DataConfig {
   std::string train_shard;  // token shard written by dqt_prepare
   std::string eval_shard;   // held-out token shard
   uint64_t seed = 1;        // sampler seed
+  std::string tokenizer;    // the shards' tokenizer file, checked against them (may be empty)
 };
 
 enum class DeviceChoice { kCpu, kCuda, kAuto };

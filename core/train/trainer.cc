@@ -51,6 +51,39 @@ absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, i
   return absl::OkStatus();
 }
 
+// Train and eval shards made by one tokenizer, the run's (data.tokenizer) when it names one, and
+// a recorded tokenizer's vocabulary inside the model's.
+absl::Status CheckShardTokenizers(const DataConfig& data, const TokenShard& train,
+                                  const TokenShard& eval, int vocab) {
+  const std::string train_what = "data.train_shard " + data.train_shard;
+  const std::string eval_what = "data.eval_shard " + data.eval_shard;
+  DQT_RETURN_IF_ERROR(
+      CheckSameTokenizer(train.tokenizer(), train_what, eval.tokenizer(), eval_what));
+  if (!data.tokenizer.empty()) {
+    absl::StatusOr<TokenizerIdentity> run = IdentifyTokenizerFile(data.tokenizer);
+    if (!run.ok()) {
+      return absl::Status(run.status().code(),
+                          absl::StrCat("data.tokenizer: ", run.status().message()));
+    }
+    const std::string run_what = "data.tokenizer " + data.tokenizer;
+    DQT_RETURN_IF_ERROR(CheckSameTokenizer(train.tokenizer(), train_what, *run, run_what));
+    DQT_RETURN_IF_ERROR(CheckSameTokenizer(eval.tokenizer(), eval_what, *run, run_what));
+    if (run->vocab_size > static_cast<uint32_t>(vocab)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "data.tokenizer %s has %d ids but model.vocab_size is %d; the model must embed them all",
+          data.tokenizer, run->vocab_size, vocab));
+    }
+  }
+  for (const TokenShard* shard : {&train, &eval}) {
+    if (shard->tokenizer().vocab_size > static_cast<uint32_t>(vocab)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s was made by a tokenizer of %d ids but model.vocab_size is %d",
+                          shard->path(), shard->tokenizer().vocab_size, vocab));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string HealthJson(const HealthByLayerType& health) {
   std::string out;
   for (const auto& [type, h] : health) {
@@ -154,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   }
   DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
   DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
+  DQT_RETURN_IF_ERROR(CheckShardTokenizers(config.data, train, eval, config.model.vocab_size));
   DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
   DQT_RETURN_IF_ERROR(CheckTokenRange(eval, config.data.eval_shard, config.model.vocab_size));
   if (eval.size() < static_cast<uint64_t>(config.train.seq_len) + 1) {

@@ -45,9 +45,10 @@ absl::Status ExportGguf(const ExportArgs& args) {
   for (const auto& [type, n] : counts)
     summary += absl::StrCat(summary.empty() ? "" : ", ", n, " ", type);
   std::printf(
-      "dqt_export: wrote %s (GGUF v3, llama architecture, GPT-2 tokenizer; %lld bytes; "
+      "dqt_export: wrote %s (GGUF v3, llama architecture, %s tokenizer; %lld bytes; "
       "tensors: %s) from %s\n",
-      args.out.c_str(), static_cast<long long>(report.bytes), summary.c_str(), args.ckpt.c_str());
+      args.out.c_str(), args.tokenizer.spm_model.empty() ? "GPT-2" : "SentencePiece",
+      static_cast<long long>(report.bytes), summary.c_str(), args.ckpt.c_str());
   return absl::OkStatus();
 }
 
@@ -61,6 +62,10 @@ absl::Status Main(const ExportArgs& args) {
   }
   if (args.out.empty()) return absl::InvalidArgumentError("--out is required");
   if (args.format == "gguf") return ExportGguf(args);
+  if (!args.tokenizer.spm_model.empty()) {
+    return absl::InvalidArgumentError(
+        "--spm_model is for --format gguf; the safetensors export writes GPT-2 tokenizer files");
+  }
   dqt::ProgressLine progress("exporting", 2, "stages");
   progress.Update(0, "loading " + args.ckpt);
   // Loaded as trained, so its config says whether the activations were int8 (the weights are the
@@ -95,6 +100,8 @@ int main(int argc, char** argv) {
   flags.String("gguf_ternary", &args.gguf_ternary,
                "gguf: ternary tensors as tq2_0 (2 bits/weight) or tq1_0 (1.6875)");
   dqt::DeclareTokenizerFlags(flags, &args.tokenizer);
+  flags.String("spm_model", &args.tokenizer.spm_model,
+               "gguf: a SentencePiece BPE tokenizer.model to write instead of GPT-2's");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return dqt::FailWith("dqt_export", s);
   if (!flags.positional().empty()) {
     return dqt::FailWith(

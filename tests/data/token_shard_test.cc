@@ -1,4 +1,5 @@
-// Token shard files: round trips in both widths and the errors for damaged or missing files.
+// Token shard files: round trips in both widths, the recorded tokenizer (and version-1 shards
+// without one), and the errors for damaged or missing files.
 #include "data/token_shard.h"
 
 #include <unistd.h>
@@ -53,7 +54,7 @@ std::vector<int32_t> Ramp(size_t n, int32_t scale) {
 void ExpectRoundTrip(const std::vector<int32_t>& tokens, uint32_t expected_width) {
   const std::string path = TempPath("round_trip.bin");
   ASSERT_THAT(WriteTokenShard(path, tokens, 123456789), IsOk());
-  EXPECT_EQ(std::filesystem::file_size(path), 40 + tokens.size() * expected_width);
+  EXPECT_EQ(std::filesystem::file_size(path), 64 + tokens.size() * expected_width);
   auto shard = TokenShard::Open(path);
   ASSERT_THAT(shard, IsOk());
   EXPECT_EQ(shard->size(), tokens.size());
@@ -123,9 +124,14 @@ TEST(TokenShardTest, BadHeaderFields) {
   EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kInvalidArgument, "bad magic"));
 
   std::string bad_version = bytes;
-  bad_version[8] = 2;
+  bad_version[8] = 3;
   WriteBytes(path, bad_version);
-  EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kInvalidArgument, "version 2"));
+  EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kInvalidArgument, "version 3"));
+
+  std::string bad_kind = bytes;
+  bad_kind[32] = 9;
+  WriteBytes(path, bad_kind);
+  EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kInvalidArgument, "kind 9"));
 
   std::string bad_width = bytes;
   bad_width[12] = 3;
@@ -134,6 +140,68 @@ TEST(TokenShardTest, BadHeaderFields) {
 
   WriteBytes(path, "");
   EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kInvalidArgument, "bad magic"));
+}
+
+TokenizerIdentity FakeTokenizer(TokenizerKind kind, uint8_t salt) {
+  TokenizerIdentity id;
+  id.kind = kind;
+  id.vocab_size = 1000 + salt;
+  for (size_t i = 0; i < id.digest.size(); ++i) id.digest[i] = static_cast<uint8_t>(salt + i);
+  return id;
+}
+
+TEST(TokenShardTest, RecordsItsTokenizer) {
+  const std::string path = TempPath("recorded.bin");
+  const TokenizerIdentity spm = FakeTokenizer(TokenizerKind::kSentencePiece, 7);
+  ASSERT_THAT(WriteTokenShard(path, Ramp(10, 1), 50, spm), IsOk());
+  auto shard = TokenShard::Open(path);
+  ASSERT_THAT(shard, IsOk());
+  EXPECT_EQ(shard->tokenizer(), spm);
+  EXPECT_EQ(shard->tokenizer().ToString(),
+            "SentencePiece (vocab 1007, sha256 0708090a0b0c0d0e0f10111213141516)");
+  ASSERT_THAT(WriteTokenShard(path, Ramp(10, 1), 50), IsOk());  // none given: unrecorded
+  EXPECT_FALSE(TokenShard::Open(path)->tokenizer().recorded());
+}
+
+// A version-1 shard (40-byte header, written before tokenizers were recorded) reads as it did,
+// with an unrecorded tokenizer.
+TEST(TokenShardTest, ReadsVersionOneShards) {
+  const std::string path = TempPath("v1.bin");
+  const std::vector<int32_t> tokens = Ramp(1000, 1);
+  ASSERT_THAT(WriteTokenShard(path, tokens, 777, FakeTokenizer(TokenizerKind::kGpt2Bpe, 1)),
+              IsOk());
+  std::string v1 = ReadBytes(path);
+  v1[8] = 1;
+  v1.erase(32, 64 - 32);                // drop the tokenizer fields
+  v1.insert(32, std::string(8, '\0'));  // version 1's reserved u64
+  WriteBytes(path, v1);
+  auto shard = TokenShard::Open(path);
+  ASSERT_THAT(shard, IsOk());
+  EXPECT_EQ(shard->size(), tokens.size());
+  EXPECT_EQ(shard->source_bytes(), 777u);
+  EXPECT_FALSE(shard->tokenizer().recorded());
+  for (size_t i = 0; i < tokens.size(); ++i) ASSERT_EQ((*shard)[i], tokens[i]) << "token " << i;
+  WriteBytes(path, v1.substr(0, 30));
+  EXPECT_THAT(TokenShard::Open(path), StatusIs(absl::StatusCode::kDataLoss, "40-byte header"));
+}
+
+// Files of one list must come from one tokenizer; unrecorded parts are taken as they are.
+TEST(TokenShardTest, ListRefusesTwoTokenizers) {
+  const std::string a = TempPath("list_a.bin"), b = TempPath("list_b.bin");
+  const std::string c = TempPath("list_c.bin"), d = TempPath("list_d.bin");
+  const TokenizerIdentity one = FakeTokenizer(TokenizerKind::kSentencePiece, 1);
+  ASSERT_THAT(WriteTokenShard(a, Ramp(10, 1), 50, one), IsOk());
+  ASSERT_THAT(WriteTokenShard(b, Ramp(10, 1), 50), IsOk());
+  ASSERT_THAT(WriteTokenShard(c, Ramp(10, 1), 50, one), IsOk());
+  ASSERT_THAT(WriteTokenShard(d, Ramp(10, 1), 50, FakeTokenizer(TokenizerKind::kSentencePiece, 2)),
+              IsOk());
+  auto same = TokenShard::Open(b + "," + a + "," + c);
+  ASSERT_THAT(same, IsOk());
+  EXPECT_EQ(same->tokenizer(), one);
+  const absl::Status mixed = TokenShard::Open(a + "," + b + "," + d).status();
+  EXPECT_THAT(mixed, StatusIs(absl::StatusCode::kInvalidArgument, "use one tokenizer"));
+  EXPECT_THAT(mixed, StatusIs(absl::StatusCode::kInvalidArgument, a + " was made by"));
+  EXPECT_THAT(mixed, StatusIs(absl::StatusCode::kInvalidArgument, "but " + d + " by"));
 }
 
 TEST(TokenShardTest, OverwriteIsAtomicAndLeavesNoTemporaries) {

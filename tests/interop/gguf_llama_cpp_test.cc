@@ -36,6 +36,11 @@ using ::testing::HasSubstr;
 // Greedy tokens compared per prompt. Prompt + new tokens stay inside the context, so neither side
 // slides a window.
 constexpr int kNewTokens = 16;
+// A logit gap this small is a near-tie: the two implementations' different float summation
+// order (and llama.cpp's fp16 KV cache, its fp16 activations for F16 weights) may decide it
+// either way. Measured in this test: the only disagreements of F16, TQ2_0 and TQ1_0 are at gaps
+// below 0.01.
+constexpr float kNearTie = 0.05f;
 const char* const kPrompts[] = {
     "It was the best of times",
     "Emma Woodhouse, handsome, clever, and rich,",
@@ -84,6 +89,12 @@ LlamaConfig GgufConfig(Kind kind) {
   c.quant.optimizer = OptimizerKind::kDqt;
   const bool ternary = kind == Kind::kTernary || kind == Kind::kTernaryTq1;
   c.quant.grid = ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
+  if (kind != Kind::kInt8) {
+    // llama.cpp's activation rounding for these weight types (Q8_K blocks of 256 for TQ2_0 and
+    // TQ1_0, Q8_0 blocks of 32 for Q8_0) in dqt's forward too.
+    c.quant.int8_activations = true;
+    c.quant.activation_block = ternary ? 256 : 32;
+  }
   return c;
 }
 
@@ -130,9 +141,9 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   ASSERT_THAT(params.Init(), IsOk());
   const ParamTensor& head = params.tensors().back();
   for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
-  if (kind == Kind::kInt8PowerOfTwoScale) {
-    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0 holds the
-    // weights exactly.
+  if (kind != Kind::kInt8) {
+    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0, TQ2_0 and
+    // TQ1_0 hold the weights exactly.
     for (const ParamTensor& t : params.tensors()) {
       if (t.storage == ParamStorage::kCodes) {
         params.set_scale(t, 0, std::exp2(std::round(std::log2(params.scale(t, 0)))));
@@ -233,13 +244,23 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
     for (const JsonValue& v : generated->items[p].items)
       got.push_back(static_cast<int32_t>(v.number));
     ASSERT_EQ(got.size(), want[p].size());
-    // Equality holds (and is required) for F16 weights. For Q8_0 and TQ2_0 llama.cpp's CPU dot
-    // products quantize the activations to 8 bits (Q8_0 blocks of 32, Q8_K blocks of 256) and
-    // greedy tokens part from dqt's fp32 forward after a few tokens: NOT yet the bar
-    // (docs/INTEROP.md); the count is printed, the first-token agreement of Q8_0 checked.
+    // F16: equal, required. TQ2_0/TQ1_0 (dqt rounding activations in llama.cpp's Q8_K blocks):
+    // equal up to the first position where dqt's own top-1/top-2 logit gap is below kNearTie;
+    // there float summation order (and llama.cpp's fp16 KV cache) may pick the other token and
+    // the paths may part. Q8_0: not required (docs/INTEROP.md: differences remain that dqt's
+    // block-32 rounding does not remove); the count is printed.
     if (kind == Kind::kInt8) {
       EXPECT_EQ(got, want[p]) << "prompt \"" << kPrompts[p] << "\": llama.cpp "
                               << tokenizer->Decode(got) << " | dqt " << tokenizer->Decode(want[p]);
+    }
+    if (kind == Kind::kTernary || kind == Kind::kTernaryTq1) {
+      size_t tie = 0;
+      while (tie < margins[p].size() && margins[p][tie] >= kNearTie) ++tie;
+      for (size_t i = 0; i < tie; ++i) {
+        EXPECT_EQ(got[i], want[p][i])
+            << "prompt " << p << " token " << i << ": llama.cpp " << got[i] << ", dqt "
+            << want[p][i] << " (no near-tie before)";
+      }
     }
     equal_prompts += got == want[p];
     size_t same = 0;
@@ -250,10 +271,10 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
               equal_prompts, want.size(), kNewTokens, want_type);
 
   // Teacher-forced: after every prefix of dqt's greedy text, llama.cpp's greedy token must be
-  // dqt's wherever dqt's own top-1/top-2 logit gap exceeds kMargin, the bound on how far the
-  // 8-bit activation rounding of llama.cpp's quantized dot products (and fp16 d) moves a logit
-  // gap in this model; below it the two may pick different near-tied tokens.
-  constexpr float kMargin = 0.5f;
+  // dqt's wherever dqt's own top-1/top-2 logit gap exceeds kMargin: kNearTie where dqt computes
+  // what llama.cpp computes (F16, TQ2_0, TQ1_0), 0.5 for Q8_0, whose remaining difference moves
+  // logit gaps by up to ~0.3 in this model.
+  const float kMargin = kind == Kind::kInt8PowerOfTwoScale ? 0.5f : kNearTie;
   const JsonValue* forced = json->Find("forced");
   ASSERT_NE(forced, nullptr);
   ASSERT_EQ(forced->items.size(), want.size());
@@ -312,6 +333,89 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   EXPECT_EQ(types->Find("blk.1.attn_norm.weight")->number, 0);
   const int want_ggml[] = {35, 34, 8, 1};
   EXPECT_EQ(types->Find("blk.0.ffn_down.weight")->number, want_ggml[static_cast<int>(kind)]);
+}
+
+// A SentencePiece BPE tokenizer (trained by dqt_tokenizer on 300 KB of the corpus) in the GGUF:
+// llama.cpp must tokenize text into the ids libsentencepiece gives (dqt_tokenizer encode), and
+// @huggingface/gguf must read the "llama" (SPM) vocabulary back.
+class GgufSentencePieceTest : public GgufLlamaCppTest {};
+
+TEST_F(GgufSentencePieceTest, LlamaCppTokenizesLikeSentencePiece) {
+  const std::string corpus = dir_ + "/corpus.txt";
+  {
+    std::ifstream in(DataPath("gutenberg_train.txt"), std::ios::binary);
+    std::string text(300000, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(text.size()));
+    std::ofstream(corpus, std::ios::binary) << text;
+  }
+  const std::string tok = dir_ + "/tok";
+  std::string out;
+  ASSERT_EQ(RunShell(Quote(bin_dir_ + "/dqt_tokenizer") + " train --input " + Quote(corpus) +
+                         " --vocab_size 1000 --model_type bpe --out " + Quote(tok) + " 2>&1",
+                     &out),
+            0)
+      << out;
+
+  LlamaConfig config = GgufConfig(Kind::kInt8);
+  config.vocab_size = 1024;  // padded past the 1000 pieces: [PADn] unused ids
+  LlamaParams params(config);
+  ASSERT_THAT(params.Init(), IsOk());
+  absl::StatusOr<std::string> ckpt = SaveCheckpoint(dir_ + "/ckpt", params, nullptr, {});
+  ASSERT_THAT(ckpt, IsOk());
+  const std::string gguf = dir_ + "/model.gguf";
+  const std::string export_cmd = Quote(bin_dir_ + "/dqt_export") + " --format gguf --ckpt " +
+                                 Quote(*ckpt) + " --out " + Quote(gguf) + " --spm_model ";
+  out.clear();
+  ASSERT_EQ(RunShell(export_cmd + Quote(tok + ".model") + " 2>&1", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("SentencePiece tokenizer")) << out;
+  // A tokenizer file of the wrong kind is an error that says so.
+  out.clear();
+  EXPECT_NE(RunShell(export_cmd + Quote(encoder_) + " 2>&1", &out), 0);
+  EXPECT_THAT(out, HasSubstr("is not a SentencePiece model (tokenizer.model)")) << out;
+
+  const std::vector<std::string> texts = {
+      "It was the best of times",
+      "Emma Woodhouse, handsome, clever, and rich,",
+      "  tabs\tand\nnewlines  ",
+      "in 1811, 42 guineas; na\xc3\xafve caf\xc3\xa9 \xf0\x9f\xa6\x99!",  // digits, Latin-1, emoji
+      "\"Yes,\" said he.\n\n",
+  };
+  std::string json_in = "{\"prompts\": [], \"texts\": [";
+  for (size_t i = 0; i < texts.size(); ++i) json_in += (i ? ", " : "") + JsonQuote(texts[i]);
+  json_in += "]}";
+  std::ofstream(dir_ + "/prompts.json") << json_in;
+  std::string json_text;
+  ASSERT_EQ(RunShell("cd " + Quote(dir_) + " && node llama_cpp_generate.mjs " + Quote(gguf) +
+                         " prompts.json 0 2>" + Quote(dir_ + "/node_err.txt"),
+                     &json_text),
+            0)
+      << ReadAll(dir_ + "/node_err.txt");
+  absl::StatusOr<JsonValue> json = ParseJson(json_text);
+  ASSERT_THAT(json, IsOk()) << json_text;
+  const JsonValue* tokenized = json->Find("tokenized");
+  ASSERT_NE(tokenized, nullptr);
+  ASSERT_EQ(tokenized->items.size(), texts.size());
+  for (size_t t = 0; t < texts.size(); ++t) {
+    std::string ids;
+    ASSERT_EQ(RunShell(Quote(bin_dir_ + "/dqt_tokenizer") + " encode --model " +
+                           Quote(tok + ".model") + " --text " + Quote(texts[t]),
+                       &ids),
+              0);
+    std::string got;
+    for (const JsonValue& v : tokenized->items[t].items)
+      got += (got.empty() ? "" : " ") + std::to_string(static_cast<int>(v.number));
+    EXPECT_EQ(got + "\n", ids) << "text " << t << ": " << texts[t];
+  }
+  const JsonValue* meta = json->Find("metadata");
+  ASSERT_NE(meta, nullptr);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.model")->text, "llama");
+  EXPECT_EQ(meta->Find("tokenizer.ggml.tokens")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.scores")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.token_type")->Find("length")->number, 1024);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.token_type")->Find("last")->number, 5);  // [PAD1023]
+  EXPECT_EQ(meta->Find("tokenizer.ggml.bos_token_id")->number, 1);
+  EXPECT_EQ(meta->Find("tokenizer.ggml.eos_token_id")->number, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GgufLlamaCppTest,

@@ -353,6 +353,16 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
       {{"quant.moments=bf16"}, "quant.moments = BF16: only quant.optimizer = DQT"},
       {{"quant.moments=int8"}, "quant.moments = INT8: only quant.optimizer = DQT"},
       {{"quant.recompute_scale=true"}, "quant.recompute_scale = true: only DQT"},
+      {{"quant.activation_block=32"}, "quant.activation_block = 32: needs quant.int8_activations"},
+      {{"quant.optimizer=dqt", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+        "quant.activation_block=-1"},
+       "quant.activation_block = -1: must be 0 (per token) or a positive"},
+      {{"quant.optimizer=dqt", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+        "quant.activation_block=48"},
+       "quant.activation_block = 48: must divide model.d_model"},
+      {{"quant.optimizer=dqt", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+        "quant.activation_block=32", "quant.forward_gemm=GEMM_INT8"},
+       "quant.activation_block = 32: needs quant.forward_gemm = GEMM_FLOAT"},
       {{"quant.weight_bits=4"}, "quant.weight_bits = 4: must be 0 unless quant.weight_format"},
       {{"quant.optimizer=dqt", "quant.weight_format=INTEGER"},
        "quant.weight_bits = 0: must be in [2, 8]"},
@@ -363,6 +373,8 @@ TEST(ValidateTest, QuantModesAndTheirRules) {
     EXPECT_THAT(ValidateWith(overrides), StatusIs(kInvalid, message)) << overrides[0];
   }
   const std::vector<std::vector<std::string>> good = {
+      {"quant.optimizer=dqt", "quant.weight_format=TERNARY", "quant.int8_activations=true",
+       "quant.activation_block=32"},
       {"quant.optimizer=bitnet", "quant.weight_format=TERNARY", "quant.int8_activations=true"},
       {"quant.optimizer=dqt", "quant.weight_format=TERNARY", "quant.policy=ALL"},
       {"quant.optimizer=dqt", "quant.weight_format=INTEGER", "quant.weight_bits=4",

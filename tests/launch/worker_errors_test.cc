@@ -8,8 +8,11 @@
 #include <fstream>
 #include <string>
 
+#include "data/gpt2_files.h"
 #include "data/token_shard.h"
+#include "data/tokenizer_identity.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace dqt {
 namespace {
@@ -45,14 +48,16 @@ std::string TinyConfig() {
   return std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt";
 }
 
-// A valid pair of shards so that only the fault under test is wrong.
-std::string ShardOverrides() {
+// A valid pair of shards so that only the fault under test is wrong; each records the given
+// tokenizer (none by default).
+std::string ShardOverrides(const TokenizerIdentity& train_tokenizer = {},
+                           const TokenizerIdentity& eval_tokenizer = {}) {
   std::vector<int32_t> tokens(4000);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i * 7 % 50257);
   const std::string train = ::testing::TempDir() + "/w_train.bin";
   const std::string eval = ::testing::TempDir() + "/w_eval.bin";
-  EXPECT_TRUE(WriteTokenShard(train, tokens, 16000).ok());
-  EXPECT_TRUE(WriteTokenShard(eval, tokens, 16000).ok());
+  EXPECT_TRUE(WriteTokenShard(train, tokens, 16000, train_tokenizer).ok());
+  EXPECT_TRUE(WriteTokenShard(eval, tokens, 16000, eval_tokenizer).ok());
   return " --set data.train_shard=" + train + " --set data.eval_shard=" + eval;
 }
 
@@ -104,9 +109,57 @@ TEST(WorkerErrors, TokensOutsideTheVocabulary) {
       "outside the model vocabulary");
 }
 
+TokenizerIdentity SentencePieceLike(uint8_t salt) {
+  TokenizerIdentity id;
+  id.kind = TokenizerKind::kSentencePiece;
+  id.vocab_size = 8000;
+  id.digest.fill(salt);
+  return id;
+}
+
+TEST(WorkerErrors, TrainAndEvalShardsOfDifferentTokenizers) {
+  const Result r = RunWorker("--cfg " + TinyConfig() +
+                             ShardOverrides(SentencePieceLike(1), SentencePieceLike(2)));
+  ExpectFailure(r, "data.train_shard");
+  ExpectFailure(r, "use one tokenizer");
+}
+
+// data.tokenizer names the run's tokenizer: shards that record another are refused, shards of it
+// train, and a file that is no tokenizer is an error naming the field.
+TEST(WorkerErrors, RunTokenizerAgainstTheShards) {
+  const std::string encoder = testing::DataPath("encoder.json");
+  absl::StatusOr<std::string> json = ReadWholeFile(encoder);
+  absl::StatusOr<std::string> bpe = ReadWholeFile(testing::DataPath("vocab.bpe"));
+  if (!json.ok() || !bpe.ok()) GTEST_SKIP() << "GPT-2 files not fetched (launch/fetch_data.sh)";
+  const TokenizerIdentity gpt2 = Gpt2Identity(*json, *bpe, 50257);
+  const std::string run_tokenizer = " --set data.tokenizer=" + encoder;
+
+  const Result other =
+      RunWorker("--cfg " + TinyConfig() +
+                ShardOverrides(SentencePieceLike(1), SentencePieceLike(1)) + run_tokenizer);
+  ExpectFailure(other, "data.tokenizer " + encoder);
+  ExpectFailure(other, "SentencePiece (vocab 8000");
+
+  const Result not_a_tokenizer = RunWorker("--cfg " + TinyConfig() + ShardOverrides(gpt2, gpt2) +
+                                           " --set data.tokenizer=" + TinyConfig());
+  ExpectFailure(not_a_tokenizer, "data.tokenizer: ");
+  ExpectFailure(not_a_tokenizer, "not a tokenizer file");
+  // Shards of the run's own tokenizer train: ValidRunSucceeds.
+}
+
+// With the GPT-2 files fetched, shards that record them and data.tokenizer naming them (else
+// unrecorded shards, which are not checked).
 TEST(WorkerErrors, ValidRunSucceeds) {
-  const Result r = RunWorker("--cfg " + TinyConfig() + ShardOverrides() +
-                             " --set train.steps=2 --set train.eval_every=0");
+  std::string data = ShardOverrides();
+  const std::string encoder = testing::DataPath("encoder.json");
+  absl::StatusOr<std::string> json = ReadWholeFile(encoder);
+  absl::StatusOr<std::string> bpe = ReadWholeFile(testing::DataPath("vocab.bpe"));
+  if (json.ok() && bpe.ok()) {
+    const TokenizerIdentity gpt2 = Gpt2Identity(*json, *bpe, 50257);
+    data = ShardOverrides(gpt2, gpt2) + " --set data.tokenizer=" + encoder;
+  }
+  const Result r =
+      RunWorker("--cfg " + TinyConfig() + data + " --set train.steps=2 --set train.eval_every=0");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"step\":1"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("bits/byte"), std::string::npos) << r.output;
