@@ -79,7 +79,7 @@ class Trainer {
   struct StepResult {
     double loss = 0, grad_norm = 0;
     bool skipped = false;  // train.on_nonfinite = SKIP_STEP left this step's update out
-    double off_loss = 0;  // OFF: mean (1 - cos) over the chosen layers and this rank's tokens
+    double off_loss = 0;   // OFF: mean (1 - cos) over the chosen layers and this rank's tokens
     HealthByLayerType health;
   };
   // One optimizer step: micro-batches, gradient reduction, global norm, update (plain), or the

@@ -133,15 +133,15 @@ absl::Status Main(const EvalArgs& args) {
         dqt::JsonQuote(args.ckpt).c_str(), dqt::JsonQuote(args.text).c_str(),
         dqt::JsonQuote(args.shard).c_str(), args.ternarize ? "true" : "false",
         args.fp_activations ? "true" : "false", dqt::JsonQuote(computes).c_str(),
-        dqt::JsonNumber(r.loss).c_str(), dqt::JsonNumber(r.perplexity).c_str(),
-        bits_json.c_str(), static_cast<long long>(r.tokens), tokens.size(),
+        dqt::JsonNumber(r.loss).c_str(), dqt::JsonNumber(r.perplexity).c_str(), bits_json.c_str(),
+        static_cast<long long>(r.tokens), tokens.size(),
         static_cast<unsigned long long>(input.bytes), seq_len, static_cast<long long>(windows));
   } else {
     std::printf(
         "%s: loss %.4f nats/token, perplexity %.3f, %s bits/byte over %lld tokens "
         "(%lld windows of %d; %zu tokens, %llu bytes of text)\ncomputed with: %s\n",
-        input.name.c_str(), r.loss, r.perplexity, bits_text.c_str(), static_cast<long long>(r.tokens),
-        static_cast<long long>(windows), seq_len, tokens.size(),
+        input.name.c_str(), r.loss, r.perplexity, bits_text.c_str(),
+        static_cast<long long>(r.tokens), static_cast<long long>(windows), seq_len, tokens.size(),
         static_cast<unsigned long long>(input.bytes), computes.c_str());
   }
   return absl::OkStatus();

@@ -97,7 +97,7 @@ TEST(TokenShardAdversarial, HugeCountsArePrintedAsTheyAre) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   EXPECT_THAT(TokenShard::Open(path),
               StatusIs(absl::StatusCode::kDataLoss,
-                       "header says 18446744073709551615 tokens x 2 bytes + 40 = more than 2^64"));
+                       "header says 18446744073709551615 tokens x 2 bytes + 64 = more than 2^64"));
 }
 
 TEST(LlmcShardTest, SeveralFilesAreOneDataset) {
