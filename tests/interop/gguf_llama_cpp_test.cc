@@ -36,11 +36,6 @@ using ::testing::HasSubstr;
 // Greedy tokens compared per prompt. Prompt + new tokens stay inside the context, so neither side
 // slides a window.
 constexpr int kNewTokens = 16;
-// A logit gap this small is a near-tie: the two implementations' different float summation
-// order (and llama.cpp's fp16 KV cache, its fp16 activations for F16 weights) may decide it
-// either way. Measured in this test: the only disagreements of F16, TQ2_0 and TQ1_0 are at gaps
-// below 0.01.
-constexpr float kNearTie = 0.05f;
 const char* const kPrompts[] = {
     "It was the best of times",
     "Emma Woodhouse, handsome, clever, and rich,",
@@ -89,12 +84,6 @@ LlamaConfig GgufConfig(Kind kind) {
   c.quant.optimizer = OptimizerKind::kDqt;
   const bool ternary = kind == Kind::kTernary || kind == Kind::kTernaryTq1;
   c.quant.grid = ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
-  if (kind != Kind::kInt8) {
-    // llama.cpp's activation rounding for these weight types (Q8_K blocks of 256 for TQ2_0 and
-    // TQ1_0, Q8_0 blocks of 32 for Q8_0) in dqt's forward too.
-    c.quant.int8_activations = true;
-    c.quant.activation_block = ternary ? 256 : 32;
-  }
   return c;
 }
 
@@ -141,9 +130,9 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   ASSERT_THAT(params.Init(), IsOk());
   const ParamTensor& head = params.tensors().back();
   for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
-  if (kind != Kind::kInt8) {
-    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0, TQ2_0 and
-    // TQ1_0 hold the weights exactly.
+  if (kind == Kind::kInt8PowerOfTwoScale) {
+    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0 holds the
+    // weights exactly.
     for (const ParamTensor& t : params.tensors()) {
       if (t.storage == ParamStorage::kCodes) {
         params.set_scale(t, 0, std::exp2(std::round(std::log2(params.scale(t, 0)))));
@@ -244,23 +233,13 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
     for (const JsonValue& v : generated->items[p].items)
       got.push_back(static_cast<int32_t>(v.number));
     ASSERT_EQ(got.size(), want[p].size());
-    // F16: equal, required. TQ2_0/TQ1_0 (dqt rounding activations in llama.cpp's Q8_K blocks):
-    // equal up to the first position where dqt's own top-1/top-2 logit gap is below kNearTie;
-    // there float summation order (and llama.cpp's fp16 KV cache) may pick the other token and
-    // the paths may part. Q8_0: not required (docs/INTEROP.md: differences remain that dqt's
-    // block-32 rounding does not remove); the count is printed.
+    // Equality holds (and is required) for F16 weights. For Q8_0 and TQ2_0 llama.cpp's CPU dot
+    // products quantize the activations to 8 bits (Q8_0 blocks of 32, Q8_K blocks of 256) and
+    // greedy tokens part from dqt's fp32 forward after a few tokens: NOT yet the bar
+    // (docs/INTEROP.md); the count is printed, the first-token agreement of Q8_0 checked.
     if (kind == Kind::kInt8) {
       EXPECT_EQ(got, want[p]) << "prompt \"" << kPrompts[p] << "\": llama.cpp "
                               << tokenizer->Decode(got) << " | dqt " << tokenizer->Decode(want[p]);
-    }
-    if (kind == Kind::kTernary || kind == Kind::kTernaryTq1) {
-      size_t tie = 0;
-      while (tie < margins[p].size() && margins[p][tie] >= kNearTie) ++tie;
-      for (size_t i = 0; i < tie; ++i) {
-        EXPECT_EQ(got[i], want[p][i])
-            << "prompt " << p << " token " << i << ": llama.cpp " << got[i] << ", dqt "
-            << want[p][i] << " (no near-tie before)";
-      }
     }
     equal_prompts += got == want[p];
     size_t same = 0;
@@ -271,10 +250,10 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
               equal_prompts, want.size(), kNewTokens, want_type);
 
   // Teacher-forced: after every prefix of dqt's greedy text, llama.cpp's greedy token must be
-  // dqt's wherever dqt's own top-1/top-2 logit gap exceeds kMargin: kNearTie where dqt computes
-  // what llama.cpp computes (F16, TQ2_0, TQ1_0), 0.5 for Q8_0, whose remaining difference moves
-  // logit gaps by up to ~0.3 in this model.
-  const float kMargin = kind == Kind::kInt8PowerOfTwoScale ? 0.5f : kNearTie;
+  // dqt's wherever dqt's own top-1/top-2 logit gap exceeds kMargin, the bound on how far the
+  // 8-bit activation rounding of llama.cpp's quantized dot products (and fp16 d) moves a logit
+  // gap in this model; below it the two may pick different near-tied tokens.
+  constexpr float kMargin = 0.5f;
   const JsonValue* forced = json->Find("forced");
   ASSERT_NE(forced, nullptr);
   ASSERT_EQ(forced->items.size(), want.size());
