@@ -189,8 +189,9 @@ absl::Status ShardReader::CopyRecordPart(const RecordInfo& record, uint64_t begi
   const uint64_t skip = first % kTernaryCodesPerByte;
   // The shard's checksum matched, so this is what was written: a writer bug or a crafted file,
   // reported rather than left to UnpackTernary's check (which ends the process).
-  if (const int64_t bad = FindInvalidTernary(packed.data(), static_cast<int64_t>(skip), codes);
-      bad >= 0) {
+  // Every code of the bytes read is checked, the `skip` codes before the range too: UnpackTernary
+  // below unpacks whole bytes.
+  if (const int64_t bad = FindInvalidTernary(packed.data(), 0, codes); bad >= 0) {
     return absl::DataLossError(absl::StrCat(
         path, ": record ", record.key.tensor, ".", record.key.field,
         " holds the invalid ternary bit pattern 0b10 at element ",

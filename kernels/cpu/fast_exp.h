@@ -12,8 +12,10 @@
 
 namespace dqt {
 
-inline float VecExp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+inline float VecExp(float in) {
+  // fmax/fmin send NaN to a bound, so the integer conversion below is defined; the NaN itself
+  // is returned at the end (a select, which keeps the loop vectorizable).
+  const float x = std::fmin(std::fmax(in, -87.0f), 88.0f);
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   // x - n ln2 in two pieces (Cody-Waite) so the reduction stays exact.
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -25,7 +27,7 @@ inline float VecExp(float x) {
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
   const float two_n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  return y * two_n;
+  return std::isnan(in) ? in : y * two_n;
 }
 
 inline double VecExp(double x) { return std::exp(x); }
