@@ -135,6 +135,9 @@ class LlamaModel {
 
  private:
   void Reserve(int batch, int seq);
+  // Rows [0, rows) of the head's chunk of logits, allocated on first use after a Reserve: a model
+  // that only runs ForwardBlocks or ForwardLogits (a distillation teacher) never holds it.
+  TensorRef HeadScratch(int64_t rows);
   void Forward(const int32_t* inputs, int batch, int seq);
   void BlockForward(int l, const TensorRef& x_out);
   // Saved activations of block l (the one shared slot under per-block recomputation).
