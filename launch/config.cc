@@ -228,6 +228,7 @@ RunProto DefaultRunProto() {
   distill.set_teacher(c.distill.teacher);
   distill.set_off_lambda(c.distill.off_lambda);
   distill.set_off_layers(absl::StrJoin(c.distill.off_layers, ","));
+  distill.set_logit_lambda(c.distill.logit_lambda);
 
   ParallelProto& p = *run.mutable_parallel();
   p.set_dp(c.parallel.dp);
@@ -409,6 +410,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.distill.teacher = run.distill().teacher();
   c.distill.off_lambda = run.distill().off_lambda();
   c.distill.off_layers = ParseLayerList(run.distill().off_layers()).value_or(std::vector<int>{});
+  c.distill.logit_lambda = run.distill().logit_lambda();
   return c;
 }
 

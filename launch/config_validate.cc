@@ -395,9 +395,27 @@ void CheckParallel(const RunProto& run, Violations& v) {
   }
 }
 
-// OFF: a teacher to distill from, lambda >= 0, block indices that exist.
+// A distillation term with weight `lambda` (field `name`) needs a teacher and parallel.tp = 1.
+void CheckDistillTeacher(const RunProto& run, const std::string& name, float lambda,
+                         Violations& v) {
+  if (run.distill().teacher().empty() && run.checkpoint().init_from().empty()) {
+    v.Add("distill.teacher", "\"\"",
+          absl::StrCat(name,
+                       " > 0 needs a teacher: set distill.teacher or checkpoint.init_from "
+                       "to a checkpoint"));
+  }
+  if (run.parallel().tp() > 1) v.Add(name, absl::StrCat(lambda), "needs parallel.tp = 1");
+}
+
+// OFF and logit distillation: a teacher to distill from, lambdas >= 0, block indices that exist.
 void CheckDistill(const RunProto& run, Violations& v) {
   const proto::DistillProto& d = run.distill();
+  if (!(d.logit_lambda() >= 0) || !std::isfinite(d.logit_lambda())) {
+    v.Add("distill.logit_lambda", absl::StrCat(d.logit_lambda()),
+          "must be >= 0 (0: no logit distillation)");
+  } else if (d.logit_lambda() > 0) {
+    CheckDistillTeacher(run, "distill.logit_lambda", d.logit_lambda(), v);
+  }
   if (!(d.off_lambda() >= 0) || !std::isfinite(d.off_lambda())) {
     v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "must be >= 0 (0: no OFF)");
     return;
@@ -419,13 +437,9 @@ void CheckDistill(const RunProto& run, Violations& v) {
   if (layers->empty()) {
     v.Add("distill.off_layers", "\"\"", "must name at least one block when distill.off_lambda > 0");
   }
-  if (d.teacher().empty() && run.checkpoint().init_from().empty()) {
-    v.Add("distill.teacher", "\"\"",
-          "OFF needs a teacher: set distill.teacher or checkpoint.init_from to a checkpoint");
-  }
-  if (run.parallel().tp() > 1) {
-    v.Add("distill.off_lambda", absl::StrCat(d.off_lambda()), "needs parallel.tp = 1");
-  }
+  // One teacher message when both terms are on.
+  if (d.logit_lambda() > 0) return;
+  CheckDistillTeacher(run, "distill.off_lambda", d.off_lambda(), v);
 }
 
 }  // namespace

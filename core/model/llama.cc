@@ -11,6 +11,7 @@
 #include "kernels/embedding.h"
 #include "kernels/feature_distill.h"
 #include "kernels/linear.h"
+#include "kernels/logit_distill.h"
 #include "kernels/residual.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -175,9 +176,8 @@ void LlamaModel::Reserve(int batch, int seq) {
   recompute_out_ = recompute_ == Recompute::kPerBlock ? act({n, d}) : Tensor();
   rstd_final_ = f32({n});
   xn_final_ = act({n, d});
-  const int64_t chunk = std::min<int64_t>(n, kHeadChunkRows);
-  logits_ = Tensor({chunk, c.vocab_size}, act_, dev, MemoryKind::kWorkspace);
-  losses_ = f32({chunk});
+  logits_ = Tensor();  // HeadScratch allocates it for the new shape
+  losses_ = f32({std::min<int64_t>(n, kHeadChunkRows)});
   row_absmax_ = tp_ != nullptr ? Tensor({n}, DType::kF32, dev, MemoryKind::kWorkspace) : Tensor();
   const QuantGemm gemm = c.quant.forward_gemm;
   if (gemm != QuantGemm::kFloat && params_.has_codes()) {
@@ -335,17 +335,37 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
   CopyBytes(targets_.ref().data, ctx_.device(), targets, Device::kCpu, n * sizeof(int32_t),
             ctx_.stream());
   loss_totals_.Zero(ctx_.stream());
+  if (kd_teacher_ != nullptr && loss_scale != 0.0f) {
+    DQT_CHECK(kd_teacher_->Logits().rank == 2 && kd_teacher_->Logits().dim(0) == n)
+        << "the logit distillation teacher did not run ForwardLogits on this batch";
+    kd_total_.Zero(ctx_.stream());
+    const int64_t chunk = std::min<int64_t>(n, kHeadChunkRows);
+    if (kd_grad_.ref().empty() || kd_grad_.ref().dim(0) < chunk) {
+      kd_grad_ = Tensor();
+      kd_grad_ = Tensor({chunk, config().vocab_size}, act_, ctx_.device(), MemoryKind::kWorkspace);
+    }
+  }
   if (loss_scale != 0.0f) Begin(head_);
   for (int64_t r0 = 0; r0 < n; r0 += kHeadChunkRows) {
     const int64_t rows = std::min<int64_t>(kHeadChunkRows, n - r0);
     const TensorRef xn = xn_final_.ref().Rows(r0, rows);
-    const TensorRef logits = logits_.ref().Rows(0, rows);
+    const TensorRef logits = HeadScratch(rows);
     const TensorRef losses = losses_.ref().Rows(0, rows);
     const TensorRef chunk_targets = targets_.ref().Rows(r0, rows);
     Linear(xn, head_, logits);
+    const bool kd = kd_teacher_ != nullptr && loss_scale != 0.0f;
+    const TensorRef kd_grad = kd ? kd_grad_.ref().Rows(0, rows) : TensorRef();
+    if (kd) {
+      LogitDistill(ctx_, {.student = logits,
+                          .teacher = kd_teacher_->Logits().Rows(r0, rows),
+                          .loss = kd_total_,
+                          .scale = kd_weight_,
+                          .dstudent = kd_grad});
+    }
     CrossEntropy(
         ctx_,
         {.logits = logits, .targets = chunk_targets, .losses = losses, .grad_scale = loss_scale});
+    if (kd) ResidualAdd(ctx_, {.dst = logits, .src = kd_grad});
     TokenLossSum(ctx_, {.losses = losses, .targets = chunk_targets, .totals = loss_totals_});
     if (loss_scale != 0.0f) {
       LinearBackward(ctx_, {.x = xn,
@@ -360,6 +380,10 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
   CopyBytes(totals, Device::kCpu, loss_totals_.ref().data, ctx_.device(), sizeof totals,
             ctx_.stream());
   *count = static_cast<int64_t>(totals[1]);
+  if (kd_teacher_ != nullptr && loss_scale != 0.0f) {
+    CopyBytes(&kd_loss_sum_, Device::kCpu, kd_total_.ref().data, ctx_.device(), sizeof kd_loss_sum_,
+              ctx_.stream());
+  }
   return totals[0];
 }
 
@@ -500,6 +524,37 @@ void LlamaModel::SetFeatureDistillation(const LlamaModel* teacher, std::vector<i
   }
 }
 
+TensorRef LlamaModel::HeadScratch(int64_t rows) {
+  if (logits_.ref().empty()) {
+    const int64_t chunk = std::min<int64_t>(static_cast<int64_t>(batch_) * seq_, kHeadChunkRows);
+    logits_ = Tensor({chunk, config().vocab_size}, act_, ctx_.device(), MemoryKind::kWorkspace);
+  }
+  return logits_.ref().Rows(0, rows);
+}
+
+void LlamaModel::ForwardLogits(const int32_t* inputs, int batch, int seq) {
+  Forward(inputs, batch, seq);
+  const int64_t n = static_cast<int64_t>(batch) * seq, vocab = config().vocab_size;
+  if (all_logits_.ref().empty() || all_logits_.ref().dim(0) != n) {
+    all_logits_ = Tensor();
+    all_logits_ = Tensor({n, vocab}, act_, ctx_.device(), MemoryKind::kWorkspace);
+  }
+  Linear(xn_final_.ref(), head_, all_logits_.ref());
+}
+
+void LlamaModel::SetLogitDistillation(const LlamaModel* teacher, float weight) {
+  DQT_CHECK(teacher == nullptr ||
+            (teacher->config().vocab_size == config().vocab_size && teacher->act_ == act_))
+      << "a logit distillation teacher of another vocabulary or activation dtype";
+  kd_teacher_ = teacher;
+  kd_weight_ = weight;
+  kd_loss_sum_ = 0;
+  if (kd_teacher_ == nullptr) return;
+  if (kd_total_.ref().empty()) {
+    kd_total_ = Tensor({1}, DType::kF64, ctx_.device(), MemoryKind::kWorkspace);
+  }
+}
+
 double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, int batch, int seq,
                                int64_t* count) {
   Forward(inputs, batch, seq);
@@ -508,7 +563,7 @@ double LlamaModel::ForwardLoss(const int32_t* inputs, const int32_t* targets, in
 
 void LlamaModel::LastLogits(const int32_t* tokens, int seq, float* logits) {
   Forward(tokens, 1, seq);
-  const TensorRef row = logits_.ref().Rows(0, 1);
+  const TensorRef row = HeadScratch(1);
   Linear(xn_final_.ref().Rows(seq - 1, 1), head_, row);
   if (act_ == DType::kF32) {
     CopyBytes(logits, Device::kCpu, row.data, ctx_.device(), row.bytes(), ctx_.stream());

@@ -111,6 +111,20 @@ class LlamaModel {
   void SetFeatureDistillation(const LlamaModel* teacher, std::vector<int> layers, float weight);
   double off_loss_sum() const { return off_loss_sum_; }
 
+  // Forward through the blocks, the final norm and the LM head over every token: a logit
+  // distillation teacher's side. Logits() is the (N, vocab) result (activation dtype), valid until
+  // the next ForwardLogits.
+  void ForwardLogits(const int32_t* inputs, int batch, int seq);
+  TensorRef Logits() const { return all_logits_.ref(); }
+
+  // Logit distillation (TernaryLLM, ALGORITHMS.md 5): while `teacher` is set (not owned; null
+  // turns it off), each ForwardBackward adds weight * sum over tokens of
+  // KL(softmax(teacher logits) || softmax(student logits)) to the loss it differentiates; the
+  // teacher must have run ForwardLogits on the same inputs. kd_loss_sum() is the last call's
+  // unweighted KL sum. ForwardLoss (evaluation) ignores it.
+  void SetLogitDistillation(const LlamaModel* teacher, float weight);
+  double kd_loss_sum() const { return kd_loss_sum_; }
+
   // Forward of one sequence; writes the logits (vocab) of its last position to host memory.
   void LastLogits(const int32_t* tokens, int seq, float* logits);
 
@@ -121,6 +135,9 @@ class LlamaModel {
 
  private:
   void Reserve(int batch, int seq);
+  // Rows [0, rows) of the head's chunk of logits, allocated on first use after a Reserve: a model
+  // that only runs ForwardBlocks or ForwardLogits (a distillation teacher) never holds it.
+  TensorRef HeadScratch(int64_t rows);
   void Forward(const int32_t* inputs, int batch, int seq);
   void BlockForward(int l, const TensorRef& x_out);
   // Saved activations of block l (the one shared slot under per-block recomputation).
@@ -178,7 +195,13 @@ class LlamaModel {
   std::vector<int> off_layers_;
   float off_weight_ = 0;
   double off_loss_sum_ = 0;
-  Tensor off_total_;      // (1) f64
+  Tensor off_total_;                        // (1) f64
+  const LlamaModel* kd_teacher_ = nullptr;  // logit distillation's teacher (not owned), or none
+  float kd_weight_ = 0;
+  double kd_loss_sum_ = 0;
+  Tensor kd_total_;       // (1) f64
+  Tensor kd_grad_;        // (head chunk, vocab): the KD gradient of one chunk of logits
+  Tensor all_logits_;     // (N, vocab): ForwardLogits' result
   Tensor grad_slot_;      // (max tensor numel) f32: the fused update's gradient scratch
   Tensor recompute_out_;  // (N, d) where a recomputed block writes its output
   Tensor x_final_, rstd_final_, xn_final_;  // (N, d), (N), (N, d)

@@ -92,6 +92,7 @@ std::vector<RunSetting> ResumeSettings(const RunConfig& c, uint64_t train_tokens
       {"distill.off_lambda", Float(c.distill.off_lambda)},
       {"distill.off_layers",
        c.distill.off_layers.empty() ? "-" : absl::StrJoin(c.distill.off_layers, ",")},
+      {"distill.logit_lambda", Float(c.distill.logit_lambda)},
       {"optimizer.lr", Float(sc.peak_lr)},
       {"optimizer.beta1", Float(a.beta1)},
       {"optimizer.beta2", Float(a.beta2)},

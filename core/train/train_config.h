@@ -60,11 +60,14 @@ struct CheckpointConfig {
   std::string init_from;
 };
 
-// OFF feature distillation (proto DistillProto): off when off_lambda is 0.
+// OFF feature distillation and logit distillation (proto DistillProto): each off when its lambda
+// is 0.
 struct DistillConfig {
   std::string teacher;  // checkpoint dir ("": checkpoint.init_from)
   float off_lambda = 0;
   std::vector<int> off_layers;
+  float logit_lambda = 0;
+  bool needs_teacher() const { return off_lambda > 0 || logit_lambda > 0; }
 };
 
 struct LogConfig {

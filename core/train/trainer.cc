@@ -223,7 +223,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   if (!config.checkpoint.resume.empty()) {
     DQT_RETURN_IF_ERROR(t->Resume(config.checkpoint.resume, resume_note));
   }
-  if (config.distill.off_lambda > 0) DQT_RETURN_IF_ERROR(t->MakeTeacher());
+  if (config.distill.needs_teacher()) DQT_RETURN_IF_ERROR(t->MakeTeacher());
   if (!config.checkpoint.init_from.empty()) {
     // A new run from those weights: step 0, fresh optimizer state, data from the start.
     DQT_RETURN_IF_ERROR(InitFromCheckpoint(config.checkpoint.init_from, t->model_->params()));
@@ -289,20 +289,33 @@ absl::Status Trainer::MakeTeacher() {
     DQT_RETURN_IF_ERROR(InitFromCheckpoint(path, teacher_->params(),
                                            own ? "distill.teacher" : "checkpoint.init_from"));
   }
-  // The gradient of off_lambda * mean over layers and the step's tokens of (1 - cos).
+  // The gradients of off_lambda * mean over layers and the step's tokens of (1 - cos), and of
+  // logit_lambda * mean over the step's tokens of KL(p_teacher || p_student).
   const TrainConfig& tc = config_.train;
   const double tokens = double(tc.micro_batch) * tc.seq_len * tc.grad_accum;
-  model_->SetFeatureDistillation(teacher_.get(), d.off_layers,
-                                 static_cast<float>(d.off_lambda / (tokens * d.off_layers.size())));
+  if (d.off_lambda > 0) {
+    model_->SetFeatureDistillation(
+        teacher_.get(), d.off_layers,
+        static_cast<float>(d.off_lambda / (tokens * d.off_layers.size())));
+  }
+  if (d.logit_lambda > 0) {
+    model_->SetLogitDistillation(teacher_.get(), static_cast<float>(d.logit_lambda / tokens));
+  }
   return Log(absl::StrFormat(
-      "{\"event\":\"teacher\",\"from\":\"%s\",\"off_lambda\":%g,\"off_layers\":\"%s\"}", path,
-      d.off_lambda, absl::StrJoin(d.off_layers, ",")));
+      "{\"event\":\"teacher\",\"from\":\"%s\",\"off_lambda\":%g,\"off_layers\":\"%s\","
+      "\"logit_lambda\":%g}",
+      path, d.off_lambda, absl::StrJoin(d.off_layers, ","), d.logit_lambda));
 }
 
 void Trainer::TeacherForward(const std::vector<int32_t>& inputs) {
   if (teacher_ == nullptr) return;
   const ChargeMemoryTo charge(MemoryKind::kTeacher);  // its activations are the teacher's too
-  teacher_->ForwardBlocks(inputs.data(), config_.train.micro_batch, config_.train.seq_len);
+  const TrainConfig& tc = config_.train;
+  if (config_.distill.logit_lambda > 0) {
+    teacher_->ForwardLogits(inputs.data(), tc.micro_batch, tc.seq_len);
+  } else {
+    teacher_->ForwardBlocks(inputs.data(), tc.micro_batch, tc.seq_len);
+  }
 }
 
 Trainer::~Trainer() {
@@ -456,10 +469,16 @@ absl::StatusOr<bool> Trainer::GuardStep(int step, double loss, double grad_norm,
 }
 
 double Trainer::OffMean(double off_sum, int micro_batches) const {
-  if (teacher_ == nullptr) return 0;
+  if (config_.distill.off_lambda == 0) return 0;
   const TrainConfig& tc = config_.train;
   return off_sum /
          (double(tc.micro_batch) * tc.seq_len * micro_batches * config_.distill.off_layers.size());
+}
+
+double Trainer::KdMean(double kd_sum, int micro_batches) const {
+  if (config_.distill.logit_lambda == 0) return 0;
+  const TrainConfig& tc = config_.train;
+  return kd_sum / (double(tc.micro_batch) * tc.seq_len * micro_batches);
 }
 
 absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, float loss_scale,
@@ -467,7 +486,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
                                                   std::vector<int32_t>* targets) {
   const TrainConfig& tc = config_.train;
   model_->params().grads().Zero();
-  double loss_sum = 0, off_sum = 0;
+  double loss_sum = 0, off_sum = 0, kd_sum = 0;
   int64_t scored = 0;
   for (int micro = 0; micro < tc.grad_accum; ++micro) {
     FillBatch(inputs, targets);
@@ -476,6 +495,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
     loss_sum += model_->ForwardBackward(inputs->data(), targets->data(), tc.micro_batch, tc.seq_len,
                                         loss_scale, &count);
     off_sum += model_->off_loss_sum();
+    kd_sum += model_->kd_loss_sum();
     DQT_RETURN_IF_ERROR(model_->TakeCommStatus());
     scored += count;
   }
@@ -484,6 +504,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::Step(int step, float lr, float wd, 
   StepResult r;
   r.loss = loss_sum / std::max<int64_t>(scored, 1);
   r.off_loss = OffMean(off_sum, tc.grad_accum);
+  r.kd_loss = KdMean(kd_sum, tc.grad_accum);
   DQT_ASSIGN_OR_RETURN(r.grad_norm,
                        GlobalGradNorm(model_->params(), optimizer_->owned(), sharded_ != nullptr,
                                       grid_.dp_group(), grid_.tp_group()));
@@ -533,6 +554,7 @@ absl::StatusOr<Trainer::StepResult> Trainer::FusedStep(int step, float lr, float
   for (double v : squares) total += v;
   r.loss = loss_sum / std::max<int64_t>(count, 1);
   r.off_loss = OffMean(model_->off_loss_sum(), 1);
+  r.kd_loss = KdMean(model_->kd_loss_sum(), 1);
   r.grad_norm = std::sqrt(total);
   previous_grad_norm_ = config_.adamw.clip_by_previous_norm ? r.grad_norm : 0.0;
   DQT_ASSIGN_OR_RETURN(r.skipped, GuardStep(step, r.loss, r.grad_norm, &squares));
@@ -589,8 +611,9 @@ absl::Status Trainer::Run() {
     if (log_step) {
       const std::string health_json =
           health.empty() ? "" : absl::StrCat(",\"health\":{", HealthJson(health), "}");
-      const std::string off_json =
-          teacher_ == nullptr ? "" : absl::StrFormat(",\"off_loss\":%.5f", r.off_loss);
+      const std::string off_json = absl::StrCat(
+          config_.distill.off_lambda > 0 ? absl::StrFormat(",\"off_loss\":%.5f", r.off_loss) : "",
+          config_.distill.logit_lambda > 0 ? absl::StrFormat(",\"kd_loss\":%.5f", r.kd_loss) : "");
       DQT_RETURN_IF_ERROR(Log(absl::StrFormat(
           "{\"step\":%d,\"loss\":%.5f,\"lr\":%.6g,\"grad_norm\":%.4f,\"tokens_per_s\":%.0f,"
           "\"elapsed_s\":%.2f%s%s}",

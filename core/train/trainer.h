@@ -80,6 +80,7 @@ class Trainer {
     double loss = 0, grad_norm = 0;
     bool skipped = false;  // train.on_nonfinite = SKIP_STEP left this step's update out
     double off_loss = 0;   // OFF: mean (1 - cos) over the chosen layers and this rank's tokens
+    double kd_loss = 0;    // logit distillation: mean KL(p_teacher || p_student), rank's tokens
     HealthByLayerType health;
   };
   // One optimizer step: micro-batches, gradient reduction, global norm, update (plain), or the
@@ -109,12 +110,14 @@ class Trainer {
   TokenShard eval_shard_;
   SequenceSampler sampler_;
   std::unique_ptr<LlamaModel> model_;
-  // OFF (distill.off_lambda > 0): the frozen fp teacher on the same device, its memory charged to
-  // MemoryKind::kTeacher; it runs the blocks of every micro-batch before the student.
+  // OFF or logit distillation (distill.off_lambda or logit_lambda > 0): the frozen fp teacher on
+  // the same device, its memory charged to MemoryKind::kTeacher; it runs the blocks of every
+  // micro-batch before the student (and its final norm and LM head when logit_lambda > 0).
   std::unique_ptr<LlamaModel> teacher_;
   [[nodiscard]] absl::Status MakeTeacher();
   void TeacherForward(const std::vector<int32_t>& inputs);
   double OffMean(double off_sum, int micro_batches) const;
+  double KdMean(double kd_sum, int micro_batches) const;
   std::unique_ptr<AdamW> optimizer_;
   uint64_t samples_consumed_ = 0;
   std::vector<double> step_losses_;

@@ -1,6 +1,6 @@
 // TernaryLLM in the model: the DLT forward (kernel form) equals an fp model holding W_hat; the
-// OFF loss's gradient through the whole model matches central differences; a teacher equal to the
-// student adds nothing.
+// OFF loss's and the logit distillation (KD) term's gradients through the whole model match central
+// differences; a teacher equal to the student adds nothing to either.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -8,6 +8,7 @@
 #include "core/model/llama.h"
 #include "gtest/gtest.h"
 #include "kernels/feature_distill.h"
+#include "kernels/logit_distill.h"
 #include "tests/testing/tiny_model.h"
 
 namespace dqt {
@@ -127,6 +128,95 @@ TEST(TernaryLlmModel, TeacherEqualToTheStudentAddsNothing) {
   EXPECT_NEAR(student.off_loss_sum(), 0.0, 1e-5);
   for (size_t i = 0; i < plain.size(); ++i) {
     ASSERT_NEAR(student.params().grads().data()[i], plain[i], 1e-5 + 1e-4 * std::fabs(plain[i]))
+        << i;
+  }
+}
+
+// sum of token losses + weight * KL(teacher || student) summed over tokens (the teacher's logits
+// already computed).
+double TotalKdLoss(LlamaModel& m, const LlamaModel& teacher, float weight) {
+  int64_t count = 0;
+  const double total = m.ForwardLoss(kInputs.data(), kTargets.data(), 2, 4, &count);
+  m.ForwardLogits(kInputs.data(), 2, 4);
+  std::vector<double> kd = {0.0};
+  LogitDistill(m.context(), {.student = m.Logits(),
+                             .teacher = teacher.Logits(),
+                             .loss = RefOf(kd.data(), Device::kCpu, {1}),
+                             .scale = 1.0f,
+                             .dstudent = {}});
+  return total + weight * kd[0];
+}
+
+TEST(TernaryLlmModel, KdGradientMatchesFiniteDifferencesThroughTheModel) {
+  LlamaConfig c = TinyModel();
+  c.init_std = 0.3f;
+  LlamaModel student(c);
+  ASSERT_TRUE(student.params().Init().ok());
+  c.seed = 99;  // another model as the teacher
+  LlamaModel teacher(c, nullptr, ExecContext::Cpu(), DType::kF32, Recompute::kNo,
+                     GradientStorage::kFrozen);
+  ASSERT_TRUE(teacher.params().Init().ok());
+  teacher.ForwardLogits(kInputs.data(), 2, 4);
+  const float weight = 5.0f;  // KD dominates the gradient of what is checked below
+  student.SetLogitDistillation(&teacher, weight);
+  int64_t count = 0;
+  student.ForwardBackward(kInputs.data(), kTargets.data(), 2, 4, 1.0f, &count);
+  EXPECT_GT(student.kd_loss_sum(), 0.01);
+  std::vector<float> with_kd(student.params().grads().data(),
+                             student.params().grads().data() + student.params().grads().size());
+  student.SetLogitDistillation(nullptr, 0.0f);
+  student.params().grads().Zero();
+  student.ForwardBackward(kInputs.data(), kTargets.data(), 2, 4, 1.0f, &count);
+  // Central differences (f32 model, h = 1e-2) on the final norm's gains, block 0's input norm's
+  // gains and some weights of block 1's down projection.
+  double max_kd_part = 0;
+  for (const std::string name : {"model.norm.weight", "model.layers.0.input_layernorm.weight",
+                                 "model.layers.1.mlp.down_proj.weight"}) {
+    const ParamTensor* t = nullptr;
+    for (const ParamTensor& p : student.params().tensors()) {
+      if (p.name == name) t = &p;
+    }
+    ASSERT_NE(t, nullptr) << name;
+    for (int64_t i = 0; i < std::min<int64_t>(t->numel, 12); ++i) {
+      float& w = student.params().values().data()[t->value_offset + i];
+      const float saved = w, h = 1e-2f;
+      w = saved + h;
+      const double plus = TotalKdLoss(student, teacher, weight);
+      w = saved - h;
+      const double minus = TotalKdLoss(student, teacher, weight);
+      w = saved;
+      const double numeric = (plus - minus) / (2 * h);
+      const double analytic = with_kd[t->offset + i];
+      // f32 forward: the difference quotient carries ~1e-3 absolute noise and O(h^2) curvature.
+      EXPECT_NEAR(analytic, numeric, 0.03 * std::fabs(numeric) + 5e-3) << name << " " << i;
+      max_kd_part = std::max<double>(
+          max_kd_part, std::fabs(analytic - student.params().grads().data()[t->offset + i]));
+    }
+  }
+  EXPECT_GT(max_kd_part, 0.05);  // KD contributed a sizable part of what was checked
+}
+
+TEST(TernaryLlmModel, KdTeacherEqualToTheStudentAddsZeroLossAndZeroGradient) {
+  LlamaConfig c = TinyModel();
+  LlamaModel student(c);
+  ASSERT_TRUE(student.params().Init().ok());
+  LlamaModel teacher(c, nullptr, ExecContext::Cpu(), DType::kF32, Recompute::kNo,
+                     GradientStorage::kFrozen);
+  ASSERT_TRUE(teacher.params().Init().ok());
+  teacher.ForwardLogits(kInputs.data(), 2, 4);
+  int64_t count = 0;
+  const double plain_loss =
+      student.ForwardBackward(kInputs.data(), kTargets.data(), 2, 4, 1.0f, &count);
+  const std::vector<float> plain(student.params().grads().data(),
+                                 student.params().grads().data() + student.params().grads().size());
+  student.params().grads().Zero();
+  student.SetLogitDistillation(&teacher, 3.0f);
+  const double kd_loss =
+      student.ForwardBackward(kInputs.data(), kTargets.data(), 2, 4, 1.0f, &count);
+  EXPECT_EQ(kd_loss, plain_loss);  // the returned cross-entropy sum is untouched
+  EXPECT_NEAR(student.kd_loss_sum(), 0.0, 1e-6);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_NEAR(student.params().grads().data()[i], plain[i], 1e-6 + 1e-5 * std::fabs(plain[i]))
         << i;
   }
 }

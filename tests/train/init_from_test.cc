@@ -172,6 +172,37 @@ TEST(InitFrom, TernaryLlmWithOffStartsFromTheLatentsAndCountsTheTeacher) {
   EXPECT_GE(teacher_bytes, 4.0 * base_params);
 }
 
+// Logit distillation alone: the teacher runs its head too (its (tokens, vocab) fp32 logits count
+// as the teacher's memory), the step logs kd_loss (> 0: a ternary student is not its fp teacher)
+// and no off_loss.
+TEST(InitFrom, TernaryLlmWithLogitDistillationLogsKdLossAndCountsTheTeacherLogits) {
+  const std::string dir = ::testing::TempDir() + "/init_from_tllm_kd";
+  absl::StatusOr<std::unique_ptr<Trainer>> run = MakeTrainer(
+      {"quant.optimizer=TERNARYLLM", "quant.weight_format=TERNARY", "quant.dlt_group=16",
+       "checkpoint.init_from=" + FpBase(), "distill.logit_lambda=0.5"},
+      dir);
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT((*run)->Run(), IsOk());
+  std::ifstream log(dir + "/log.jsonl");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"logit_lambda\":0.5"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\"off_loss\":"), std::string::npos) << text;
+  const size_t kd = text.find("\"kd_loss\":");
+  ASSERT_NE(kd, std::string::npos) << text;
+  const double kd_loss = std::stod(text.substr(kd + 10));
+  EXPECT_GT(kd_loss, 0.0);
+  EXPECT_TRUE(std::isfinite(kd_loss));
+  const size_t at = text.find("\"teacher\":", text.find("\"bytes\":"));
+  ASSERT_NE(at, std::string::npos) << text;
+  const double teacher_bytes = std::stod(text.substr(at + 10));
+  int64_t base_params = 0;
+  for (const auto& [name, w] : BaseWeights()) base_params += static_cast<int64_t>(w.size());
+  const RunConfig c = ToRunConfig(*RunProtoOf({}, dir, 3));
+  const double logits_bytes =
+      4.0 * c.train.micro_batch * c.train.seq_len * static_cast<double>(c.model.vocab_size);
+  EXPECT_GE(teacher_bytes, 4.0 * base_params + logits_bytes);
+}
+
 TEST(InitFrom, TernaryLlmBadInputsNameTheField) {
   const std::vector<std::string> tllm = {"quant.optimizer=TERNARYLLM",
                                          "quant.weight_format=TERNARY"};
@@ -180,6 +211,10 @@ TEST(InitFrom, TernaryLlmBadInputsNameTheField) {
       {{"distill.off_lambda=1", "distill.off_layers=0,2", "checkpoint.init_from=x"},
        "distill.off_layers"},
       {{"distill.off_lambda=1", "distill.off_layers=0"}, "distill.teacher"},
+      {{"distill.logit_lambda=-0.5", "checkpoint.init_from=x"}, "distill.logit_lambda"},
+      {{"distill.logit_lambda=nan", "checkpoint.init_from=x"}, "distill.logit_lambda"},
+      {{"distill.logit_lambda=0.5"}, "distill.teacher"},
+      {{"distill.logit_lambda=0.5", "distill.teacher=x", "parallel.tp=2"}, "distill.logit_lambda"},
       {{"quant.dlt_group=5"}, "quant.dlt_group"},
       {{"train.fused_update=true", "optimizer.grad_clip=0"}, "train.fused_update"},
   };
