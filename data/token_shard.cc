@@ -147,17 +147,27 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
         path, ": llm.c file has ", file_bytes, " bytes but its header says ", count, " tokens x ",
         width, " bytes + 1024 = ", expected, " (truncated or corrupt)")));
   }
-  TokenShard shard;
+  // llm.c files do not record their text size: source_bytes_ stays 0 (no bits per byte).
+  return Map(path, fd, file_bytes, kLlmcHeaderBytes, static_cast<uint64_t>(count), width);
+}
+
+absl::StatusOr<TokenShard> TokenShard::Map(const std::string& path, int fd, uint64_t file_bytes,
+                                           uint64_t header_bytes, uint64_t count,
+                                           uint32_t bytes_per_token) {
   void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return fail(ErrnoError(path, "mmap failed"));
+  if (map == MAP_FAILED) {
+    const absl::Status error = ErrnoError(path, "mmap failed");  // before close() touches errno
+    ::close(fd);
+    return error;
+  }
   ::close(fd);
+  TokenShard shard;
   shard.path_ = path;
   shard.map_ = map;
   shard.map_bytes_ = file_bytes;
-  shard.tokens_ = static_cast<const unsigned char*>(map) + kLlmcHeaderBytes;
-  shard.size_ = static_cast<uint64_t>(count);
-  shard.source_bytes_ = 0;
-  shard.bytes_per_token_ = width;
+  shard.tokens_ = static_cast<const unsigned char*>(map) + header_bytes;
+  shard.size_ = count;
+  shard.bytes_per_token_ = bytes_per_token;
   return shard;
 }
 
@@ -250,17 +260,9 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
     std::memcpy(tokenizer.digest.data(), header + 40, tokenizer.digest.size());
   }
 
-  TokenShard shard;
-  void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return fail(ErrnoError(path, "mmap failed"));
-  ::close(fd);
-  shard.path_ = path;
-  shard.map_ = map;
-  shard.map_bytes_ = file_bytes;
-  shard.tokens_ = static_cast<const unsigned char*>(map) + header_bytes;
-  shard.size_ = count;
+  DQT_ASSIGN_OR_RETURN(TokenShard shard,
+                       Map(path, fd, file_bytes, header_bytes, count, bytes_per_token));
   shard.source_bytes_ = Load64(header + 24);
-  shard.bytes_per_token_ = bytes_per_token;
   shard.tokenizer_ = tokenizer;
   return shard;
 }

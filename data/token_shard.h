@@ -76,6 +76,10 @@ class TokenShard {
   TokenShard() = default;
   static absl::StatusOr<TokenShard> OpenLlmc(const std::string& path, int fd, uint64_t file_bytes,
                                              const unsigned char* header);
+  // Maps the whole file (open as `fd`, closed on return); its tokens start at `header_bytes`.
+  static absl::StatusOr<TokenShard> Map(const std::string& path, int fd, uint64_t file_bytes,
+                                        uint64_t header_bytes, uint64_t count,
+                                        uint32_t bytes_per_token);
   void Unmap();
 
   std::string path_;
