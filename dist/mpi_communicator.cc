@@ -50,8 +50,9 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Adopt(MPI_Comm
         "max_count_per_call must be in [1, %d], got %d", INT_MAX, options.max_count_per_call)));
   }
   if (!(options.collective_timeout_s >= 0)) {
-    return fail(absl::InvalidArgumentError(absl::StrFormat(
-        "collective_timeout_s must be >= 0 (0: no timeout), got %g", options.collective_timeout_s)));
+    return fail(absl::InvalidArgumentError(
+        absl::StrFormat("collective_timeout_s must be >= 0 (0: no timeout), got %g",
+                        options.collective_timeout_s)));
   }
   auto setup = [&](int* rank, int* size) -> absl::Status {
     DQT_MPI_CHECK(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
@@ -136,8 +137,7 @@ absl::Status MpiCommunicator::DoAllGather(const void* send, void* recv,
     std::vector<int> displacements(offsets.begin(), offsets.end() - 1);
     MPI_Request request;
     DQT_MPI_CHECK(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, counts[rank_], MPI_BYTE, recv,
-                                  counts.data(), displacements.data(), MPI_BYTE, comm_,
-                                  &request));
+                                  counts.data(), displacements.data(), MPI_BYTE, comm_, &request));
     return Await(&request, "all-gather", offsets[size_]);
   }
   if (!in_place && send_bytes[rank_] > 0) {

@@ -92,7 +92,8 @@ class MpiCommunicator final : public Communicator {
 };
 
 // MPI for the life of this object: MPI_Init_thread (MPI_THREAD_SERIALIZED) and the watchdog's
-// communicator on creation (collective over MPI_COMM_WORLD), MPI_Finalize on destruction. Communicators must be destroyed before their runtime.
+// communicator on creation (collective over MPI_COMM_WORLD), MPI_Finalize on destruction.
+// Communicators must be destroyed before their runtime.
 class MpiRuntime {
  public:
   // Initializes MPI, or attaches to an MPI someone else initialized (and then leaves finalizing

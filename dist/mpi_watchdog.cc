@@ -65,33 +65,37 @@ bool PeerAnnounced(int* from) {
   return flag != 0;
 }
 
-// "2 (host h, pid p), 3 (...)" or "none (...)". waited[r]: how long rank r had waited when it
-// announced, < 0 when nothing came from it. A rank that announced after a wait under half the
-// longest one reached the collective late (it was stopped, then resumed by the abort): the
-// others were waiting for it, so it is listed too.
+// "2 (host h, pid p)" for the ranks nothing came from, then the late ones. waited[r]: how long
+// rank r had waited when it announced, < 0 when nothing came from it. A rank that announced
+// after a wait under half the longest reached the collective late (a rank computing longer than
+// the others, or a stopped rank resumed by the abort): the others were waiting for it.
 std::string SilentRanks(const std::vector<double>& waited) {
   const WatchdogState& s = State();
   const double longest = *std::max_element(waited.begin(), waited.end());
-  std::vector<std::string> silent;
+  std::vector<std::string> silent, late;
   for (size_t r = 0; r < waited.size(); ++r) {
-    if (waited[r] >= 0 && waited[r] >= longest / 2) continue;
-    std::string late;
-    if (waited[r] >= 0) {
-      late = absl::StrFormat("; it reached the collective %.1f s after another rank", longest - waited[r]);
+    const std::string who =
+        absl::StrFormat("%d (host %s, pid %d", r, s.peers[r].host, s.peers[r].pid);
+    if (waited[r] < 0) {
+      silent.push_back(absl::StrCat(who, ")"));
+    } else if (waited[r] < longest / 2) {
+      late.push_back(absl::StrFormat("%s; reached the collective %.1f s after another rank)", who,
+                                     longest - waited[r]));
     }
-    silent.push_back(absl::StrFormat("%d (host %s, pid %d%s)", r, s.peers[r].host,
-                                     s.peers[r].pid, late));
   }
-  if (silent.empty()) {
+  if (silent.empty() && late.empty()) {
     return "none: every rank answered (ranks called collectives in different orders, or one "
            "computed for longer than the timeout)";
   }
-  return absl::StrJoin(silent, ", ");
+  std::string text = silent.empty() ? "none" : absl::StrJoin(silent, ", ");
+  if (!late.empty()) absl::StrAppend(&text, "; late rank(s): ", absl::StrJoin(late, ", "));
+  return text;
 }
 
 // The protocol of AwaitCollective's comment; `first` is the world rank whose announcement made
-// this rank join, or -1 when its own wait ran out. `stalled_s`: the longest time this rank's wait
-// loop did not run (long when the rank itself was stopped, then resumed by the launcher's abort).
+// this rank join, or -1 when its own wait ran out. `waited_s`: this rank's wait while running;
+// `stalled_s`: the longest time its wait loop did not run (long when the rank itself was
+// stopped, then resumed by the launcher's abort).
 [[noreturn]] void NameSilentRanksAndAbort(const CollectiveWait& wait, double waited_s,
                                           double stalled_s, int first) {
   const WatchdogState& s = State();
@@ -158,8 +162,8 @@ absl::Status StartMpiWatchdog() {
     me.pid = static_cast<int32_t>(getpid());
     gethostname(me.host, sizeof(me.host) - 1);
     std::vector<Peer> peers(size);
-    DQT_MPI_CHECK(MPI_Allgather(&me, sizeof(Peer), MPI_BYTE, peers.data(), sizeof(Peer),
-                                MPI_BYTE, comm));
+    DQT_MPI_CHECK(
+        MPI_Allgather(&me, sizeof(Peer), MPI_BYTE, peers.data(), sizeof(Peer), MPI_BYTE, comm));
     s.rank = rank;
     s.peers = std::move(peers);
     return absl::OkStatus();
@@ -183,35 +187,41 @@ void StopMpiWatchdog() {
 
 absl::Status AwaitCollective(MPI_Request* request, const CollectiveWait& wait) {
   const Clock::time_point start = Clock::now();
-  const bool bounded = wait.timeout_s > 0;
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(Seconds(bounded ? wait.timeout_s : 0));
+  const Clock::duration timeout =
+      std::chrono::duration_cast<Clock::duration>(Seconds(wait.timeout_s > 0 ? wait.timeout_s : 0));
   Clock::time_point next_probe = start + kYield;
   Clock::duration sleep = std::chrono::microseconds(5);
   Clock::time_point last = start;
-  Clock::duration stalled{};
+  // Gaps of at least kStalled between turns: time this process was not running (stopped). The
+  // deadline and the wait announced to the others count running time only, so a stopped rank
+  // resumed by the abort neither fires at once nor blames the ranks that waited for it.
+  Clock::duration stalled{}, longest_stall{};
   for (;;) {
     int done = 0;
     DQT_MPI_CHECK(MPI_Test(request, &done, MPI_STATUS_IGNORE));
     if (done) return absl::OkStatus();
     const Clock::time_point now = Clock::now();
     const Clock::duration waited = now - start;
-    stalled = std::max(stalled, now - last);
+    if (now - last >= Seconds(kStalled)) {
+      stalled += now - last;
+      longest_stall = std::max(longest_stall, now - last);
+    }
     last = now;
     if (waited < kSpin) continue;
     if (waited < kYield) {
       sched_yield();
       continue;
     }
+    const double running_s = Seconds(waited - stalled).count();
     if (now >= next_probe) {
       int from = -1;
       if (PeerAnnounced(&from)) {
-        NameSilentRanksAndAbort(wait, Seconds(waited).count(), Seconds(stalled).count(), from);
+        NameSilentRanksAndAbort(wait, running_s, Seconds(longest_stall).count(), from);
       }
       next_probe = now + kProbeEvery;
     }
-    if (bounded && now >= deadline) {
-      NameSilentRanksAndAbort(wait, Seconds(waited).count(), Seconds(stalled).count(), -1);
+    if (timeout.count() > 0 && waited - stalled >= timeout) {
+      NameSilentRanksAndAbort(wait, running_s, Seconds(longest_stall).count(), -1);
     }
     std::this_thread::sleep_for(sleep);
     sleep = std::min<Clock::duration>(sleep * 2, kMaxSleep);

@@ -21,10 +21,10 @@ void StopMpiWatchdog();
 
 // One collective as the watchdog reports it.
 struct CollectiveWait {
-  const char* name = "";   // "allreduce", "broadcast", ...
-  size_t bytes = 0;        // this rank's payload of the MPI call
-  int64_t index = 0;       // 1-based number of the MPI collective on its communicator
-  double timeout_s = 0;    // 0: wait forever
+  const char* name = "";  // "allreduce", "broadcast", ...
+  size_t bytes = 0;       // this rank's payload of the MPI call
+  int64_t index = 0;      // 1-based number of the MPI collective on its communicator
+  double timeout_s = 0;   // 0: wait forever
 };
 
 // Waits until `request` (a nonblocking collective) completes: tests it in a short spin (the

@@ -70,12 +70,12 @@ if [ "$status" -eq 137 ]; then
   echo "the job did not end within 120 s of a rank being stopped (killed by the guard)"; exit 1
 fi
 for r in 0 1; do
-  grep -q "on rank $r\b.*; silent rank(s): 2 (host [^,]*, pid $stopped); aborting the job$" \
+  grep -q "on rank $r\b.*; silent rank(s): 2 (host [^,]*, pid $stopped);" \
     "$work/out.txt" || { cat "$work/out.txt"; echo "rank $r did not name rank 2 as silent"; exit 1; }
 done
 # The launcher's abort resumes the stopped rank (SIGCONT) before killing it: if it gets to print,
 # it must name itself, the rank the others waited for.
-if grep "on rank 2\b" "$work/out.txt" | grep -qv "silent rank(s): 2 (host [^,]*, pid $stopped"; then
+if grep "on rank 2\b" "$work/out.txt" | grep -qv "rank(s): 2 (host [^,]*, pid $stopped"; then
   cat "$work/out.txt"; echo "the stopped rank blamed another"; exit 1
 fi
 echo "job exited $status $(awk "BEGIN { printf \"%.1f\", $end - $start }") s after rank 2 was stopped" \
