@@ -1,6 +1,6 @@
 // MPI collectives on host buffers: one MPI call per collective when the counts fit MPI's ints,
 // otherwise pieces of at most max_count_per_call (per-root reduce / broadcast for the v-variants,
-// whose int displacements would overflow).
+// whose int displacements would overflow). Each call is nonblocking, waited for by the watchdog.
 #include "dist/mpi_communicator.h"
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/status.h"
+#include "dist/mpi_watchdog.h"
 
 namespace dqt {
 
@@ -48,6 +49,11 @@ absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Adopt(MPI_Comm
     return fail(absl::InvalidArgumentError(absl::StrFormat(
         "max_count_per_call must be in [1, %d], got %d", INT_MAX, options.max_count_per_call)));
   }
+  if (!(options.collective_timeout_s >= 0)) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrFormat("collective_timeout_s must be >= 0 (0: no timeout), got %g",
+                        options.collective_timeout_s)));
+  }
   auto setup = [&](int* rank, int* size) -> absl::Status {
     DQT_MPI_CHECK(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
     DQT_MPI_CHECK(MPI_Comm_rank(comm, rank));
@@ -75,15 +81,23 @@ absl::Status MpiCommunicator::InPieces(size_t count, Piece piece) const {
   return absl::OkStatus();
 }
 
+absl::Status MpiCommunicator::Await(MPI_Request* request, const char* name, size_t bytes) {
+  return AwaitCollective(request, {.name = name,
+                                   .bytes = bytes,
+                                   .index = ++collectives_,
+                                   .timeout_s = options_.collective_timeout_s});
+}
+
 absl::Status MpiCommunicator::DoAllReduce(void* data, size_t count, ReduceType type, ReduceOp op) {
   const MPI_Datatype datatype = type == ReduceType::kFloat32 ? MPI_FLOAT : MPI_DOUBLE;
   const size_t element_bytes = type == ReduceType::kFloat32 ? sizeof(float) : sizeof(double);
   const MPI_Op mpi_op = op == ReduceOp::kSum ? MPI_SUM : MPI_MAX;
   char* bytes = static_cast<char*>(data);
   return InPieces(count, [&](size_t offset, int n) {
-    DQT_MPI_CHECK(
-        MPI_Allreduce(MPI_IN_PLACE, bytes + offset * element_bytes, n, datatype, mpi_op, comm_));
-    return absl::OkStatus();
+    MPI_Request request;
+    DQT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, bytes + offset * element_bytes, n, datatype, mpi_op,
+                                 comm_, &request));
+    return Await(&request, "allreduce", n * element_bytes);
   });
 }
 
@@ -93,15 +107,19 @@ absl::Status MpiCommunicator::DoReduceScatter(const float* send, float* recv,
   for (size_t c : recv_counts) total += c;
   if (total <= options_.max_count_per_call) {
     std::vector<int> counts(recv_counts.begin(), recv_counts.end());
-    DQT_MPI_CHECK(MPI_Reduce_scatter(send, recv, counts.data(), MPI_FLOAT, MPI_SUM, comm_));
-    return absl::OkStatus();
+    MPI_Request request;
+    DQT_MPI_CHECK(
+        MPI_Ireduce_scatter(send, recv, counts.data(), MPI_FLOAT, MPI_SUM, comm_, &request));
+    return Await(&request, "reduce-scatter", total * sizeof(float));
   }
   size_t offset = 0;
   for (int root = 0; root < size_; ++root) {
     DQT_RETURN_IF_ERROR(InPieces(recv_counts[root], [&](size_t done, int n) {
       float* out = root == rank_ ? recv + done : nullptr;
-      DQT_MPI_CHECK(MPI_Reduce(send + offset + done, out, n, MPI_FLOAT, MPI_SUM, root, comm_));
-      return absl::OkStatus();
+      MPI_Request request;
+      DQT_MPI_CHECK(
+          MPI_Ireduce(send + offset + done, out, n, MPI_FLOAT, MPI_SUM, root, comm_, &request));
+      return Await(&request, "reduce", n * sizeof(float));
     }));
     offset += recv_counts[root];
   }
@@ -117,17 +135,19 @@ absl::Status MpiCommunicator::DoAllGather(const void* send, void* recv,
   if (offsets[size_] <= options_.max_count_per_call) {
     std::vector<int> counts(send_bytes.begin(), send_bytes.end());
     std::vector<int> displacements(offsets.begin(), offsets.end() - 1);
-    DQT_MPI_CHECK(MPI_Allgatherv(in_place ? MPI_IN_PLACE : send, counts[rank_], MPI_BYTE, recv,
-                                 counts.data(), displacements.data(), MPI_BYTE, comm_));
-    return absl::OkStatus();
+    MPI_Request request;
+    DQT_MPI_CHECK(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, counts[rank_], MPI_BYTE, recv,
+                                  counts.data(), displacements.data(), MPI_BYTE, comm_, &request));
+    return Await(&request, "all-gather", offsets[size_]);
   }
   if (!in_place && send_bytes[rank_] > 0) {
     std::memcpy(out + offsets[rank_], send, send_bytes[rank_]);
   }
   for (int root = 0; root < size_; ++root) {
     DQT_RETURN_IF_ERROR(InPieces(send_bytes[root], [&](size_t done, int n) {
-      DQT_MPI_CHECK(MPI_Bcast(out + offsets[root] + done, n, MPI_BYTE, root, comm_));
-      return absl::OkStatus();
+      MPI_Request request;
+      DQT_MPI_CHECK(MPI_Ibcast(out + offsets[root] + done, n, MPI_BYTE, root, comm_, &request));
+      return Await(&request, "broadcast", n);
     }));
   }
   return absl::OkStatus();
@@ -136,14 +156,16 @@ absl::Status MpiCommunicator::DoAllGather(const void* send, void* recv,
 absl::Status MpiCommunicator::DoBroadcast(void* data, size_t bytes, int root) {
   char* out = static_cast<char*>(data);
   return InPieces(bytes, [&](size_t offset, int n) {
-    DQT_MPI_CHECK(MPI_Bcast(out + offset, n, MPI_BYTE, root, comm_));
-    return absl::OkStatus();
+    MPI_Request request;
+    DQT_MPI_CHECK(MPI_Ibcast(out + offset, n, MPI_BYTE, root, comm_, &request));
+    return Await(&request, "broadcast", n);
   });
 }
 
 absl::Status MpiCommunicator::DoBarrier() {
-  DQT_MPI_CHECK(MPI_Barrier(comm_));
-  return absl::OkStatus();
+  MPI_Request request;
+  DQT_MPI_CHECK(MPI_Ibarrier(comm_, &request));
+  return Await(&request, "barrier", 0);
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::DoSplit(int color, int key) {
@@ -168,10 +190,12 @@ absl::StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** 
                         provided, MPI_THREAD_SERIALIZED));
   }
   DQT_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  DQT_RETURN_IF_ERROR(StartMpiWatchdog());
   return runtime;
 }
 
 MpiRuntime::~MpiRuntime() {
+  StopMpiWatchdog();
   if (!owns_mpi_) return;
   int finalized = 0;
   MPI_Finalized(&finalized);

@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -38,11 +39,17 @@ struct MpiOptions {
   // than this is split into several MPI calls. In [1, INT_MAX]; tests lower it to run the split
   // paths on small buffers.
   size_t max_count_per_call = INT_MAX;
+  // Seconds one MPI collective may wait before the watchdog (dist/mpi_watchdog.h) names the
+  // silent rank(s) and aborts the job; 0 waits forever. Needs MpiRuntime (its watchdog
+  // communicator) to name ranks; without it the abort says they are unknown.
+  double collective_timeout_s = 0;
 };
 
 // Owns one MPI_Comm (freed on destruction). Calls must come from one thread at a time
 // (MPI_THREAD_SERIALIZED). When a process dies, mpirun tears the whole job down: OpenMPI has
-// no way to report a failed peer to the survivors.
+// no way to report a failed peer to the survivors. A peer that stops without dying (SIGSTOP, a
+// hang) is caught by the watchdog: collectives are issued nonblocking and waited for under
+// options.collective_timeout_s (Split is not; it runs at setup).
 class MpiCommunicator final : public Communicator {
  public:
   // Takes ownership of `comm` (not a predefined communicator) and sets MPI_ERRORS_RETURN on it.
@@ -70,6 +77,9 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator(MPI_Comm comm, int rank, int size, MpiOptions options)
       : comm_(comm), rank_(rank), size_(size), options_(options) {}
 
+  // Waits for the nonblocking collective `request` (`name` of `bytes`) under the watchdog.
+  absl::Status Await(MPI_Request* request, const char* name, size_t bytes);
+
   // Calls piece(offset, n) over [0, count) in pieces of at most max_count_per_call elements.
   template <typename Piece>
   absl::Status InPieces(size_t count, Piece piece) const;
@@ -78,10 +88,12 @@ class MpiCommunicator final : public Communicator {
   int rank_;
   int size_;
   MpiOptions options_;
+  int64_t collectives_ = 0;  // MPI collectives issued, numbered for the watchdog's report
 };
 
-// MPI for the life of this object: MPI_Init_thread (MPI_THREAD_SERIALIZED) on creation,
-// MPI_Finalize on destruction. Communicators must be destroyed before their runtime.
+// MPI for the life of this object: MPI_Init_thread (MPI_THREAD_SERIALIZED) and the watchdog's
+// communicator on creation (collective over MPI_COMM_WORLD), MPI_Finalize on destruction.
+// Communicators must be destroyed before their runtime.
 class MpiRuntime {
  public:
   // Initializes MPI, or attaches to an MPI someone else initialized (and then leaves finalizing

@@ -237,6 +237,7 @@ RunProto DefaultRunProto() {
                                                        : ParallelProto::REPLICATED);
   p.set_digest_every(c.parallel.digest_every);
   p.set_bucket_mb(static_cast<int32_t>(c.parallel.bucket_elements * 4 / (1 << 20)));
+  p.set_collective_timeout_s(static_cast<float>(c.parallel.collective_timeout_s));
   return run;
 }
 
@@ -360,6 +361,7 @@ RunConfig ToRunConfig(const RunProto& run) {
                            : DpMode::kReplicated;
   c.parallel.digest_every = run.parallel().digest_every();
   c.parallel.bucket_elements = int64_t{run.parallel().bucket_mb()} * (1 << 20) / 4;
+  c.parallel.collective_timeout_s = run.parallel().collective_timeout_s();
 
   const OptimizerProto& o = run.optimizer();
   c.schedule.kind = o.schedule() == OptimizerProto::WARMUP_LINEAR ? ScheduleKind::kWarmupLinear

@@ -365,6 +365,9 @@ void CheckParallel(const RunProto& run, Violations& v) {
   }
   v.IntIn("parallel.digest_every", p.digest_every(), 0, kMaxSteps);
   v.IntIn("parallel.bucket_mb", p.bucket_mb(), 1, 1 << 16);
+  // 0 disables the watchdog; the upper bound (a week) keeps the deadline arithmetic finite.
+  v.RealIn("parallel.collective_timeout_s", p.collective_timeout_s(), 0, false, 7 * 24 * 3600,
+           false);
   if (p.tp() < 1) return;
   if (p.tp() > 1) {
     const std::string tp = absl::StrCat(p.tp());

@@ -32,7 +32,8 @@ struct RunSetting {
 // train.recompute_activations (bit-identical), train.fused_update (its clipping is
 // optimizer.clip_by_previous_norm, which must match), data.train_shard / eval_shard (paths;
 // the train shard's token count must match), checkpoint.*, log.*, parallel.dp / tp / dp_mode /
-// digest_every / bucket_mb (a checkpoint loads into any layout of the same global batch).
+// digest_every / bucket_mb (a checkpoint loads into any layout of the same global batch) /
+// collective_timeout_s (the watchdog changes no number).
 std::vector<RunSetting> ResumeSettings(const RunConfig& config, uint64_t train_tokens);
 
 // The subset held in a checkpoint's "model" meta (LlamaConfig), which checkpoints written before

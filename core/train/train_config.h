@@ -87,6 +87,9 @@ struct ParallelConfig {
   int digest_every = 100;  // steps between cross-rank weight digests (0: never)
   // Most fp32 gradient elements reduced over DP in one collective (bounds scratch memory).
   int64_t bucket_elements = int64_t{25} << 18;
+  // Seconds one collective may wait before the MPI watchdog names the silent rank(s) and aborts
+  // the job (0: forever); see proto/dqt.proto.
+  double collective_timeout_s = 600;
 };
 
 struct RunConfig {

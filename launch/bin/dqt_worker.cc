@@ -84,7 +84,8 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
   std::unique_ptr<dqt::MpiCommunicator> world;
   if (env.world_size > 1) {
     DQT_ASSIGN_OR_RETURN(mpi, dqt::MpiRuntime::Init(argc, argv));
-    DQT_ASSIGN_OR_RETURN(world, mpi->World());
+    DQT_ASSIGN_OR_RETURN(
+        world, mpi->World({.collective_timeout_s = config.parallel.collective_timeout_s}));
   }
   if (lead) DQT_RETURN_IF_ERROR(dqt::CreateRunDirectories(*run));
   absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config, world.get());

@@ -399,6 +399,12 @@ TEST(ValidateTest, ParallelSettings) {
   EXPECT_THAT(ValidateWith({"parallel.dp=0"}), StatusIs(kInvalid, "parallel.dp = 0"));
   EXPECT_THAT(ValidateWith({"parallel.digest_every=-1"}),
               StatusIs(kInvalid, "parallel.digest_every = -1"));
+  EXPECT_THAT(ValidateWith({"parallel.collective_timeout_s=0"}), IsOk());  // the watchdog off
+  EXPECT_THAT(ValidateWith({"parallel.collective_timeout_s=2.5"}), IsOk());
+  EXPECT_THAT(ValidateWith({"parallel.collective_timeout_s=-1"}),
+              StatusIs(kInvalid, "parallel.collective_timeout_s = -1: must be in [0, 604800]"));
+  EXPECT_THAT(ValidateWith({"parallel.collective_timeout_s=nan"}),
+              StatusIs(kInvalid, "parallel.collective_timeout_s = nan"));
   EXPECT_THAT(ValidateWith({"parallel.dp_mode=SHARDED"}), IsOk());
 }
 
