@@ -277,7 +277,8 @@ absl::StatusOr<TokenShard> TokenShard::OpenOne(const std::string& path, TokenFor
         path,
         ": not a dqt token shard nor an llm.c token file (bad magic: its first bytes are "
         "neither \"DQTSHARD\" nor llm.c's 20240520 / 20240801); if it is nanoGPT's prepare.py "
-        "output (raw uint16 token ids, no header) read it with data.token_format: RAW_UINT16")));
+        "output (raw uint16 token ids, no header) read it with data.token_format: RAW_UINT16 "
+        "(dqt_eval: --raw_uint16)")));
   }
   const uint32_t version = file_bytes >= 12 ? Load32(header + 8) : 0;
   if (file_bytes >= 12 && version != 1 && version != kTokenShardVersion) {
