@@ -105,7 +105,7 @@ class TokenShard {
   void* map_ = nullptr;  // the whole file
   size_t map_bytes_ = 0;
   const unsigned char* tokens_ = nullptr;
-  uint64_t header_bytes_ = 0;  // where the tokens start in the file
+  uint64_t header_bytes_ = 0;      // where the tokens start in the file
   std::vector<TokenShard> parts_;  // several files as one: each part's tokens, in order
   std::vector<uint64_t> starts_;   // first token of each part
   uint64_t size_ = 0;

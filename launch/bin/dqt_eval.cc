@@ -45,10 +45,10 @@ struct Tokens {
 absl::StatusOr<Tokens> ReadTokens(const EvalArgs& args, const dqt::LlamaConfig& config) {
   Tokens t;
   if (!args.shard.empty()) {
-    DQT_ASSIGN_OR_RETURN(const dqt::TokenShard shard,
-                         dqt::TokenShard::Open(args.shard, args.raw_uint16
-                                                               ? dqt::TokenFormat::kRawUint16
-                                                               : dqt::TokenFormat::kAuto));
+    DQT_ASSIGN_OR_RETURN(
+        const dqt::TokenShard shard,
+        dqt::TokenShard::Open(
+            args.shard, args.raw_uint16 ? dqt::TokenFormat::kRawUint16 : dqt::TokenFormat::kAuto));
     t.name = args.shard;
     t.ids.resize(shard.size());
     if (!t.ids.empty()) shard.Copy(0, t.ids.size(), t.ids.data());

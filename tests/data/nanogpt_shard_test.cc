@@ -23,7 +23,6 @@ using ::dqt::testing::StatusIs;
 using ::dqt::testing::WriteLlmcGpt2File;
 using ::dqt::testing::WriteNanoGptFile;
 
-
 std::vector<int32_t> Tokens(int n, int salt) {
   std::vector<int32_t> t;
   for (int i = 0; i < n; ++i) t.push_back(static_cast<int32_t>((i * 7919 + salt) % 50257));
@@ -127,9 +126,9 @@ TEST(NanoGptShardTest, GlobItemsStandForTheirMatchesInSortedOrder) {
   expected.insert(expected.end(), c.begin(), c.end());
   EXPECT_EQ(ReadAll(*all), expected);
   // Globs and plain names mix in one list, in the order given.
-  absl::StatusOr<TokenShard> mixed = TokenShard::Open(
-      dir + "/fineweb_train_00000[12].bin," + dir + "/fineweb_train_000000.bin",
-      TokenFormat::kRawUint16);
+  absl::StatusOr<TokenShard> mixed =
+      TokenShard::Open(dir + "/fineweb_train_00000[12].bin," + dir + "/fineweb_train_000000.bin",
+                       TokenFormat::kRawUint16);
   ASSERT_THAT(mixed, IsOk());
   std::vector<int32_t> reordered(expected.begin() + 40, expected.end());
   reordered.insert(reordered.end(), a.begin(), a.end());
@@ -147,9 +146,9 @@ TEST(NanoGptShardTest, WhereNamesThePartAndTheByteOffset) {
   absl::StatusOr<TokenShard> all = TokenShard::Open(
       dir + "/w0.bin," + dir + "/w1.bin," + dir + "/w2.bin", TokenFormat::kRawUint16);
   ASSERT_THAT(all, IsOk());
-  EXPECT_EQ(all->Where(3), dir + "/w0.bin, token 3 (byte offset 70)");       // 64 + 2 * 3
-  EXPECT_EQ(all->Where(15), dir + "/w1.bin, token 5 (byte offset 1034)");    // 1024 + 2 * 5
-  EXPECT_EQ(all->Where(59), dir + "/w2.bin, token 29 (byte offset 58)");     // 2 * 29
+  EXPECT_EQ(all->Where(3), dir + "/w0.bin, token 3 (byte offset 70)");     // 64 + 2 * 3
+  EXPECT_EQ(all->Where(15), dir + "/w1.bin, token 5 (byte offset 1034)");  // 1024 + 2 * 5
+  EXPECT_EQ(all->Where(59), dir + "/w2.bin, token 29 (byte offset 58)");   // 2 * 29
 }
 
 // Three files of three formats (window boundaries fall inside and across them) streamed as one

@@ -111,8 +111,8 @@ TEST(ForeignTokensTraining, LlmcAndNanoGptFilesTrainAQuantizedModel) {
   size_t changed = 0;
   for (size_t i = 0; i < before.size(); ++i) changed += before[i] != after[i];
   const double fraction = static_cast<double>(changed) / before.size();
-  std::printf("step 0 loss %.3f, last-5 mean %.3f, held-out %.3f, codes changed %.3f\n",
-              losses[0], last, llmc->final_eval()->loss, fraction);
+  std::printf("step 0 loss %.3f, last-5 mean %.3f, held-out %.3f, codes changed %.3f\n", losses[0],
+              last, llmc->final_eval()->loss, fraction);
   // Measured on this tree: 10.835 -> 6.931 (held-out 7.459), codes changed 0.905; the margins
   // are under half of that.
   EXPECT_LT(last, losses[0] - 1.5);
@@ -139,10 +139,12 @@ TEST(ForeignTokensTraining, ResumeAcrossFileAndEpochBoundariesIsBitExact) {
   testing::WriteNanoGptFile(dir + "/eval.bin",
                             std::vector<int32_t>(tokens.begin() + 600, tokens.end()));
   auto make = [&](const std::string& out, const std::string& resume) {
-    std::vector<std::string> overrides = {
-        "data.train_shard=" + dir + "/part*.bin", "data.eval_shard=" + dir + "/eval.bin",
-        "data.token_format=RAW_UINT16",           "train.steps=10",
-        "checkpoint.dir=" + out,                  "checkpoint.every=5"};
+    std::vector<std::string> overrides = {"data.train_shard=" + dir + "/part*.bin",
+                                          "data.eval_shard=" + dir + "/eval.bin",
+                                          "data.token_format=RAW_UINT16",
+                                          "train.steps=10",
+                                          "checkpoint.dir=" + out,
+                                          "checkpoint.every=5"};
     if (!resume.empty()) overrides.push_back("checkpoint.resume=" + resume);
     return MakeTrainer(overrides);
   };
