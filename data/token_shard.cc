@@ -2,6 +2,7 @@
 #include "data/token_shard.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,6 +78,41 @@ void SyncParentDirectory(const std::string& path) {
   ::close(fd);
 }
 
+bool HasGlob(absl::string_view name) { return name.find_first_of("*?[") != name.npos; }
+
+// The files of a comma-separated list, each glob item replaced by its matches in sorted order.
+absl::StatusOr<std::vector<std::string>> ExpandList(const std::string& list) {
+  std::vector<std::string> files;
+  for (absl::string_view part : absl::StrSplit(list, ',')) {
+    if (part.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(list, ": an empty name in the list"));
+    }
+    if (!HasGlob(part)) {
+      files.emplace_back(part);
+      continue;
+    }
+    const std::string pattern(part);
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &matches);
+    for (size_t i = 0; rc == 0 && i < matches.gl_pathc; ++i) files.push_back(matches.gl_pathv[i]);
+    ::globfree(&matches);
+    if (rc == GLOB_NOMATCH) {
+      return absl::NotFoundError(absl::StrCat(pattern, ": the pattern matches no file"));
+    }
+    if (rc != 0) return absl::UnknownError(absl::StrCat(pattern, ": glob failed (", rc, ")"));
+  }
+  return files;
+}
+
+// Magic, version and count of an llm.c header all agree with a file of `file_bytes`.
+bool IsWholeLlmcFile(const unsigned char* header, uint64_t file_bytes) {
+  const uint32_t magic = Load32(header), version = Load32(header + 4);
+  const uint64_t width = magic == kLlmcMagicGpt2 ? 2 : 4;
+  return ((magic == kLlmcMagicGpt2 && version == 1) ||
+          (magic == kLlmcMagicLlama3 && version == 7)) &&
+         kLlmcHeaderBytes + uint64_t{Load32(header + 8)} * width == file_bytes;
+}
+
 }  // namespace
 
 absl::Status WriteTokenShard(const std::string& path, std::span<const int32_t> tokens,
@@ -129,14 +165,15 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
   };
   const uint32_t magic = Load32(header), version = Load32(header + 4);
   const uint32_t width = magic == kLlmcMagicGpt2 ? 2 : 4;
+  // Truncation first: a header cut short reads as zeros, which is no version worth naming.
+  if (file_bytes < kLlmcHeaderBytes) {
+    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
+                                                 " bytes, shorter than llm.c's 1024-byte header")));
+  }
   if ((magic == kLlmcMagicGpt2 && version != 1) || (magic == kLlmcMagicLlama3 && version != 7)) {
     return fail(absl::InvalidArgumentError(absl::StrCat(
         path, ": llm.c token file with magic ", magic, " and version ", version,
         "; this build reads magic 20240520 version 1 (uint16) and 20240801 version 7 (uint32)")));
-  }
-  if (file_bytes < kLlmcHeaderBytes) {
-    return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
-                                                 " bytes, shorter than llm.c's 1024-byte header")));
   }
   // The count as the unsigned 32-bit field it is on disk (llm.c writes an int): read as int32, a
   // damaged count printed as a negative number and expected no size at all.
@@ -154,6 +191,14 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
 absl::StatusOr<TokenShard> TokenShard::Map(const std::string& path, int fd, uint64_t file_bytes,
                                            uint64_t header_bytes, uint64_t count,
                                            uint32_t bytes_per_token) {
+  TokenShard shard;
+  shard.path_ = path;
+  shard.header_bytes_ = header_bytes;
+  shard.bytes_per_token_ = bytes_per_token;
+  if (file_bytes == 0) {  // an empty raw file: nothing to map (mmap refuses length 0)
+    ::close(fd);
+    return shard;
+  }
   void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) {
     const absl::Status error = ErrnoError(path, "mmap failed");  // before close() touches errno
@@ -161,27 +206,22 @@ absl::StatusOr<TokenShard> TokenShard::Map(const std::string& path, int fd, uint
     return error;
   }
   ::close(fd);
-  TokenShard shard;
-  shard.path_ = path;
   shard.map_ = map;
   shard.map_bytes_ = file_bytes;
   shard.tokens_ = static_cast<const unsigned char*>(map) + header_bytes;
   shard.size_ = count;
-  shard.bytes_per_token_ = bytes_per_token;
   return shard;
 }
 
-absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
-  if (path.find(',') != std::string::npos) {
+absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path, TokenFormat format) {
+  if (path.find(',') != std::string::npos || HasGlob(path)) {
+    DQT_ASSIGN_OR_RETURN(const std::vector<std::string> files, ExpandList(path));
     TokenShard all;
     all.path_ = path;
     bool bytes_known = true;
     std::string recorded_by;  // the first part with a recorded tokenizer
-    for (absl::string_view part : absl::StrSplit(path, ',')) {
-      if (part.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": an empty name in the list"));
-      }
-      DQT_ASSIGN_OR_RETURN(TokenShard shard, Open(std::string(part)));
+    for (const std::string& file : files) {
+      DQT_ASSIGN_OR_RETURN(TokenShard shard, OpenOne(file, format));
       if (shard.tokenizer_.recorded()) {
         DQT_RETURN_IF_ERROR(
             CheckSameTokenizer(all.tokenizer_, recorded_by, shard.tokenizer_, shard.path_));
@@ -197,6 +237,10 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
     if (!bytes_known) all.source_bytes_ = 0;
     return all;
   }
+  return OpenOne(path, format);
+}
+
+absl::StatusOr<TokenShard> TokenShard::OpenOne(const std::string& path, TokenFormat format) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(path, "cannot open token shard");
   auto fail = [fd](absl::Status status) {
@@ -211,15 +255,30 @@ absl::StatusOr<TokenShard> TokenShard::Open(const std::string& path) {
   if (got < 0 || static_cast<uint64_t>(got) != std::min<uint64_t>(file_bytes, sizeof(header))) {
     return fail(ErrnoError(path, "cannot read the header"));
   }
-  if (file_bytes >= 4 && (Load32(header) == kLlmcMagicGpt2 || Load32(header) == kLlmcMagicLlama3)) {
+  const bool raw = format == TokenFormat::kRawUint16;
+  const bool llmc_magic =
+      file_bytes >= 4 && (Load32(header) == kLlmcMagicGpt2 || Load32(header) == kLlmcMagicLlama3);
+  if (llmc_magic && (!raw || IsWholeLlmcFile(header, file_bytes))) {
     return OpenLlmc(path, fd, file_bytes, header);
   }
   if (file_bytes < sizeof(kTokenShardMagic) ||
       std::memcmp(header, kTokenShardMagic, sizeof(kTokenShardMagic)) != 0) {
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat(path,
-                     ": not a dqt token shard (bad magic; expected \"DQTSHARD\" or an "
-                     "llm.c header)")));
+    if (raw) {
+      // nanoGPT's prepare.py: np.uint16 ids written as they are, no header, no text size.
+      if (file_bytes % 2 != 0) {
+        return fail(absl::DataLossError(
+            absl::StrCat(path, ": ", file_bytes,
+                         " bytes, an odd length for raw uint16 tokens (truncated, or not a "
+                         "nanoGPT token file)")));
+      }
+      return Map(path, fd, file_bytes, 0, file_bytes / 2, 2);
+    }
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": not a dqt token shard nor an llm.c token file (bad magic: its first bytes are "
+        "neither \"DQTSHARD\" nor llm.c's 20240520 / 20240801); if it is nanoGPT's prepare.py "
+        "output (raw uint16 token ids, no header) read it with data.token_format: RAW_UINT16 "
+        "(dqt_eval: --raw_uint16)")));
   }
   const uint32_t version = file_bytes >= 12 ? Load32(header + 8) : 0;
   if (file_bytes >= 12 && version != 1 && version != kTokenShardVersion) {
@@ -276,6 +335,7 @@ TokenShard& TokenShard::operator=(TokenShard&& other) noexcept {
     map_ = std::exchange(other.map_, nullptr);
     map_bytes_ = std::exchange(other.map_bytes_, 0);
     tokens_ = std::exchange(other.tokens_, nullptr);
+    header_bytes_ = std::exchange(other.header_bytes_, 0);
     size_ = std::exchange(other.size_, 0);
     source_bytes_ = std::exchange(other.source_bytes_, 0);
     bytes_per_token_ = std::exchange(other.bytes_per_token_, 0);
@@ -298,7 +358,7 @@ void TokenShard::Unmap() {
 int32_t TokenShard::operator[](uint64_t i) const {
   DQT_CHECK(i < size_) << path_ << ": token " << i << " of " << size_;
   if (!parts_.empty()) {
-    const size_t p = std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin() - 1;
+    const size_t p = PartOf(i);
     return parts_[p][i - starts_[p]];
   }
   if (bytes_per_token_ == 2) {
@@ -311,11 +371,26 @@ int32_t TokenShard::operator[](uint64_t i) const {
   return v;
 }
 
+// The last part starting at or before token i (an empty part shares its start with the next).
+size_t TokenShard::PartOf(uint64_t i) const {
+  return std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin() - 1;
+}
+
+std::string TokenShard::Where(uint64_t i) const {
+  DQT_CHECK(i < size_) << path_ << ": token " << i << " of " << size_;
+  if (!parts_.empty()) {
+    const size_t p = PartOf(i);
+    return parts_[p].Where(i - starts_[p]);
+  }
+  return absl::StrCat(path_, ", token ", i, " (byte offset ", header_bytes_ + i * bytes_per_token_,
+                      ")");
+}
+
 void TokenShard::Copy(uint64_t start, size_t n, int32_t* out) const {
   DQT_CHECK(start <= size_ && n <= size_ - start)
       << path_ << ": tokens [" << start << ", " << start + n << ") of " << size_;
   if (!parts_.empty()) {
-    size_t p = std::upper_bound(starts_.begin(), starts_.end(), start) - starts_.begin() - 1;
+    size_t p = PartOf(start);
     while (n > 0) {
       const uint64_t local = start - starts_[p];
       const size_t take = static_cast<size_t>(std::min<uint64_t>(n, parts_[p].size_ - local));

@@ -195,6 +195,9 @@ RunProto DefaultRunProto() {
   d.set_eval_shard(c.data.eval_shard);
   d.set_seed(c.data.seed);
   if (!c.data.tokenizer.empty()) d.set_tokenizer(c.data.tokenizer);
+  if (c.data.token_format == TokenFormat::kRawUint16) {
+    d.set_token_format(proto::DataProto::RAW_UINT16);
+  }
 
   proto::TrainProto& t = *run.mutable_train();
   t.set_steps(c.train.steps);  // also the schedule's total_steps
@@ -384,6 +387,9 @@ RunConfig ToRunConfig(const RunProto& run) {
   c.data.eval_shard = run.data().eval_shard();
   c.data.seed = run.data().seed();
   c.data.tokenizer = run.data().tokenizer();
+  c.data.token_format = run.data().token_format() == proto::DataProto::RAW_UINT16
+                            ? TokenFormat::kRawUint16
+                            : TokenFormat::kAuto;
 
   const proto::TrainProto& t = run.train();
   c.train.steps = t.steps();

@@ -339,6 +339,13 @@ void CheckTrainAndData(const RunProto& run, Violations& v) {
   const proto::DataProto& d = run.data();
   v.NonEmpty("data.train_shard", d.train_shard());
   v.NonEmpty("data.eval_shard", d.eval_shard());
+  if (d.token_format() != proto::DataProto::TOKEN_FORMAT_UNSPECIFIED &&
+      d.token_format() != proto::DataProto::AUTO &&
+      d.token_format() != proto::DataProto::RAW_UINT16) {
+    v.Add("data.token_format",
+          EnumText(proto::DataProto::TokenFormat_descriptor(), d.token_format()),
+          "must be AUTO or RAW_UINT16");
+  }
 
   const proto::CheckpointProto& k = run.checkpoint();
   v.IntIn("checkpoint.every", k.every(), 0, steps.value,

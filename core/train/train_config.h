@@ -7,14 +7,16 @@
 
 #include "core/model/llama_config.h"
 #include "core/optim/optim_config.h"
+#include "data/token_shard.h"
 
 namespace dqt {
 
 struct DataConfig {
-  std::string train_shard;  // token shard written by dqt_prepare
-  std::string eval_shard;   // held-out token shard
+  std::string train_shard;  // token files, as TokenShard::Open takes them
+  std::string eval_shard;   // held-out token files
   uint64_t seed = 1;        // sampler seed
   std::string tokenizer;    // the shards' tokenizer file, checked against them (may be empty)
+  TokenFormat token_format = TokenFormat::kAuto;  // files with no dqt or llm.c header
 };
 
 enum class DeviceChoice { kCpu, kCuda, kAuto };

@@ -39,13 +39,15 @@ std::string FormatDuration(double s) {
   return absl::StrFormat("%d:%02d", total / 60, total % 60);
 }
 
-absl::Status CheckTokenRange(const TokenShard& shard, const std::string& path, int vocab) {
+// Names the file and byte offset of the first id outside [0, vocab): in a list, the part.
+absl::Status CheckTokenRange(const TokenShard& shard, const std::string& field, int vocab) {
   for (uint64_t i = 0; i < shard.size(); ++i) {
     const int32_t t = shard[i];
     if (t < 0 || t >= vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: token %d at position %d is outside the model vocabulary [0, %d)",
-                          path, t, i, vocab));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: token id %d at %s is outside the model vocabulary [0, %d) (model.vocab_size; "
+          "llm.c and nanoGPT files are taken to hold GPT-2 ids)",
+          field, t, shard.Where(i), vocab));
     }
   }
   return absl::OkStatus();
@@ -185,11 +187,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
   if (config.checkpoint.resume.empty()) {
     DQT_RETURN_IF_ERROR(CheckNoCheckpoints(config.checkpoint.dir));  // before any work
   }
-  DQT_ASSIGN_OR_RETURN(TokenShard train, TokenShard::Open(config.data.train_shard));
-  DQT_ASSIGN_OR_RETURN(TokenShard eval, TokenShard::Open(config.data.eval_shard));
+  DQT_ASSIGN_OR_RETURN(TokenShard train,
+                       TokenShard::Open(config.data.train_shard, config.data.token_format));
+  DQT_ASSIGN_OR_RETURN(TokenShard eval,
+                       TokenShard::Open(config.data.eval_shard, config.data.token_format));
   DQT_RETURN_IF_ERROR(CheckShardTokenizers(config.data, train, eval, config.model.vocab_size));
-  DQT_RETURN_IF_ERROR(CheckTokenRange(train, config.data.train_shard, config.model.vocab_size));
-  DQT_RETURN_IF_ERROR(CheckTokenRange(eval, config.data.eval_shard, config.model.vocab_size));
+  DQT_RETURN_IF_ERROR(CheckTokenRange(train, "data.train_shard", config.model.vocab_size));
+  DQT_RETURN_IF_ERROR(CheckTokenRange(eval, "data.eval_shard", config.model.vocab_size));
   if (eval.size() < static_cast<uint64_t>(config.train.seq_len) + 1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: %d tokens, fewer than one evaluation window of %d",

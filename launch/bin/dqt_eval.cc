@@ -1,7 +1,8 @@
 // dqt_eval: scores a text file (or a token shard) under a checkpoint in non-overlapping windows,
 // computing the function the checkpoint was trained as (model_loading.h).
 //   dqt_eval --ckpt runs/x/step_000100 --text book.txt [--seq_len N] [--batch 16] [--json]
-//   dqt_eval --ckpt runs/x/step_000100 --shard eval.bin [--seq_len N] [--fp_activations]
+//   dqt_eval --ckpt runs/x/step_000100 --shard eval.bin [--raw_uint16] [--seq_len N]
+//            [--fp_activations]
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -29,6 +30,7 @@ struct EvalArgs {
   bool json = false;
   bool ternarize = false;
   bool fp_activations = false;
+  bool raw_uint16 = false;  // a header-less --shard is nanoGPT's uint16 ids
   dqt::TokenizerPaths tokenizer;
 };
 
@@ -43,7 +45,10 @@ struct Tokens {
 absl::StatusOr<Tokens> ReadTokens(const EvalArgs& args, const dqt::LlamaConfig& config) {
   Tokens t;
   if (!args.shard.empty()) {
-    DQT_ASSIGN_OR_RETURN(const dqt::TokenShard shard, dqt::TokenShard::Open(args.shard));
+    DQT_ASSIGN_OR_RETURN(
+        const dqt::TokenShard shard,
+        dqt::TokenShard::Open(
+            args.shard, args.raw_uint16 ? dqt::TokenFormat::kRawUint16 : dqt::TokenFormat::kAuto));
     t.name = args.shard;
     t.ids.resize(shard.size());
     if (!t.ids.empty()) shard.Copy(0, t.ids.size(), t.ids.data());
@@ -51,8 +56,8 @@ absl::StatusOr<Tokens> ReadTokens(const EvalArgs& args, const dqt::LlamaConfig& 
     for (size_t i = 0; i < t.ids.size(); ++i) {
       if (t.ids[i] < 0 || t.ids[i] >= config.vocab_size) {
         return absl::InvalidArgumentError(
-            absl::StrFormat("%s: token %d at position %d is outside the model vocabulary [0, %d)",
-                            args.shard, t.ids[i], i, config.vocab_size));
+            absl::StrFormat("token id %d at %s is outside the model vocabulary [0, %d)", t.ids[i],
+                            shard.Where(i), config.vocab_size));
       }
     }
     return t;
@@ -152,14 +157,17 @@ absl::Status Main(const EvalArgs& args) {
 int main(int argc, char** argv) {
   EvalArgs args;
   dqt::Flags flags("dqt_eval",
-                   "--ckpt CKPT --text FILE|--shard FILE [--seq_len N] [--batch 16] [--json] "
-                   "[--ternarize] [--fp_activations]");
+                   "--ckpt CKPT --text FILE|--shard FILE [--raw_uint16] [--seq_len N] [--batch 16] "
+                   "[--json] [--ternarize] [--fp_activations]");
   flags.String("ckpt", &args.ckpt, "checkpoint written by dqt_worker (a step_NNNNNN directory)");
   flags.String("text", &args.text, "UTF-8 text file to score");
   flags.String(
       "shard", &args.shard,
       "token shard to score instead (dqt_prepare's; with the run's train.seq_len and "
       "train.micro_batch as --seq_len and --batch this is the trainer's final evaluation)");
+  flags.Bool("raw_uint16", &args.raw_uint16,
+             "read a --shard file that has no dqt or llm.c header as nanoGPT's prepare.py output "
+             "(raw uint16 ids; the run config's data.token_format: RAW_UINT16)");
   flags.Int("seq_len", &args.seq_len,
             "window length in tokens; 0 = the model's context (or the text, if shorter)");
   flags.Int("batch", &args.batch, "windows per forward pass");

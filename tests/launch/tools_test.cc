@@ -27,6 +27,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
 #include "tests/testing/tiny_model.h"
+#include "tests/testing/token_files.h"
 
 namespace dqt {
 namespace {
@@ -340,6 +341,29 @@ TEST_F(ToolsTest, EvalOnAShardGivesTheTrainersEvaluationLoss) {
     std::printf("%s: trainer %.9f, dqt_eval %.9f, diff %.3g (%s)\n", name.c_str(), want,
                 json->Find("loss")->number, json->Find("loss")->number - want,
                 json->Find("computes")->text.c_str());
+    if (name == "fp") {
+      // The same tokens as nanoGPT's header-less file: refused unless --raw_uint16, then the
+      // same score.
+      absl::StatusOr<TokenShard> shard = TokenShard::Open(eval);
+      ASSERT_THAT(shard, IsOk());
+      std::vector<int32_t> ids(shard->size());
+      shard->Copy(0, ids.size(), ids.data());
+      const std::string raw = dir_ + "/eval_nanogpt.bin";
+      testing::WriteNanoGptFile(raw, ids);
+      const std::string raw_args = "--ckpt " + Quote(ckpt_dir + "/step_000006") + " --shard " +
+                                   Quote(raw) + " --seq_len " +
+                                   std::to_string(config.train.seq_len) + " --batch " +
+                                   std::to_string(config.train.micro_batch) + " --json";
+      const RunResult refused = Run("dqt_eval", raw_args);
+      EXPECT_NE(refused.exit_code, 0);
+      EXPECT_THAT(refused.err, HasSubstr("eval_nanogpt.bin: not a dqt token shard"));
+      EXPECT_THAT(refused.err, HasSubstr("--raw_uint16"));
+      const RunResult read = Run("dqt_eval", raw_args + " --raw_uint16");
+      ASSERT_EQ(read.exit_code, 0) << read.err;
+      absl::StatusOr<JsonValue> raw_json = ParseJson(read.out);
+      ASSERT_THAT(raw_json, IsOk()) << read.out;
+      EXPECT_EQ(raw_json->Find("loss")->number, json->Find("loss")->number);
+    }
     if (!config.model.quant.int8_activations) continue;
     EXPECT_THAT(json->Find("computes")->text, HasSubstr("int8 per-token absmax activations"));
     const RunResult fp = Run("dqt_eval", args + " --fp_activations");

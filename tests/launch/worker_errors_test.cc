@@ -13,6 +13,7 @@
 #include "data/tokenizer_identity.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/token_files.h"
 
 namespace dqt {
 namespace {
@@ -107,6 +108,36 @@ TEST(WorkerErrors, TokensOutsideTheVocabulary) {
   ExpectFailure(
       RunWorker("--cfg " + TinyConfig() + ShardOverrides() + " --set model.vocab_size=1000"),
       "outside the model vocabulary");
+}
+
+// nanoGPT's header-less files: refused without data.token_format (the message says which value
+// reads them), an odd length is an error, an id past the vocabulary names the file and byte
+// offset (here inside the second file of a list); with RAW_UINT16 the worker trains on them.
+TEST(WorkerErrors, NanoGptFiles) {
+  std::vector<int32_t> tokens(4000);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i * 7 % 50257);
+  const std::string raw = ::testing::TempDir() + "/w_nanogpt.bin";
+  testing::WriteNanoGptFile(raw, tokens);
+  const std::string raw_set = " --set data.train_shard=" + raw + " --set data.eval_shard=" + raw;
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + raw_set),
+                "w_nanogpt.bin: not a dqt token shard nor an llm.c token file");
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + raw_set), "data.token_format: RAW_UINT16");
+  const std::string format = " --set data.token_format=RAW_UINT16";
+  const std::string odd = ::testing::TempDir() + "/w_odd.bin";
+  std::ofstream(odd, std::ios::binary | std::ios::trunc) << "abc";
+  ExpectFailure(
+      RunWorker("--cfg " + TinyConfig() + raw_set + format + " --set data.eval_shard=" + odd),
+      "w_odd.bin: 3 bytes, an odd length");
+  tokens[5] = 60000;
+  const std::string bad = ::testing::TempDir() + "/w_nanogpt_bad.bin";
+  testing::WriteNanoGptFile(bad, tokens);
+  ExpectFailure(RunWorker("--cfg " + TinyConfig() + raw_set + format +
+                          " --set data.train_shard=" + raw + "," + bad),
+                "data.train_shard: token id 60000 at " + bad +
+                    ", token 5 (byte offset 10) is outside the model vocabulary [0, 50257)");
+  const Result ok = RunWorker("--cfg " + TinyConfig() + raw_set + format +
+                              " --set train.steps=2 --set train.eval_every=0");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
 }
 
 TokenizerIdentity SentencePieceLike(uint8_t salt) {
