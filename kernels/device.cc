@@ -33,6 +33,10 @@ absl::StatusOr<CudaStream> CudaStream::Create() {
   return absl::FailedPreconditionError("no CUDA stream: this build has no CUDA support");
 }
 
+absl::StatusOr<CudaMemory> CudaMemoryInfo() {
+  return absl::FailedPreconditionError("no CUDA device: this build has no CUDA support");
+}
+
 CudaStream::~CudaStream() = default;
 #endif
 

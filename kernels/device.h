@@ -23,6 +23,13 @@ int CudaDeviceCount();
 // The CUDA device current on the calling thread (FailedPrecondition without CUDA).
 [[nodiscard]] absl::StatusOr<int> CurrentCudaDevice();
 
+// Free and total bytes of the CUDA device current on the calling thread (cudaMemGetInfo).
+// FailedPrecondition in a CPU-only build.
+struct CudaMemory {
+  double free = 0, total = 0;
+};
+[[nodiscard]] absl::StatusOr<CudaMemory> CudaMemoryInfo();
+
 // An owned CUDA stream (non-blocking with respect to the legacy default stream), destroyed with
 // the object; null in a default-constructed one.
 class CudaStream {

@@ -160,6 +160,8 @@ class MomentStore {
   // bytes, Buffer's allocation unit).
   int64_t bytes() const;
   double BytesPerElement() const { return n_ ? static_cast<double>(bytes()) / n_ : 0.0; }
+  // What a store of `n` elements in `format` charges to the memory ledger, without making it.
+  static double LedgerBytes(MomentFormat format, double n);
 
   MomentsView view();
   // Copies the moments of `other` (same format, size and offset; any device).

@@ -3,6 +3,7 @@
 // Data moves between devices only through the explicit Copy functions below.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <utility>
 
@@ -54,6 +55,11 @@ class Buffer {
   const T& operator[](size_t i) const { return data_[i]; }
   // Zero-fills (CUDA: enqueued on `stream`).
   void Zero(CUstream_st* stream = nullptr) { ZeroOn(device_, data_, bytes(), stream); }
+  // What a Buffer of `count` elements allocates and charges to the ledger (64-byte units), as a
+  // double so that estimates of sizes beyond 2^63 bytes stay ordered (exact below 2^53).
+  static double LedgerBytes(double count) {
+    return count > 0 ? std::ceil(count * sizeof(T) / 64) * 64 : 0;
+  }
 
  private:
   size_t AllocatedBytes() const { return (count_ * sizeof(T) + 63) / 64 * 64; }

@@ -39,6 +39,23 @@ TpShard ShardOf(const Communicator* tp) {
   return tp != nullptr ? TpShard{tp->size(), tp->rank()} : TpShard{};
 }
 
+// Elements of the weight scratches: GEMM operands (activation dtype) unless every tensor is fp32
+// values used as they are, norm gains (f32) and one DLT tensor's dL/dW_hat (f32).
+struct WeightScratch {
+  int64_t gemm = 0, gain = 0, dlt = 0;
+};
+WeightScratch WeightScratchOf(const std::vector<ParamTensor>& tensors, DType act) {
+  WeightScratch s;
+  for (const ParamTensor& p : tensors) {
+    if (p.storage == ParamStorage::kDltLatent) s.dlt = std::max(s.dlt, p.numel);
+    const bool gain = p.kind == ParamKind::kNorm;
+    const bool copy = p.storage != ParamStorage::kFloat || (!gain && act != DType::kF32);
+    if (!copy) continue;
+    (gain ? s.gain : s.gemm) = std::max(gain ? s.gain : s.gemm, p.numel);
+  }
+  return s;
+}
+
 }  // namespace
 
 LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext ctx,
@@ -77,20 +94,12 @@ LlamaModel::LlamaModel(const LlamaConfig& config, Communicator* tp, ExecContext 
   }
   final_norm_ = take();
   head_ = take();
-  // GEMM operands need a scratch unless every tensor is fp32 values used as they are.
-  int64_t gemm_numel = 0, gain_numel = 0, dlt_numel = 0;
-  for (const ParamTensor& p : t) {
-    if (p.storage == ParamStorage::kDltLatent) dlt_numel = std::max(dlt_numel, p.numel);
-    const bool gain = p.kind == ParamKind::kNorm;
-    const bool copy = p.storage != ParamStorage::kFloat || (!gain && act_ != DType::kF32);
-    if (!copy) continue;
-    (gain ? gain_numel : gemm_numel) = std::max(gain ? gain_numel : gemm_numel, p.numel);
-  }
+  const WeightScratch scratch = WeightScratchOf(t, act_);
   const Device dev = ctx.device();
-  if (gemm_numel > 0) gemm_weights_ = Tensor({gemm_numel}, act_, dev, MemoryKind::kWorkspace);
-  if (gain_numel > 0)
-    gain_weights_ = Tensor({gain_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
-  if (dlt_numel > 0) dlt_grad_ = Tensor({dlt_numel}, DType::kF32, dev, MemoryKind::kWorkspace);
+  if (scratch.gemm > 0) gemm_weights_ = Tensor({scratch.gemm}, act_, dev, MemoryKind::kWorkspace);
+  if (scratch.gain > 0)
+    gain_weights_ = Tensor({scratch.gain}, DType::kF32, dev, MemoryKind::kWorkspace);
+  if (scratch.dlt > 0) dlt_grad_ = Tensor({scratch.dlt}, DType::kF32, dev, MemoryKind::kWorkspace);
   const QuantConfig& q = config.quant;
   // The LM head's input is quantized when the head is (policy ALL); an inference model holding
   // fp32 forward weights of such a checkpoint keeps the policy, and so computes the same.
@@ -132,6 +141,16 @@ void LlamaModel::Reserve(int batch, int seq) {
   DQT_CHECK(seq >= 1 && seq <= c.context) << "seq " << seq << " outside [1, " << c.context << "]";
   batch_ = batch;
   seq_ = seq;
+  // The previous shape's buffers go first, so that a change of shape (the last, shorter batch of
+  // an evaluation) never holds both: the peak is the larger shape's (PlanModelMemory's figure).
+  for (Tensor* t :
+       {&ids_, &targets_, &x_final_, &recompute_out_, &rstd_final_, &xn_final_, &logits_, &losses_,
+        &row_absmax_, &act_codes_, &act_scales_, &d_xn_final_, &d_resid_}) {
+    *t = Tensor();
+  }
+  block_inputs_.clear();
+  acts_.clear();
+  grads_ = BlockGradients{};
   const int64_t n = static_cast<int64_t>(batch) * seq, d = c.d_model, f = ffn_, hd = c.head_dim();
   const int64_t qd = heads_ * hd, kv = kv_heads_ * hd;
   const Device dev = ctx_.device();
@@ -572,6 +591,63 @@ void LlamaModel::LastLogits(const int32_t* tokens, int seq, float* logits) {
   const Tensor f32({row.numel()}, DType::kF32, ctx_.device(), MemoryKind::kWorkspace);
   Convert(ctx_, {.src = row, .dst = f32});
   CopyBytes(logits, Device::kCpu, f32.ref().data, ctx_.device(), f32.ref().bytes(), ctx_.stream());
+}
+
+ModelMemoryPlan PlanModelMemory(const ModelMemoryArgs& a) {
+  const LlamaConfig& c = a.config;
+  const ParamLayout layout = PlanParamLayout(c, a.tp);
+  const bool cpu = a.device == Device::kCpu, has_codes = layout.codes > 0;
+  auto bytes = [](double count, DType dtype) {
+    return Buffer<uint8_t>::LedgerBytes(count * DTypeSize(dtype));
+  };
+  auto act = [&](double count) { return bytes(count, a.activations); };
+  auto f32 = [&](double count) { return bytes(count, DType::kF32); };
+  ModelMemoryPlan p;
+  // LlamaParams.
+  p.weights = f32(layout.values) + bytes(layout.codes, DType::kI8) + f32(layout.scales);
+  p.workspace = f32(1);  // the ternarizer's absmean
+  if (a.gradients == GradientStorage::kFull) p.gradients = f32(layout.logical);
+  // The constructor.
+  const WeightScratch scratch = WeightScratchOf(layout.tensors, a.activations);
+  p.workspace += act(scratch.gemm) + f32(scratch.gain) + f32(scratch.dlt);
+  if (c.quant.forward_gemm == QuantGemm::kFp8 && has_codes) {
+    p.workspace += bytes(layout.max_numel, DType::kF8E4M3);
+  }
+  const double rope = 2.0 * c.context * (c.head_dim() / 2);
+  p.workspace += f32(rope) + bytes(2, DType::kF64);  // RoPE table, loss totals
+  if (a.gradients == GradientStorage::kNone) p.gradients = f32(layout.max_numel);
+  // Init: the host RoPE table while it is built, then one whole tensor drawn (and a scale's
+  // statistic); checkpoint.init_from reads into a buffer of the same size.
+  p.init_workspace = std::max(cpu ? f32(rope) : 0.0,
+                              f32(layout.max_full_numel) + (has_codes ? bytes(1, DType::kF64) : 0));
+  // Reserve(batch, seq).
+  const int tp = a.tp.size;
+  const double n = double(a.batch) * a.seq, d = c.d_model, f = c.ffn_dim / tp, hd = c.head_dim();
+  const double heads = c.n_heads / tp, qd = heads * hd, kv = (c.n_kv_heads / tp) * hd;
+  const double att_rows = double(a.batch) * heads * a.seq;  // AttentionSavedElements
+  const double att_saved = cpu ? att_rows * a.seq : att_rows;
+  double block = f32(n) + act(n * d) + act(n * qd) + 2 * act(n * kv) + f32(att_saved) +
+                 act(n * qd) + act(n * d) + f32(n) + act(n * d) + 3 * act(n * f);
+  if (c.subln) block += f32(n) + act(n * qd) + f32(n) + act(n * f);
+  const int blocks = a.recompute == Recompute::kPerBlock ? 1 : c.n_layers;
+  p.activations = 2 * bytes(n, DType::kI32) + c.n_layers * act(n * d) + blocks * block;
+  p.activations += act(n * d) + (a.recompute == Recompute::kPerBlock ? act(n * d) : 0) + f32(n) +
+                   act(n * d) + f32(std::min(n, double(kHeadChunkRows)));
+  p.activations += 2 * act(n * d);                               // d_xn_final, d_resid
+  p.activations += 3 * act(n * f) + (c.subln ? act(n * f) : 0);  // d_down_in, d_gate, d_up, d_h
+  p.activations += 2 * act(n * d) + act(n * qd) + (c.subln ? act(n * qd) : 0);
+  p.activations += act(n * qd) + 2 * act(n * kv);  // d_q, d_k, d_v
+  if (tp > 1) p.step_workspace += f32(n);          // row absmax
+  if (c.quant.forward_gemm != QuantGemm::kFloat && has_codes) {
+    p.step_workspace += bytes(n * std::max({d, qd, f}), DType::kI8) + f32(n);
+  }
+  // The head.
+  const double chunk = std::min(n, double(kHeadChunkRows)), vocab = c.vocab_size;
+  if (a.head_loss) p.step_workspace += act(chunk * vocab);
+  if (a.logit_distill) p.step_workspace += act(chunk * vocab) + bytes(1, DType::kF64);
+  if (a.feature_distill) p.workspace += bytes(1, DType::kF64);
+  if (a.all_logits) p.step_workspace += act(n * vocab);
+  return p;
 }
 
 }  // namespace dqt

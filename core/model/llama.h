@@ -60,6 +60,33 @@ struct LayerTensors {
       *ffn_subln, *wdown;
 };
 
+// What one LlamaModel charges to its device's memory ledger, in bytes, from its config alone
+// (nothing is allocated): the parameter layout is PlanParamLayout's, and the activation and
+// scratch sizes are those LlamaModel's constructor, Reserve(batch, seq), HeadScratch and
+// ForwardLogits allocate (tests/train/memory_estimate_test.cc holds them to the ledger).
+struct ModelMemoryArgs {
+  LlamaConfig config;
+  TpShard tp;
+  Device device = Device::kCpu;
+  DType activations = DType::kF32;
+  Recompute recompute = Recompute::kNo;
+  GradientStorage gradients = GradientStorage::kFull;
+  int batch = 1, seq = 1;      // the micro-batch the model runs
+  bool head_loss = true;       // runs the LM head and loss in chunks (ForwardBackward, ForwardLoss)
+  bool all_logits = false;     // runs ForwardLogits (a logit distillation teacher)
+  bool logit_distill = false;  // a logit distillation student (the KD gradient chunk)
+  bool feature_distill = false;  // an OFF student
+};
+struct ModelMemoryPlan {
+  double weights = 0;         // values, codes, scales
+  double gradients = 0;       // the gradient buffer, or the fused update's slot
+  double activations = 0;     // Reserve's saved activations and backward slots
+  double workspace = 0;       // scratch held from construction on
+  double step_workspace = 0;  // scratch held from the first forward on (Reserve, the head)
+  double init_workspace = 0;  // scratch held only while the weights are set (Init, init_from)
+};
+ModelMemoryPlan PlanModelMemory(const ModelMemoryArgs& args);
+
 class LlamaModel {
  public:
   // `tp` (not owned, may be null for one rank) is the tensor-parallel group: q/k/v and gate/up

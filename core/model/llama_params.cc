@@ -33,76 +33,132 @@ double ReadScalar(const Buffer<double>& value) {
   return host;
 }
 
+ParamStorage StorageFor(const QuantConfig& q, ParamKind kind) {
+  if (kind == ParamKind::kDltScale) return ParamStorage::kFloat;
+  const bool in_policy = kind == ParamKind::kLinear || q.policy == QuantPolicy::kAll;
+  if (!in_policy) return ParamStorage::kFloat;
+  switch (q.optimizer) {
+    case OptimizerKind::kFp:
+      return ParamStorage::kFloat;
+    case OptimizerKind::kBitNet:
+      return ParamStorage::kLatentTernary;
+    case OptimizerKind::kDqt:
+      return ParamStorage::kCodes;
+    case OptimizerKind::kTernaryLlm:
+      return ParamStorage::kDltLatent;
+  }
+  return ParamStorage::kFloat;
+}
+
+void AddTensor(const LlamaConfig& c, TpShard tp, std::string name, std::vector<int64_t> full_shape,
+               ParamKind kind, std::vector<ParamTensor>* tensors, TpSplit split = TpSplit::kNone) {
+  ParamTensor t;
+  t.name = std::move(name);
+  t.full_shape = full_shape;
+  t.shape = std::move(full_shape);
+  t.split = tp.size > 1 ? split : TpSplit::kNone;
+  if (t.split != TpSplit::kNone) {
+    const int dim = t.split == TpSplit::kRows ? 0 : 1;
+    DQT_CHECK(t.shape[dim] % tp.size == 0)
+        << t.name << ": dimension " << t.shape[dim] << " not divisible by tp " << tp.size;
+    t.shape[dim] /= tp.size;
+    t.shard_begin = t.shape[dim] * tp.rank;
+  }
+  t.numel = 1;
+  t.full_numel = 1;
+  for (size_t i = 0; i < t.shape.size(); ++i) {
+    t.numel *= t.shape[i];
+    t.full_numel *= t.full_shape[i];
+  }
+  t.kind = kind;
+  t.storage = StorageFor(c.quant, kind);
+  t.id = static_cast<uint32_t>(tensors->size());
+  tensors->push_back(std::move(t));
+}
+
 }  // namespace
+
+ParamLayout PlanParamLayout(const LlamaConfig& c, TpShard tp) {
+  ParamLayout out;
+  std::vector<ParamTensor>& tensors = out.tensors;
+  auto add = [&](std::string name, std::vector<int64_t> shape, ParamKind kind,
+                 TpSplit split = TpSplit::kNone) {
+    AddTensor(c, tp, std::move(name), std::move(shape), kind, &tensors, split);
+  };
+  const int64_t d = c.d_model, q_dim = c.n_heads * c.head_dim(), kv = c.kv_dim(), f = c.ffn_dim;
+  add("model.embed_tokens.weight", {c.vocab_size, d}, ParamKind::kEmbedding);
+  for (int i = 0; i < c.n_layers; ++i) {
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    add(p + "input_layernorm.weight", {d}, ParamKind::kNorm);
+    add(p + "self_attn.q_proj.weight", {q_dim, d}, ParamKind::kLinear, TpSplit::kRows);
+    add(p + "self_attn.k_proj.weight", {kv, d}, ParamKind::kLinear, TpSplit::kRows);
+    add(p + "self_attn.v_proj.weight", {kv, d}, ParamKind::kLinear, TpSplit::kRows);
+    if (c.subln) add(p + "self_attn.attn_sub_norm.weight", {q_dim}, ParamKind::kNorm);
+    add(p + "self_attn.o_proj.weight", {d, q_dim}, ParamKind::kLinear, TpSplit::kCols);
+    add(p + "post_attention_layernorm.weight", {d}, ParamKind::kNorm);
+    add(p + "mlp.gate_proj.weight", {f, d}, ParamKind::kLinear, TpSplit::kRows);
+    add(p + "mlp.up_proj.weight", {f, d}, ParamKind::kLinear, TpSplit::kRows);
+    if (c.subln) add(p + "mlp.ffn_sub_norm.weight", {f}, ParamKind::kNorm);
+    add(p + "mlp.down_proj.weight", {d, f}, ParamKind::kLinear, TpSplit::kCols);
+  }
+  add("model.norm.weight", {d}, ParamKind::kNorm);
+  add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
+  // DLT: an alpha and a gamma tensor (out, in / group) per DLT weight, after all the others.
+  const size_t weights = tensors.size();
+  for (size_t i = 0; i < weights; ++i) {
+    if (tensors[i].storage != ParamStorage::kDltLatent) continue;
+    const std::vector<int64_t> shape = tensors[i].full_shape;
+    const int64_t group = c.quant.dlt_group > 0 ? c.quant.dlt_group : shape[1];
+    DQT_CHECK(tp.size == 1 && shape[1] % group == 0)
+        << tensors[i].name << ": DLT group " << group << " on " << shape[1] << " columns";
+    const std::string base = tensors[i].name.substr(0, tensors[i].name.rfind(".weight"));
+    tensors[i].dlt_group = group;
+    tensors[i].dlt_alpha = static_cast<int>(tensors.size());
+    add(base + ".dlt_alpha", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+    tensors[i].dlt_gamma = static_cast<int>(tensors.size());
+    add(base + ".dlt_gamma", {shape[0], shape[1] / group}, ParamKind::kDltScale);
+  }
+  // Storage offsets, each tensor 64-byte aligned inside its buffer.
+  auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
+  for (ParamTensor& t : tensors) {
+    t.offset = out.logical;
+    out.logical = align(out.logical + t.numel);
+    if (t.storage == ParamStorage::kCodes) {
+      t.code_offset = out.codes;
+      out.codes = align(out.codes + t.numel);
+    } else {
+      t.value_offset = out.values;
+      out.values = align(out.values + t.numel);
+    }
+    out.max_numel = std::max(out.max_numel, t.numel);
+    out.max_full_numel = std::max(out.max_full_numel, t.full_numel);
+    const bool per_row =
+        t.storage == ParamStorage::kCodes && c.quant.per_channel_scale && t.shape.size() == 2;
+    t.scale_count = per_row ? t.shape[0] : 1;
+    t.scale_offset = out.scales;
+    out.scales += t.scale_count;
+  }
+  return out;
+}
 
 LlamaParams::LlamaParams(const LlamaConfig& c, TpShard tp, ExecContext ctx,
                          GradientStorage gradients)
     : config_(c), tp_(tp), ctx_(ctx) {
-  const int64_t d = c.d_model, q_dim = c.n_heads * c.head_dim(), kv = c.kv_dim(), f = c.ffn_dim;
-  Add("model.embed_tokens.weight", {c.vocab_size, d}, ParamKind::kEmbedding);
-  for (int i = 0; i < c.n_layers; ++i) {
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    Add(p + "input_layernorm.weight", {d}, ParamKind::kNorm);
-    Add(p + "self_attn.q_proj.weight", {q_dim, d}, ParamKind::kLinear, TpSplit::kRows);
-    Add(p + "self_attn.k_proj.weight", {kv, d}, ParamKind::kLinear, TpSplit::kRows);
-    Add(p + "self_attn.v_proj.weight", {kv, d}, ParamKind::kLinear, TpSplit::kRows);
-    if (c.subln) Add(p + "self_attn.attn_sub_norm.weight", {q_dim}, ParamKind::kNorm);
-    Add(p + "self_attn.o_proj.weight", {d, q_dim}, ParamKind::kLinear, TpSplit::kCols);
-    Add(p + "post_attention_layernorm.weight", {d}, ParamKind::kNorm);
-    Add(p + "mlp.gate_proj.weight", {f, d}, ParamKind::kLinear, TpSplit::kRows);
-    Add(p + "mlp.up_proj.weight", {f, d}, ParamKind::kLinear, TpSplit::kRows);
-    if (c.subln) Add(p + "mlp.ffn_sub_norm.weight", {f}, ParamKind::kNorm);
-    Add(p + "mlp.down_proj.weight", {d, f}, ParamKind::kLinear, TpSplit::kCols);
-  }
-  Add("model.norm.weight", {d}, ParamKind::kNorm);
-  Add("lm_head.weight", {c.vocab_size, d}, ParamKind::kHead);
-  // DLT: an alpha and a gamma tensor (out, in / group) per DLT weight, after all the others.
-  const size_t weights = tensors_.size();
-  for (size_t i = 0; i < weights; ++i) {
-    if (tensors_[i].storage != ParamStorage::kDltLatent) continue;
-    const std::vector<int64_t> shape = tensors_[i].full_shape;
-    const int64_t group = c.quant.dlt_group > 0 ? c.quant.dlt_group : shape[1];
-    DQT_CHECK(tp.size == 1 && shape[1] % group == 0)
-        << tensors_[i].name << ": DLT group " << group << " on " << shape[1] << " columns";
-    const std::string base = tensors_[i].name.substr(0, tensors_[i].name.rfind(".weight"));
-    tensors_[i].dlt_group = group;
-    tensors_[i].dlt_alpha = static_cast<int>(tensors_.size());
-    Add(base + ".dlt_alpha", {shape[0], shape[1] / group}, ParamKind::kDltScale);
-    tensors_[i].dlt_gamma = static_cast<int>(tensors_.size());
-    Add(base + ".dlt_gamma", {shape[0], shape[1] / group}, ParamKind::kDltScale);
-  }
-  // Storage offsets, each tensor 64-byte aligned inside its buffer.
-  int64_t logical = 0, value = 0, code = 0, scale_total = 0;
-  auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
-  for (ParamTensor& t : tensors_) {
-    t.offset = logical;
-    logical = align(logical + t.numel);
-    if (t.storage == ParamStorage::kCodes) {
-      t.code_offset = code;
-      code = align(code + t.numel);
-    } else {
-      t.value_offset = value;
-      value = align(value + t.numel);
-    }
-    max_numel_ = std::max(max_numel_, t.numel);
-    max_full_numel_ = std::max(max_full_numel_, t.full_numel);
-    const bool per_row =
-        t.storage == ParamStorage::kCodes && c.quant.per_channel_scale && t.shape.size() == 2;
-    t.scale_count = per_row ? t.shape[0] : 1;
-    t.scale_offset = scale_total;
-    scale_total += t.scale_count;
-  }
-  scales_.assign(scale_total, 1.0f);
+  ParamLayout layout = PlanParamLayout(c, tp);
+  tensors_ = std::move(layout.tensors);
+  max_numel_ = layout.max_numel;
+  max_full_numel_ = layout.max_full_numel;
+  scales_.assign(layout.scales, 1.0f);
   const Device dev = ctx_.device();
-  scale_mirror_ = Buffer<float>(scale_total, MemoryKind::kWeights, dev);
+  scale_mirror_ = Buffer<float>(layout.scales, MemoryKind::kWeights, dev);
   CopyBytes(scale_mirror_.data(), dev, scales_.data(), Device::kCpu,
             scales_.size() * sizeof(float));
   absmean_ = Buffer<float>(1, MemoryKind::kWorkspace, dev);
-  values_ = Buffer<float>(value, MemoryKind::kWeights, dev);
-  codes_ = Buffer<int8_t>(code, MemoryKind::kWeights, dev);
-  logical_numel_ = logical;
+  values_ = Buffer<float>(layout.values, MemoryKind::kWeights, dev);
+  codes_ = Buffer<int8_t>(layout.codes, MemoryKind::kWeights, dev);
+  logical_numel_ = layout.logical;
   if (gradients == GradientStorage::kFull) {
-    grads_ = Buffer<float>(logical, MemoryKind::kGradients, dev);
+    grads_ = Buffer<float>(layout.logical, MemoryKind::kGradients, dev);
   }
 }
 
@@ -136,50 +192,6 @@ TensorRef LlamaParams::codes_ref(const ParamTensor& t) const {
 
 TensorRef LlamaParams::grad_ref(const ParamTensor& t) const {
   return ShapedRef(grads_.data() + t.offset, ctx_.device(), t);
-}
-
-ParamStorage LlamaParams::StorageFor(ParamKind kind) const {
-  const QuantConfig& q = config_.quant;
-  if (kind == ParamKind::kDltScale) return ParamStorage::kFloat;
-  const bool in_policy = kind == ParamKind::kLinear || q.policy == QuantPolicy::kAll;
-  if (!in_policy) return ParamStorage::kFloat;
-  switch (q.optimizer) {
-    case OptimizerKind::kFp:
-      return ParamStorage::kFloat;
-    case OptimizerKind::kBitNet:
-      return ParamStorage::kLatentTernary;
-    case OptimizerKind::kDqt:
-      return ParamStorage::kCodes;
-    case OptimizerKind::kTernaryLlm:
-      return ParamStorage::kDltLatent;
-  }
-  return ParamStorage::kFloat;
-}
-
-void LlamaParams::Add(std::string name, std::vector<int64_t> full_shape, ParamKind kind,
-                      TpSplit split) {
-  ParamTensor t;
-  t.name = std::move(name);
-  t.full_shape = full_shape;
-  t.shape = std::move(full_shape);
-  t.split = tp_.size > 1 ? split : TpSplit::kNone;
-  if (t.split != TpSplit::kNone) {
-    const int dim = t.split == TpSplit::kRows ? 0 : 1;
-    DQT_CHECK(t.shape[dim] % tp_.size == 0)
-        << t.name << ": dimension " << t.shape[dim] << " not divisible by tp " << tp_.size;
-    t.shape[dim] /= tp_.size;
-    t.shard_begin = t.shape[dim] * tp_.rank;
-  }
-  t.numel = 1;
-  t.full_numel = 1;
-  for (size_t i = 0; i < t.shape.size(); ++i) {
-    t.numel *= t.shape[i];
-    t.full_numel *= t.full_shape[i];
-  }
-  t.kind = kind;
-  t.storage = StorageFor(kind);
-  t.id = static_cast<uint32_t>(tensors_.size());
-  tensors_.push_back(std::move(t));
 }
 
 absl::Status LlamaParams::Init() {

@@ -115,6 +115,19 @@ void ForEachGlobalRun(const ParamTensor& t, int64_t begin, int64_t end, F&& fn) 
   }
 }
 
+// The tensors of LlamaParams(config, tp) and the sizes of its buffers, in elements, computed
+// without allocating anything: the constructor lays its storage out from this, and memory
+// estimates (core/train/memory_estimate.h) read the same numbers.
+struct ParamLayout {
+  std::vector<ParamTensor> tensors;
+  int64_t values = 0;   // fp32 values (every tensor not stored as codes), 64-byte aligned each
+  int64_t codes = 0;    // int8 codes
+  int64_t scales = 0;   // scale groups
+  int64_t logical = 0;  // the logical layout (gradients)
+  int64_t max_numel = 0, max_full_numel = 0;
+};
+ParamLayout PlanParamLayout(const LlamaConfig& config, TpShard tp = {});
+
 class LlamaParams {
  public:
   // The whole model (tp.size == 1) or tensor-parallel rank tp.rank's shard of it, stored on the
@@ -192,10 +205,6 @@ class LlamaParams {
   int64_t max_tensor_numel() const { return max_numel_; }
 
  private:
-  void Add(std::string name, std::vector<int64_t> full_shape, ParamKind kind,
-           TpSplit split = TpSplit::kNone);
-  ParamStorage StorageFor(ParamKind kind) const;
-
   LlamaConfig config_;
   TpShard tp_;
   ExecContext ctx_;

@@ -65,10 +65,14 @@ std::string LayerTypeOf(const ParamTensor& t) {
   return t.name.substr(begin, end - begin);
 }
 
-std::vector<OwnedSlice> WholeTensors(const LlamaParams& params) {
+std::vector<OwnedSlice> WholeTensors(const std::vector<ParamTensor>& tensors) {
   std::vector<OwnedSlice> owned;
-  for (const ParamTensor& t : params.tensors()) owned.push_back({t.id, 0, t.numel});
+  for (const ParamTensor& t : tensors) owned.push_back({t.id, 0, t.numel});
   return owned;
+}
+
+std::vector<OwnedSlice> WholeTensors(const LlamaParams& params) {
+  return WholeTensors(params.tensors());
 }
 
 AdamW::AdamW(const AdamWConfig& config, const LlamaParams& params)

@@ -46,6 +46,7 @@ struct OwnedSlice {
 };
 // Every element of every tensor.
 std::vector<OwnedSlice> WholeTensors(const LlamaParams& params);
+std::vector<OwnedSlice> WholeTensors(const std::vector<ParamTensor>& tensors);
 // Sum of the squared gradients of one slice, accumulated in double in index order.
 double GradSquares(const LlamaParams& params, const OwnedSlice& slice);
 

@@ -39,8 +39,12 @@ absl::Status AverageGradients(Communicator& comm, float* grads, size_t n, Buffer
 }
 
 std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank) {
+  return DpSlices(params.tensors(), dp, dp_rank);
+}
+
+std::vector<OwnedSlice> DpSlices(const std::vector<ParamTensor>& tensors, int dp, int dp_rank) {
   std::vector<OwnedSlice> owned;
-  for (const ParamTensor& t : params.tensors()) {
+  for (const ParamTensor& t : tensors) {
     auto bound = [&](int64_t r) {
       const int64_t at = (t.numel * r / dp + kMomentBlock - 1) / kMomentBlock * kMomentBlock;
       return std::min(at, t.numel);

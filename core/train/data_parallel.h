@@ -25,6 +25,7 @@ namespace dqt {
 // contiguous parts whose bounds are multiples of kMomentBlock, so block-8 moments and packed
 // ternary codes never straddle two ranks; small tensors belong to the first rank(s) whole.
 std::vector<OwnedSlice> DpSlices(const LlamaParams& params, int dp, int dp_rank);
+std::vector<OwnedSlice> DpSlices(const std::vector<ParamTensor>& tensors, int dp, int dp_rank);
 
 // The collectives of sharded data parallelism over the DP group `comm` (which must outlive it).
 class ShardedDataParallel {

@@ -19,6 +19,7 @@
 #include "core/optim/schedule.h"
 #include "core/train/checkpoint.h"
 #include "core/train/data_parallel.h"
+#include "core/train/memory_estimate.h"
 #include "core/train/run_settings.h"
 #include "core/train/run_start.h"
 #include "core/train/shard_store.h"
@@ -122,10 +123,7 @@ absl::Status CheckNoNewerCheckpoint(const std::string& dir, int step) {
 // The device of this rank's run (train.device), with a stream of its own on CUDA. What does not
 // run on CUDA yet is refused here, before any work.
 absl::StatusOr<ExecContext> TrainingContext(const RunConfig& config, CudaStream* stream) {
-  const DeviceChoice choice = config.train.device;
-  const bool cuda =
-      choice == DeviceChoice::kCuda || (choice == DeviceChoice::kAuto && CudaDeviceCount() > 0);
-  if (!cuda) return ExecContext::Cpu();
+  if (TrainingDevice(config.train) == Device::kCpu) return ExecContext::Cpu();
   if (CudaDeviceCount() == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "train.device = CUDA but no CUDA device is visible",
@@ -181,6 +179,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_co
         "or set parallel.dp",
         comm.size(), config.parallel.dp, config.parallel.tp));
   }
+  if (comm.size() == 1) DQT_RETURN_IF_ERROR(CheckTrainingMemory(config));  // before any work
   DQT_ASSIGN_OR_RETURN(ProcessGrid grid,
                        ProcessGrid::Create(comm, config.parallel.dp, config.parallel.tp));
   DQT_RETURN_IF_ERROR(CheckCheckpointDirWritable(comm, config.checkpoint.dir));

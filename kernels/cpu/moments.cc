@@ -109,6 +109,19 @@ MomentStore::MomentStore(MomentFormat format, int64_t n, uint64_t global_offset,
   DQT_CHECK(false) << "unknown moment format " << static_cast<int>(format);
 }
 
+double MomentStore::LedgerBytes(MomentFormat format, double n) {
+  switch (format) {
+    case MomentFormat::kFp32:
+      return 2 * Buffer<float>::LedgerBytes(n);
+    case MomentFormat::kBf16:
+      return 2 * Buffer<uint16_t>::LedgerBytes(n);
+    case MomentFormat::kBlock8:
+      return Buffer<int8_t>::LedgerBytes(n) + Buffer<uint8_t>::LedgerBytes(n) +
+             2 * Buffer<float>::LedgerBytes(std::ceil(n / kMomentBlock));
+  }
+  return 0;
+}
+
 int64_t MomentStore::bytes() const {
   auto size = [](const auto& buffer) { return static_cast<int64_t>(buffer.bytes()); };
   return size(m_f32_) + size(v_f32_) + size(m_bf16_) + size(v_bf16_) + size(m_q8_) + size(v_q8_) +

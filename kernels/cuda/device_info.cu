@@ -1,4 +1,4 @@
-// The CUDA runtime side of kernels/device.h: device count and selection.
+// The CUDA runtime side of kernels/device.h: device count, selection and free memory.
 #include <cuda_runtime.h>
 
 #include "core/base/cuda_status.h"
@@ -21,6 +21,12 @@ absl::StatusOr<int> CurrentCudaDevice() {
   int device = -1;
   DQT_CUDA_CHECK(cudaGetDevice(&device));
   return device;
+}
+
+absl::StatusOr<CudaMemory> CudaMemoryInfo() {
+  size_t free = 0, total = 0;
+  DQT_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return CudaMemory{static_cast<double>(free), static_cast<double>(total)};
 }
 
 absl::StatusOr<CudaStream> CudaStream::Create() {

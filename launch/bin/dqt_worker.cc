@@ -9,6 +9,7 @@
 #include "core/base/memory_ledger.h"
 #include "core/base/status.h"
 #include "core/train/data_parallel.h"
+#include "core/train/memory_estimate.h"
 #include "core/train/trainer.h"
 #include "dist/mpi_communicator.h"
 #include "kernels/device.h"
@@ -30,6 +31,34 @@ absl::Status StopAllRanks(const dqt::MpiRuntime* mpi, const dqt::ProcessEnv& env
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   return status;
+}
+
+// Refuses a run that cannot fit in memory before anything is allocated or written: each rank
+// estimates its own peak (core/train/memory_estimate.h), and the ranks that share a node's host
+// memory (MPI_COMM_TYPE_SHARED) add theirs up against the least that any of them sees available.
+// Ranks on CUDA are checked one by one against their device's free memory.
+absl::Status CheckMemory(const dqt::RunConfig& config, const dqt::ProcessEnv& env, bool mpi) {
+  const int tp = config.parallel.tp;
+  const dqt::MemoryEstimate mine =
+      dqt::EstimateTrainingMemory(config, env.rank / tp, env.rank % tp);
+  if (mine.device == dqt::Device::kCuda && dqt::CudaDeviceCount() == 0) {
+    return absl::OkStatus();  // the trainer refuses train.device = CUDA without a device
+  }
+  double available = 0;
+  std::string source;
+  DQT_RETURN_IF_ERROR(dqt::AvailableFor(mine.device, &available, &source));
+  double node[2] = {mine.total(), 1};  // the sum of the estimates, the number of ranks
+  if (mpi && mine.device == dqt::Device::kCpu) {
+    MPI_Comm local = MPI_COMM_NULL;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env.rank, MPI_INFO_NULL,
+                            &local) != MPI_SUCCESS ||
+        MPI_Allreduce(MPI_IN_PLACE, node, 2, MPI_DOUBLE, MPI_SUM, local) != MPI_SUCCESS ||
+        MPI_Allreduce(MPI_IN_PLACE, &available, 1, MPI_DOUBLE, MPI_MIN, local) != MPI_SUCCESS) {
+      return absl::InternalError("could not add up the memory of the ranks on this node (MPI)");
+    }
+    MPI_Comm_free(&local);
+  }
+  return dqt::CheckMemoryFits(config, mine, node[0], static_cast<int>(node[1]), available, source);
 }
 
 // One line per rank at the end of a run: where it ran, how far it got and a digest of every
@@ -86,6 +115,9 @@ absl::Status Main(int* argc, char*** argv, const std::vector<std::string>& comma
     DQT_ASSIGN_OR_RETURN(mpi, dqt::MpiRuntime::Init(argc, argv));
     DQT_ASSIGN_OR_RETURN(
         world, mpi->World({.collective_timeout_s = config.parallel.collective_timeout_s}));
+  }
+  if (absl::Status s = CheckMemory(config, env, mpi != nullptr); !s.ok()) {
+    return StopAllRanks(mpi.get(), env, s);
   }
   if (lead) DQT_RETURN_IF_ERROR(dqt::CreateRunDirectories(*run));
   absl::StatusOr<std::unique_ptr<dqt::Trainer>> trainer = dqt::Trainer::Create(config, world.get());

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "data/gpt2_files.h"
 #include "data/token_shard.h"
@@ -23,10 +24,11 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result RunWorker(const std::string& args) {
+// `prefix`: shell commands run before the worker (e.g. a ulimit).
+Result RunWorker(const std::string& args, const std::string& prefix = "") {
   const char* bin_dir = std::getenv("DQT_BIN_DIR");
   const std::string cmd =
-      std::string(bin_dir ? bin_dir : "launch") + "/dqt_worker " + args + " 2>&1";
+      prefix + std::string(bin_dir ? bin_dir : "launch") + "/dqt_worker " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   Result r{-1, ""};
   if (p == nullptr) return r;
@@ -176,6 +178,41 @@ TEST(WorkerErrors, RunTokenizerAgainstTheShards) {
   ExpectFailure(not_a_tokenizer, "data.tokenizer: ");
   ExpectFailure(not_a_tokenizer, "not a tokenizer file");
   // Shards of the run's own tokenizer train: ValidRunSucceeds.
+}
+
+// A run that needs far more memory than there is (a micro-batch the validator accepts, a model of
+// terabytes of weights) is refused at start with the figures, exits non-zero by itself (no OOM
+// kill, no abort) and writes nothing: its checkpoint.dir is never created. The worker runs under
+// a virtual memory limit of 8 GiB, so that a regression aborts instead of calling the OOM killer
+// onto the machine.
+void ExpectMemoryRefusal(const std::string& name, const std::string& sets,
+                         const std::vector<std::string>& needles) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(dir);
+  const Result r =
+      RunWorker("--cfg " + TinyConfig() + ShardOverrides() + sets + " --set checkpoint.dir=" + dir +
+                    " --set log.jsonl_path=" + dir + "/log.jsonl",
+                "ulimit -v 8388608; ");
+  ExpectFailure(r, "not enough host memory for this run");
+  for (const std::string& needle : needles) ExpectFailure(r, needle);
+  EXPECT_FALSE(std::filesystem::exists(dir)) << r.output;
+}
+
+TEST(WorkerErrors, MicroBatchBeyondTheMemoryIsRefusedAtStart) {
+  // 2^20 sequences of 4096 tokens: the attention weights alone are hundreds of TiB.
+  ExpectMemoryRefusal("mem_micro_batch",
+                      " --set train.micro_batch=1048576 --set model.context=4096 --set "
+                      "train.seq_len=4096",
+                      {"activations", "train.micro_batch 1048576 x train.seq_len 4096", "weights",
+                       "optimizer state", "gradients", "workspace/scratch", "per rank",
+                       "1 rank on this node", "with the margin", "available", "TiB"});
+}
+
+TEST(WorkerErrors, ModelOfTerabytesIsRefusedAtStart) {
+  // 2^24 x 2^16 embedding and head: 4 TiB of fp32 weights each.
+  ExpectMemoryRefusal("mem_huge_model",
+                      " --set model.vocab_size=16777216 --set model.d_model=65536",
+                      {"weights", "model.vocab_size 16777216, d_model 65536", "TiB", "available"});
 }
 
 // With the GPT-2 files fetched, shards that record them and data.tokenizer naming them (else
