@@ -26,6 +26,7 @@ runs=(
   "dqt-3|--set quant.optimizer=DQT --set quant.weight_format=INTEGER --set quant.weight_bits=3 --set quant.int8_activations=true"
   "dqt-ternary|--set quant.optimizer=DQT --set quant.weight_format=TERNARY --set quant.int8_activations=true"
   "dqt-ternary-all|--set quant.optimizer=DQT --set quant.weight_format=TERNARY --set quant.int8_activations=true --set quant.policy=ALL"
+  "dqt-ternary-all-int8-moments|--set quant.optimizer=DQT --set quant.weight_format=TERNARY --set quant.int8_activations=true --set quant.policy=ALL --set quant.moments=INT8"
 )
 for entry in "${runs[@]}"; do
   name=${entry%%|*}
@@ -57,6 +58,6 @@ set terminal png size 1000,600
 set output "docs/loss_curves.png"
 set title "Training loss (mean over each logged step's 1024 tokens), quickstart model, $steps steps"
 set xlabel "step"; set ylabel "loss (nats/token)"; set yrange [4:11]; set key top right
-plot for [i=0:6] "$out/curves.dat" index i using 1:2 with lines lw 2 title columnheader(1)
+plot for [i=0:7] "$out/curves.dat" index i using 1:2 with lines lw 2 title columnheader(1)
 GP
 cat docs/RESULTS.md

@@ -20,15 +20,19 @@ enum class QuantGemm {
 
 struct LinearForwardArgs {
   TensorRef x;  // (n, in) activations: f32 / f64 on the CPU, f32 or bf16 on CUDA
-  TensorRef w;  // (out, in) same dtype as x
-  TensorRef y;  // (n, out) same dtype, overwritten
+  TensorRef w;  // (out, in) same dtype as x; or rows [col0, col0 + rows) of the weights (a tile)
+  TensorRef y;  // (n, out) same dtype: columns [col0, col0 + w.dim(0)) overwritten
+  int64_t col0 = 0;
 };
 struct LinearBackwardArgs {
-  TensorRef x, w;  // as in the forward
-  TensorRef dy;    // (n, out)
-  TensorRef dx;    // optional (n, in): dy W, overwritten or added (dx_mode)
-  TensorRef dw;    // optional (out, in) f32 (f64): dy^T x, ALWAYS accumulated (micro-batches sum)
+  TensorRef x;   // (n, in) as in the forward
+  TensorRef w;   // (out, in); or columns [col0, col0 + cols) of the weights (a tile; no dw then);
+                 // may be empty without dx
+  TensorRef dy;  // (n, out)
+  TensorRef dx;  // optional (n, in): dy W (its columns [col0, col0 + w.dim(1))), written or added
+  TensorRef dw;  // optional (out, in) f32 (f64): dy^T x, ALWAYS accumulated (micro-batches sum)
   Accumulate dx_mode = Accumulate::kNo;
+  int64_t col0 = 0;
 };
 struct QuantizedLinearForwardArgs {
   TensorRef xq;       // (n, in) i8 or e4m3 activation codes (ActQuantCodes)
@@ -52,8 +56,8 @@ void QuantizedLinearForwardCuda(const QuantizedLinearForwardArgs& a, CUstream_st
 inline void LinearForward(const ExecContext& ctx, const LinearForwardArgs& a) {
   CheckOnDevice(ctx, "LinearForward", {{"x", a.x}, {"w", a.w}, {"y", a.y}});
   DQT_CHECK(a.x.rank == 2 && a.w.rank == 2 && a.y.rank == 2 && a.x.dim(1) == a.w.dim(1) &&
-            a.y.dim(0) == a.x.dim(0) && a.y.dim(1) == a.w.dim(0) && a.x.dtype == a.w.dtype &&
-            a.y.dtype == a.x.dtype)
+            a.y.dim(0) == a.x.dim(0) && a.col0 >= 0 && a.col0 + a.w.dim(0) <= a.y.dim(1) &&
+            a.x.dtype == a.w.dtype && a.y.dtype == a.x.dtype)
       << "LinearForward: x " << a.x.ShapeString() << " w " << a.w.ShapeString() << " y "
       << a.y.ShapeString();
   DQT_DISPATCH(ctx, LinearForwardRef(a), LinearForwardCuda(a, ctx.stream()));
@@ -61,10 +65,13 @@ inline void LinearForward(const ExecContext& ctx, const LinearForwardArgs& a) {
 inline void LinearBackward(const ExecContext& ctx, const LinearBackwardArgs& a) {
   CheckOnDevice(ctx, "LinearBackward",
                 {{"x", a.x}, {"w", a.w}, {"dy", a.dy}, {"dx", a.dx}, {"dw", a.dw}});
-  DQT_CHECK(a.x.rank == 2 && a.w.rank == 2 && a.dy.rank == 2 && a.x.dim(1) == a.w.dim(1) &&
-            a.dy.dim(0) == a.x.dim(0) && a.dy.dim(1) == a.w.dim(0) &&
+  const bool tile = !a.w.empty() && a.w.dim(1) != a.x.dim(1);
+  DQT_CHECK(a.x.rank == 2 && a.dy.rank == 2 && a.dy.dim(0) == a.x.dim(0) &&
+            (a.w.empty() ? a.dx.empty() && a.col0 == 0
+                         : a.w.rank == 2 && a.dy.dim(1) == a.w.dim(0) && a.col0 >= 0 &&
+                               a.col0 + a.w.dim(1) <= a.x.dim(1) && (!tile || a.dw.empty())) &&
             (a.dx.empty() || a.dx.numel() == a.x.numel()) &&
-            (a.dw.empty() || a.dw.numel() == a.w.numel()))
+            (a.dw.empty() || a.dw.numel() == a.dy.dim(1) * a.x.dim(1)))
       << "LinearBackward: x " << a.x.ShapeString() << " w " << a.w.ShapeString() << " dy "
       << a.dy.ShapeString();
   DQT_DISPATCH(ctx, LinearBackwardRef(a), LinearBackwardCuda(a, ctx.stream()));

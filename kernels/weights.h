@@ -16,6 +16,9 @@ struct DequantizeArgs {
   TensorRef scales;  // (n / group) f32, one per run of `group` elements
   int64_t group = 0;
   TensorRef out;  // (n) f32 or bf16: codes[i] / scales[i / group] (IEEE division in fp32)
+  // A column window (row_len > 0): codes is a (n / row_len, row_len) matrix and out, of
+  // (n / row_len) * width elements, takes the columns [col0, col0 + width) of each row.
+  int64_t row_len = 0, col0 = 0;
 };
 // out = clamp(round(w / m), -1, 1) * m with m = max(mean|w|, 1e-5); mean accumulated in f64.
 struct TernarizeArgs {
@@ -49,8 +52,11 @@ void ConvertCuda(const ConvertArgs& a, CUstream_st* stream);
 
 inline void Dequantize(const ExecContext& ctx, const DequantizeArgs& a) {
   CheckOnDevice(ctx, "Dequantize", {{"codes", a.codes}, {"scales", a.scales}, {"out", a.out}});
-  DQT_CHECK(a.group > 0 && a.codes.numel() == a.out.numel() &&
-            a.scales.numel() * a.group == a.codes.numel())
+  const int64_t rows = a.row_len > 0 ? a.codes.numel() / a.row_len : 1;
+  DQT_CHECK(a.group > 0 && a.scales.numel() * a.group == a.codes.numel() &&
+            (a.row_len == 0 ? a.codes.numel() == a.out.numel() && a.col0 == 0
+                            : rows * a.row_len == a.codes.numel() && a.out.numel() % rows == 0 &&
+                                  a.col0 >= 0 && a.col0 + a.out.numel() / rows <= a.row_len))
       << "Dequantize: " << a.codes.numel() << " codes, " << a.scales.numel() << " scales of "
       << a.group;
   DQT_DISPATCH(ctx, DequantizeRef(a), DequantizeCuda(a, ctx.stream()));

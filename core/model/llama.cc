@@ -51,7 +51,18 @@ WeightScratch WeightScratchOf(const std::vector<ParamTensor>& tensors, DType act
     const bool gain = p.kind == ParamKind::kNorm;
     const bool copy = p.storage != ParamStorage::kFloat || (!gain && act != DType::kF32);
     if (!copy) continue;
-    (gain ? s.gain : s.gemm) = std::max(gain ? s.gain : s.gemm, p.numel);
+    if (gain) {
+      s.gain = std::max(s.gain, p.numel);
+    } else if (p.storage == ParamStorage::kCodes && p.numel > LlamaModel::kWeightTileElements) {
+      // Dequantized by tiles (LlamaModel::Tiled): the widest forward tile (rows of W) or
+      // backward tile (columns of W).
+      const int64_t tile = LlamaModel::kWeightTileElements;
+      const int64_t rows = std::max<int64_t>(1, tile / p.shape[1]);
+      const int64_t cols = std::max<int64_t>(1, tile / p.shape[0]);
+      s.gemm = std::max({s.gemm, rows * p.shape[1], cols * p.shape[0]});
+    } else {
+      s.gemm = std::max(s.gemm, p.numel);
+    }
   }
   return s;
 }
@@ -236,6 +247,18 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
     return;
   }
   const QuantGemm gemm = config().quant.forward_gemm;
+  if (Tiled(t) && gemm == QuantGemm::kFloat) {
+    // A tile of W's rows (output features) at a time writes its block of y's columns.
+    const int64_t out = t->shape[0], in = t->shape[1], step = TileRows(t);
+    for (int64_t r0 = 0; r0 < out; r0 += step) {
+      const int64_t rows = std::min(step, out - r0);
+      LinearForward(ctx_, {.x = x,
+                           .w = params_.WeightsTile(*t, gemm_weights_, r0, rows, 0, in),
+                           .y = y,
+                           .col0 = r0});
+    }
+    return;
+  }
   if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
     LinearForward(ctx_, {.x = x, .w = W(t), .y = y});
     return;
@@ -340,7 +363,17 @@ void LlamaModel::Forward(const int32_t* inputs, int batch, int seq) {
   const float eps = c.norm_eps;
   CopyBytes(ids_.ref().data, ctx_.device(), inputs, Device::kCpu, n * sizeof(int32_t),
             ctx_.stream());
-  EmbeddingForward(ctx_, {.ids = ids_, .table = W(embed_), .out = block_inputs_[0]});
+  if (Tiled(embed_)) {
+    // Each token's row of the table, dequantized straight into its row of the block input.
+    const TensorRef out = block_inputs_[0];
+    for (int64_t i = 0; i < n; ++i) {
+      DQT_CHECK(inputs[i] >= 0 && inputs[i] < c.vocab_size)
+          << "token " << inputs[i] << " outside the vocabulary of " << c.vocab_size;
+      params_.WeightsTile(*embed_, out.Rows(i, 1), inputs[i], 1, 0, c.d_model);
+    }
+  } else {
+    EmbeddingForward(ctx_, {.ids = ids_, .table = W(embed_), .out = block_inputs_[0]});
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     BlockForward(l, l + 1 < c.n_layers ? block_inputs_[l + 1].ref() : x_final_.ref());
   }
@@ -387,11 +420,7 @@ double LlamaModel::HeadLoss(const int32_t* targets, int64_t n, float loss_scale,
     if (kd) ResidualAdd(ctx_, {.dst = logits, .src = kd_grad});
     TokenLossSum(ctx_, {.losses = losses, .targets = chunk_targets, .totals = loss_totals_});
     if (loss_scale != 0.0f) {
-      LinearBackward(ctx_, {.x = xn,
-                            .w = W(head_),
-                            .dy = logits,
-                            .dx = d_xn_final_.ref().Rows(r0, rows),
-                            .dw = G(head_)});
+      LinearBackwardOf(head_, xn, logits, d_xn_final_.ref().Rows(r0, rows), G(head_));
     }
   }
   if (loss_scale != 0.0f) Done(head_);
@@ -416,7 +445,7 @@ void LlamaModel::LinearGrad(const TensorRef& x, const ParamTensor* t, const Tens
     const ParamTensor& gamma = params_.dlt_gamma(*t);
     const TensorRef dw_hat = ShapedLike(dlt_grad_.ref().Flat(0, t->numel), params_.values_ref(*t));
     ZeroOn(ctx_.device(), dw_hat.data, dw_hat.bytes(), ctx_.stream());
-    LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = dw_hat, .dx_mode = dx_mode});
+    LinearBackwardOf(t, x, dy, dx, dw_hat, dx_mode);
     DltBackward(ctx_, {.w = params_.values_ref(*t),
                        .alpha = params_.values_ref(alpha),
                        .group = t->dlt_group,
@@ -427,8 +456,29 @@ void LlamaModel::LinearGrad(const TensorRef& x, const ParamTensor* t, const Tens
     return;
   }
   Begin(t);
-  LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = G(t), .dx_mode = dx_mode});
+  LinearBackwardOf(t, x, dy, dx, G(t), dx_mode);
   Done(t);
+}
+
+void LlamaModel::LinearBackwardOf(const ParamTensor* t, const TensorRef& x, const TensorRef& dy,
+                                  const TensorRef& dx, const TensorRef& dw, Accumulate dx_mode) {
+  if (!Tiled(t)) {
+    LinearBackward(ctx_, {.x = x, .w = W(t), .dy = dy, .dx = dx, .dw = dw, .dx_mode = dx_mode});
+    return;
+  }
+  // dx by tiles of W's columns (input features): each GEMM sums over all output features, as
+  // the untiled one does. dw = dy^T x needs no weights.
+  const int64_t out = t->shape[0], in = t->shape[1], step = TileCols(t);
+  for (int64_t c0 = 0; c0 < in && !dx.empty(); c0 += step) {
+    const int64_t cols = std::min(step, in - c0);
+    LinearBackward(ctx_, {.x = x,
+                          .w = params_.WeightsTile(*t, gemm_weights_, 0, out, c0, cols),
+                          .dy = dy,
+                          .dx = dx,
+                          .dx_mode = dx_mode,
+                          .col0 = c0});
+  }
+  if (!dw.empty()) LinearBackward(ctx_, {.x = x, .dy = dy, .dw = dw});
 }
 
 void LlamaModel::NormGrad(const TensorRef& x, const ParamTensor* t, const TensorRef& rstd,

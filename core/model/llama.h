@@ -5,6 +5,7 @@
 // its slice of the MLP (Megatron layout).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -89,6 +90,11 @@ ModelMemoryPlan PlanModelMemory(const ModelMemoryArgs& args);
 
 class LlamaModel {
  public:
+  // Elements of the GEMM-weight scratch a tensor of codes may fill at once (16 MiB in fp32): it
+  // holds every block matrix of llama-134m whole, while larger tensors (the embedding and head
+  // under policy ALL, the block matrices of llama-1.3b) are dequantized by tiles (see Tiled).
+  static constexpr int64_t kWeightTileElements = int64_t{1} << 22;
+
   // `tp` (not owned, may be null for one rank) is the tensor-parallel group: q/k/v and gate/up
   // are column-parallel, o and down row-parallel, their partial outputs (and the input gradients
   // of the column-parallel ones) are summed over the group, and the per-token absmax of a
@@ -109,6 +115,10 @@ class LlamaModel {
 
   LlamaParams& params() { return params_; }
   const LlamaParams& params() const { return params_; }
+  // Bytes of the GEMM-weight scratch (dequantized weights, MemoryKind::kWorkspace).
+  int64_t weight_scratch_bytes() const {
+    return gemm_weights_.ref().empty() ? 0 : static_cast<int64_t>(gemm_weights_.ref().bytes());
+  }
   const LlamaConfig& config() const { return params_.config(); }
   const ExecContext& context() const { return ctx_; }
   DType activations() const { return act_; }
@@ -175,8 +185,32 @@ class LlamaModel {
   void Backward();
 
   // Weights of `t` for a GEMM (activation dtype) or as an RMSNorm gain (f32); valid until the
-  // next call of the same function.
-  TensorRef W(const ParamTensor* t) { return params_.Weights(*t, gemm_weights_); }
+  // next call of the same function. Not for a Tiled() tensor.
+  TensorRef W(const ParamTensor* t) {
+    DQT_CHECK(!Tiled(t)) << t->name << " is dequantized by tiles";
+    return params_.Weights(*t, gemm_weights_);
+  }
+  // Whether `t` (codes larger than the scratch's budget) is dequantized a tile at a time: rows
+  // of W (output features) in the forward, columns (input features) for dx, so every GEMM keeps
+  // its whole reduction. The tiles hold the whole tensor's values exactly, but the products equal
+  // the untiled ones only up to rounding: OpenBLAS (0.3.21 measured) picks its kernels and
+  // blocking by a GEMM's width, so a narrower product can differ in the last bits. Tensors within
+  // the budget (every tensor of the golden runs) are multiplied whole, as before.
+  bool Tiled(const ParamTensor* t) const {
+    return t->storage == ParamStorage::kCodes && t->numel > kWeightTileElements;
+  }
+  // Rows of W per forward tile and columns per backward tile of a Tiled() tensor.
+  static int64_t TileRows(const ParamTensor* t) {
+    return std::max<int64_t>(1, kWeightTileElements / t->shape[1]);
+  }
+  static int64_t TileCols(const ParamTensor* t) {
+    return std::max<int64_t>(1, kWeightTileElements / t->shape[0]);
+  }
+  // dx = dy W (or += with Accumulate::kYes; skipped when dx is empty) and dw += dy^T x (skipped
+  // when dw is empty), for the linear `t`: by column tiles of W when t is Tiled().
+  void LinearBackwardOf(const ParamTensor* t, const TensorRef& x, const TensorRef& dy,
+                        const TensorRef& dx, const TensorRef& dw,
+                        Accumulate dx_mode = Accumulate::kNo);
   TensorRef Gain(const ParamTensor* t) { return params_.Weights(*t, gain_weights_); }
   // Where t's gradient accumulates: its place in params().grads(), or the sink's slot. Begin
   // opens t's gradient (zeroes the slot), Done hands it to the sink (no-ops without a sink).
@@ -210,7 +244,9 @@ class LlamaModel {
   const ParamTensor* final_norm_;
   const ParamTensor* head_;
   bool quantize_head_input_ = false;  // int8 activations and the head is quantized (policy all)
-  Tensor gemm_weights_;  // (max tensor numel) activation dtype: dequantized / ternarized weights
+  // Activation dtype: dequantized / ternarized weights of one tensor, or one tile of a Tiled()
+  // tensor: at most kWeightTileElements for codes, the whole tensor for other storages.
+  Tensor gemm_weights_;
   Tensor gain_weights_;  // (max norm size) f32: dequantized norm gains (policy all)
   Tensor rope_;          // (2, context, hd/2) f32 cos/sin table
   int batch_ = 0, seq_ = 0;

@@ -335,6 +335,29 @@ TensorRef LlamaParams::Weights(const ParamTensor& t, const TensorRef& scratch) c
   return out;
 }
 
+TensorRef LlamaParams::WeightsTile(const ParamTensor& t, const TensorRef& scratch, int64_t row0,
+                                   int64_t rows, int64_t col0, int64_t cols) const {
+  DQT_CHECK(t.storage == ParamStorage::kCodes && t.shape.size() == 2)
+      << "WeightsTile: " << t.name << " is not a matrix of codes";
+  const int64_t in = t.shape[1];
+  DQT_CHECK(row0 >= 0 && rows > 0 && row0 + rows <= t.shape[0] && col0 >= 0 && cols > 0 &&
+            col0 + cols <= in)
+      << "WeightsTile: rows [" << row0 << ", " << row0 + rows << ") columns [" << col0 << ", "
+      << col0 + cols << ") of " << t.name;
+  // One scale per row (per channel) or one for the tensor: either way one group per row run.
+  const bool per_row = t.scale_count > 1;
+  DQT_CHECK(!per_row || ScaleGroup(t) == in) << "WeightsTile: scales of " << t.name;
+  const TensorRef scales = scales_ref(t);
+  const TensorRef out = scratch.Flat(0, rows * cols).Reshaped({rows, cols});
+  Dequantize(ctx_, {.codes = codes_ref(t).Flat(row0 * in, rows * in),
+                    .scales = per_row ? scales.Flat(row0, rows) : scales,
+                    .group = per_row ? in : rows * in,
+                    .out = out,
+                    .row_len = cols == in ? 0 : in,
+                    .col0 = col0});
+  return out;
+}
+
 void LlamaParams::LogicalValues(float* out) const {
   DQT_CHECK(ctx_.device() == Device::kCpu) << "LogicalValues reads host memory";
   for (const ParamTensor& t : tensors_) {

@@ -193,6 +193,11 @@ class LlamaParams {
   // alpha_g T + gamma_g (kDltLatent), written to
   // `scratch` (at least t.numel elements on the params' device) and returned with t's shape.
   TensorRef Weights(const ParamTensor& t, const TensorRef& scratch) const;
+  // A tile of a kCodes tensor's weights as Weights() computes them (the same values, bit for
+  // bit): rows [row0, row0 + rows) x columns [col0, col0 + cols) of t (out, in), dequantized into
+  // `scratch` (at least rows * cols elements) and returned as (rows, cols).
+  TensorRef WeightsTile(const ParamTensor& t, const TensorRef& scratch, int64_t row0, int64_t rows,
+                        int64_t col0, int64_t cols) const;
   // Copies the stored state (values, codes, scales) of `other`, a params object of the same
   // config and shard on any device.
   void CopyStateFrom(const LlamaParams& other);

@@ -141,20 +141,21 @@ absl::StatusOr<ExecContext> TrainingContext(const RunConfig& config, CudaStream*
 
 }  // namespace
 
-std::string MemoryReportJson(int64_t params, Device device) {
+std::string MemoryReportJson(int64_t params, Device device, int64_t weight_scratch) {
   const MemorySnapshot m = ReadMemoryLedger(device);
   const double p = static_cast<double>(params);
   return absl::StrFormat(
       "{\"event\":\"memory\",\"params\":%d,\"bytes_per_param\":{\"weights\":%.4f,"
       "\"optimizer\":%.4f,\"gradients\":%.4f,\"activations_peak\":%.4f,"
       "\"workspace_peak\":%.4f,\"teacher\":%.4f},\"bytes\":{\"weights\":%d,\"optimizer\":%d,"
-      "\"gradients\":%d,\"activations_peak\":%d,\"workspace_peak\":%d,\"teacher\":%d}}",
+      "\"gradients\":%d,\"activations_peak\":%d,\"workspace_peak\":%d,\"teacher\":%d,\"weight_"
+      "scratch\":%d}}",
       params, m.Current(MemoryKind::kWeights) / p, m.Current(MemoryKind::kOptimizer) / p,
       m.Current(MemoryKind::kGradients) / p, m.Peak(MemoryKind::kActivations) / p,
       m.Peak(MemoryKind::kWorkspace) / p, m.Current(MemoryKind::kTeacher) / p,
       m.Current(MemoryKind::kWeights), m.Current(MemoryKind::kOptimizer),
       m.Current(MemoryKind::kGradients), m.Peak(MemoryKind::kActivations),
-      m.Peak(MemoryKind::kWorkspace), m.Current(MemoryKind::kTeacher));
+      m.Peak(MemoryKind::kWorkspace), m.Current(MemoryKind::kTeacher), weight_scratch);
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const RunConfig& run_config,
@@ -608,8 +609,8 @@ absl::Status Trainer::Run() {
       DQT_RETURN_IF_ERROR(CheckDigests(step + 1));
     }
     if (step == 0)
-      DQT_RETURN_IF_ERROR(
-          Log(MemoryReportJson(model_->params().numel(), model_->params().device())));
+      DQT_RETURN_IF_ERROR(Log(MemoryReportJson(model_->params().numel(), model_->params().device(),
+                                               model_->weight_scratch_bytes())));
     const double step_s = Seconds(t0), elapsed = Seconds(start);
     if (log_step) {
       const std::string health_json =

@@ -26,8 +26,10 @@
 namespace dqt {
 
 // One JSON line with the bytes per parameter the memory ledger holds now (weights, optimizer
-// state, gradients) and the peaks of activations and workspace so far.
-std::string MemoryReportJson(int64_t params, Device device = Device::kCpu);
+// state, gradients) and the peaks of activations and workspace so far; `weight_scratch` is the
+// model's GEMM-weight scratch (dequantized weights), a part of the workspace.
+std::string MemoryReportJson(int64_t params, Device device = Device::kCpu,
+                             int64_t weight_scratch = 0);
 
 class Trainer {
  public:

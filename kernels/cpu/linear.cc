@@ -52,18 +52,30 @@ namespace dqt {
 void LinearForwardRef(const LinearForwardArgs& a) {
   cpu::WithFloatType(a.x.dtype, "LinearForward", [&](auto t) {
     using T = decltype(t);
-    cpu::LinearForward(a.x.as<T>(), a.w.as<T>(), a.x.dim(0), static_cast<int>(a.x.dim(1)),
-                       static_cast<int>(a.w.dim(0)), a.y.as<T>());
+    const int in = static_cast<int>(a.x.dim(1)), rows = static_cast<int>(a.w.dim(0));
+    const int ldy = static_cast<int>(a.y.dim(1));
+    // A tile of w's rows writes its block of y's columns (ldy: y's full row).
+    cpu::Gemm(CblasNoTrans, CblasTrans, static_cast<int>(a.x.dim(0)), rows, in, a.x.as<T>(), in,
+              a.w.as<T>(), in, T(0), a.y.as<T>() + a.col0, ldy);
   });
 }
 
 void LinearBackwardRef(const LinearBackwardArgs& a) {
   cpu::WithFloatType(a.x.dtype, "LinearBackward", [&](auto t) {
     using T = decltype(t);
-    const int in = static_cast<int>(a.x.dim(1)), out = static_cast<int>(a.w.dim(0));
-    cpu::LinearBackward(a.x.as<T>(), a.w.as<T>(), a.dy.as<T>(), a.x.dim(0), in, out,
-                        a.dx.empty() ? nullptr : a.dx.as<T>(),
-                        a.dw.empty() ? nullptr : a.dw.as<T>(), a.dx_mode);
+    const int n = static_cast<int>(a.x.dim(0)), in = static_cast<int>(a.x.dim(1));
+    const int out = static_cast<int>(a.dy.dim(1));
+    if (!a.dx.empty()) {
+      // A tile of w's columns writes its block of dx's columns; the sum over `out` is whole.
+      const int cols = static_cast<int>(a.w.dim(1));
+      const T beta = a.dx_mode == Accumulate::kYes ? T(1) : T(0);
+      cpu::Gemm(CblasNoTrans, CblasNoTrans, n, cols, out, a.dy.as<T>(), out, a.w.as<T>(), cols,
+                beta, a.dx.as<T>() + a.col0, in);
+    }
+    if (!a.dw.empty()) {
+      cpu::Gemm(CblasTrans, CblasNoTrans, out, in, n, a.dy.as<T>(), out, a.x.as<T>(), in, T(1),
+                a.dw.as<T>(), in);
+    }
   });
 }
 

@@ -32,8 +32,16 @@ void DequantizeRef(const DequantizeArgs& a) {
   const int8_t* codes = a.codes.as<int8_t>();
   const float* s = a.scales.as<float>();
   const int64_t group = a.group;
-  WriteFloats(a.out, "Dequantize",
-              [&](int64_t i) { return static_cast<float>(codes[i]) / s[i / group]; });
+  if (a.row_len == 0) {
+    WriteFloats(a.out, "Dequantize",
+                [&](int64_t i) { return static_cast<float>(codes[i]) / s[i / group]; });
+    return;
+  }
+  const int64_t len = a.row_len, width = a.out.numel() / (a.codes.numel() / len), col0 = a.col0;
+  WriteFloats(a.out, "Dequantize", [&](int64_t i) {
+    const int64_t src = i / width * len + col0 + i % width;
+    return static_cast<float>(codes[src]) / s[src / group];
+  });
 }
 
 void TernarizeRef(const TernarizeArgs& a) {

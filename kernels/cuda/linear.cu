@@ -321,40 +321,46 @@ struct QuantProduct {
 }  // namespace
 
 void LinearForwardCuda(const LinearForwardArgs& a, CUstream_st* stream) {
-  const int64_t n = a.x.dim(0), in = a.x.dim(1), out = a.w.dim(0);
+  const int64_t n = a.x.dim(0), in = a.x.dim(1), out = a.w.dim(0), ldy = a.y.dim(1);
   const cudaDataType_t t = FloatType("LinearForward", "x", a.x);
   if (n == 0 || out == 0) return;
+  DQT_CHECK(in > 0 || (a.col0 == 0 && out == ldy)) << "LinearForward: a tile with in = 0";
   if (in == 0) return ZeroFill(a.y, stream);
   // y^T (out, n) = W (out, in) x^T (in, n): A = w stored (in, out), transposed; B = x as stored.
+  // A tile of w's rows writes rows [col0, col0 + out) of y^T (ldc: y's full row).
   GemmShape g = FloatGemm(t, t, t);
   g.trans_a = CUBLAS_OP_T;
   g.trans_b = CUBLAS_OP_N;
   g.m = out, g.n = n, g.k = in;
-  g.lda = in, g.ldb = in, g.ldc = out;
+  g.lda = in, g.ldb = in, g.ldc = ldy;
   const float one = 1.0f, zero = 0.0f;
-  Matmul(g, a.w.data, a.x.data, a.y.data, &one, &zero, stream);
+  Matmul(g, a.w.data, a.x.data, static_cast<char*>(a.y.data) + a.col0 * DTypeSize(a.y.dtype), &one,
+         &zero, stream);
 }
 
 void LinearBackwardCuda(const LinearBackwardArgs& a, CUstream_st* stream) {
-  const int64_t n = a.x.dim(0), in = a.x.dim(1), out = a.w.dim(0);
+  const int64_t n = a.x.dim(0), in = a.x.dim(1), out = a.dy.dim(1);
   const cudaDataType_t t = FloatType("LinearBackward", "x", a.x);
-  DQT_CHECK(a.w.dtype == a.x.dtype && a.dy.dtype == a.x.dtype)
+  DQT_CHECK((a.w.empty() || a.w.dtype == a.x.dtype) && a.dy.dtype == a.x.dtype)
       << "LinearBackward: x " << DTypeName(a.x.dtype) << ", w " << DTypeName(a.w.dtype) << ", dy "
       << DTypeName(a.dy.dtype);
   const float one = 1.0f, zero = 0.0f;
   if (!a.dx.empty() && n > 0 && in > 0) {
     DQT_CHECK(a.dx.dtype == a.x.dtype) << "LinearBackward: dx is " << DTypeName(a.dx.dtype);
+    const int64_t cols = a.w.dim(1);
+    DQT_CHECK(out > 0 || (a.col0 == 0 && cols == in)) << "LinearBackward: a tile with out = 0";
     if (out == 0) {
       if (a.dx_mode == Accumulate::kNo) ZeroFill(a.dx, stream);
-    } else {
-      // dx^T (in, n) = W^T (in, out) dy^T (out, n): both operands as stored.
+    } else if (cols > 0) {
+      // dx^T (in, n) = W^T (in, out) dy^T (out, n): both operands as stored. A tile of w's
+      // columns writes rows [col0, col0 + cols) of dx^T (ldc: dx's full row); k = out is whole.
       GemmShape g = FloatGemm(t, t, t);
       g.trans_a = CUBLAS_OP_N;
       g.trans_b = CUBLAS_OP_N;
-      g.m = in, g.n = n, g.k = out;
-      g.lda = in, g.ldb = out, g.ldc = in;
-      Matmul(g, a.w.data, a.dy.data, a.dx.data, &one, a.dx_mode == Accumulate::kYes ? &one : &zero,
-             stream);
+      g.m = cols, g.n = n, g.k = out;
+      g.lda = cols, g.ldb = out, g.ldc = in;
+      Matmul(g, a.w.data, a.dy.data, static_cast<char*>(a.dx.data) + a.col0 * DTypeSize(a.dx.dtype),
+             &one, a.dx_mode == Accumulate::kYes ? &one : &zero, stream);
     }
   }
   if (!a.dw.empty() && n > 0 && in > 0 && out > 0) {

@@ -26,11 +26,13 @@ __device__ __forceinline__ float ClampLikeStd(float v, float lo, float hi) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// n outputs; `width` columns [col0, col0 + width) of rows of `len` codes (width == len: all).
 template <typename O>
 __global__ void DequantizeKernel(const int8_t* codes, const float* scales, int64_t group, int64_t n,
-                                 O* out) {
+                                 int64_t len, int64_t col0, int64_t width, O* out) {
   DQT_GRID_STRIDE(i, n) {
-    StoreWeight(out, i, RnDiv(static_cast<float>(codes[i]), scales[i / group]));
+    const int64_t src = width == len ? i : i / width * len + col0 + i % width;
+    StoreWeight(out, i, RnDiv(static_cast<float>(codes[src]), scales[src / group]));
   }
 }
 
@@ -85,12 +87,15 @@ void WithWeightOutput(const TensorRef& out, const char* op, F&& f) {
 }  // namespace
 
 void DequantizeCuda(const DequantizeArgs& a, CUstream_st* stream) {
-  const int64_t n = a.codes.numel();
+  const int64_t n = a.out.numel();
   if (n == 0) return;
+  const int64_t len = a.row_len > 0 ? a.row_len : a.codes.numel();
+  const int64_t width = a.row_len > 0 ? n / (a.codes.numel() / len) : len;
   WithWeightOutput(a.out, "Dequantize", [&](auto t) {
     using O = decltype(t);
     DequantizeKernel<O><<<cuda::GridStrideBlocks(n), cuda::kThreads, 0, stream>>>(
-        a.codes.as<int8_t>(), a.scales.as<float>(), a.group, n, static_cast<O*>(a.out.data));
+        a.codes.as<int8_t>(), a.scales.as<float>(), a.group, n, len, a.col0, width,
+        static_cast<O*>(a.out.data));
   });
   DQT_CUDA_LAUNCH_CHECK();
 }

@@ -68,6 +68,69 @@ TEST(Linear, BackwardAccumulatesDxOnRequest) {
   for (size_t i = 0; i < dx.size(); ++i) EXPECT_NEAR(dx[i], dx0[i] + dx_fresh[i], 1e-12) << i;
 }
 
+// Tiles of W as the model's tiled weights use them: rows of W writing blocks of y's columns, and
+// columns of W writing blocks of dx's columns (dx accumulated), equal to the whole products up to
+// rounding (OpenBLAS's kernels depend on a product's width: measured, tiles of 10 of 53 rows
+// change the last bits of 8 columns); dw computed without W, bit for bit as with it.
+TEST(Linear, WeightTilesGiveTheWholeProducts) {
+  const int64_t n = 9, in = 37, out = 53;
+  std::vector<float> x(n * in), w(out * in), dy(n * out), dx0(n * in);
+  std::mt19937 rng(21);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto* v : {&x, &w, &dy, &dx0}) {
+    for (float& e : *v) e = dist(rng);
+  }
+  auto ref = [](std::vector<float>& v, std::initializer_list<int64_t> shape) {
+    return RefOf(v.data(), Device::kCpu, shape);
+  };
+  const ExecContext cpu = ExecContext::Cpu();
+  std::vector<float> y_whole(n * out), y_tiled(n * out);
+  LinearForward(cpu, {ref(x, {n, in}), ref(w, {out, in}), ref(y_whole, {n, out})});
+  for (int64_t r0 = 0; r0 < out; r0 += 10) {
+    const int64_t rows = std::min<int64_t>(10, out - r0);
+    std::vector<float> tile(w.begin() + r0 * in, w.begin() + (r0 + rows) * in);
+    LinearForward(cpu, {.x = ref(x, {n, in}),
+                        .w = ref(tile, {rows, in}),
+                        .y = ref(y_tiled, {n, out}),
+                        .col0 = r0});
+  }
+  for (int64_t i = 0; i < n * out; ++i) ASSERT_NEAR(y_whole[i], y_tiled[i], 1e-5f) << i;
+  EXPECT_NE(y_tiled[n * out - 1], 0.0f);  // the last tile wrote its columns
+
+  std::vector<float> dx_whole = dx0, dx_tiled = dx0, dw_whole(out * in), dw_tiled(out * in);
+  LinearBackward(cpu, {ref(x, {n, in}), ref(w, {out, in}), ref(dy, {n, out}),
+                       ref(dx_whole, {n, in}), ref(dw_whole, {out, in}), Accumulate::kYes});
+  for (int64_t c0 = 0; c0 < in; c0 += 8) {
+    const int64_t cols = std::min<int64_t>(8, in - c0);
+    std::vector<float> tile;
+    for (int64_t r = 0; r < out; ++r) {
+      tile.insert(tile.end(), w.begin() + r * in + c0, w.begin() + r * in + c0 + cols);
+    }
+    LinearBackward(cpu, {.x = ref(x, {n, in}),
+                         .w = ref(tile, {out, cols}),
+                         .dy = ref(dy, {n, out}),
+                         .dx = ref(dx_tiled, {n, in}),
+                         .dx_mode = Accumulate::kYes,
+                         .col0 = c0});
+  }
+  LinearBackward(cpu,
+                 {.x = ref(x, {n, in}), .dy = ref(dy, {n, out}), .dw = ref(dw_tiled, {out, in})});
+  for (int64_t i = 0; i < n * in; ++i) ASSERT_NEAR(dx_whole[i], dx_tiled[i], 1e-5f) << i;
+  EXPECT_EQ(dw_whole, dw_tiled);
+  // A tile with dw, or one past the edge, is refused.
+  std::vector<float> tile(out * 8);
+  EXPECT_DEATH(LinearBackward(cpu, {.x = ref(x, {n, in}),
+                                    .w = ref(tile, {out, 8}),
+                                    .dy = ref(dy, {n, out}),
+                                    .dw = ref(dw_tiled, {out, in})}),
+               "LinearBackward");
+  EXPECT_DEATH(
+      LinearForward(
+          cpu,
+          {.x = ref(x, {n, in}), .w = ref(w, {out, in}), .y = ref(y_tiled, {n, out}), .col0 = 1}),
+      "LinearForward");
+}
+
 // ---------------------------------------------------------------- CPU: quantized reference
 
 std::vector<int8_t> RandomCodes(size_t count, int lo, int hi, uint32_t seed) {

@@ -28,6 +28,32 @@ TEST(Dequantize, DividesByTheGroupScale) {
   EXPECT_EQ(out, (std::vector<float>{1.5f, -2.0f, 2.0f, 254.0f}));
 }
 
+// A column window of a (3, 4) matrix with one scale per row: the same values as the matching
+// elements of the whole dequantization.
+TEST(Dequantize, ColumnWindowOfRows) {
+  std::vector<int8_t> codes = {1, 2, 3, 4, -5, -6, -7, -8, 9, 10, 11, 12};
+  std::vector<float> scales = {2.0f, 4.0f, 8.0f}, whole(12), window(6);
+  Dequantize(ExecContext::Cpu(), {Host(codes), Host(scales), 4, Host(whole)});
+  Dequantize(ExecContext::Cpu(), {.codes = Host(codes),
+                                  .scales = Host(scales),
+                                  .group = 4,
+                                  .out = Host(window),
+                                  .row_len = 4,
+                                  .col0 = 1});
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 2; ++c) EXPECT_EQ(window[r * 2 + c], whole[r * 4 + 1 + c]) << r << c;
+  }
+  EXPECT_EQ(window[0], 1.0f);  // 2 / 2
+  std::vector<float> too_wide(9);
+  EXPECT_DEATH(Dequantize(ExecContext::Cpu(), {.codes = Host(codes),
+                                               .scales = Host(scales),
+                                               .group = 4,
+                                               .out = Host(too_wide),
+                                               .row_len = 4,
+                                               .col0 = 2}),
+               "Dequantize");
+}
+
 TEST(Ternarize, AbsmeanRule) {
   std::vector<float> w = {0.5f, -1.5f, 0.1f, 2.0f}, out(4), m(1);
   Ternarize(ExecContext::Cpu(), {Host(w), Host(out), Host(m)});
@@ -113,6 +139,35 @@ TEST(DequantizeTwin, BitIdentical) {
       ExpectBytesEqual(cpu_out.host<uint8_t>(), out.host<uint8_t>(), s.n * DTypeSize(dtype),
                        std::string("dequantize ") + DTypeName(dtype) + " n=" + std::to_string(s.n));
     }
+  }
+}
+
+// A column window (rows of 1000, per-row scales), as the model's tiles of a large tensor use.
+TEST(DequantizeTwin, ColumnWindowBitIdentical) {
+  DQT_REQUIRE_CUDA();
+  const int64_t rows = 517, len = 1000, col0 = 129, width = 83;
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    TwinTensor codes({rows * len}, DType::kI8), out({rows * width}, dtype);
+    TwinTensor cpu_out({rows * width}, dtype);
+    TwinTensor scales = Positive(rows, 3);
+    FillCodes(codes, 4);
+    codes.ToDevice();
+    scales.ToDevice();
+    Dequantize(ExecContext::Cpu(), {.codes = codes.HostRef(),
+                                    .scales = scales.HostRef(),
+                                    .group = len,
+                                    .out = cpu_out.HostRef(),
+                                    .row_len = len,
+                                    .col0 = col0});
+    Dequantize(testing::CudaContext(), {.codes = codes.DeviceRef(),
+                                        .scales = scales.DeviceRef(),
+                                        .group = len,
+                                        .out = out.DeviceRef(),
+                                        .row_len = len,
+                                        .col0 = col0});
+    out.FromDevice();
+    ExpectBytesEqual(cpu_out.host<uint8_t>(), out.host<uint8_t>(), rows * width * DTypeSize(dtype),
+                     std::string("dequantize window ") + DTypeName(dtype));
   }
 }
 
