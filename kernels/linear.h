@@ -22,6 +22,11 @@ struct LinearForwardArgs {
   TensorRef x;  // (n, in) activations: f32 / f64 on the CPU, f32 or bf16 on CUDA
   TensorRef w;  // (out, in) same dtype as x
   TensorRef y;  // (n, out) same dtype, overwritten
+  // CPU: each row of y is the same bits whatever the OpenMP team size and the number of rows
+  // (one serial OpenBLAS product per row; a multithreaded one may sum in another order, and
+  // activation rounding downstream turns such last-bit differences into other codes). CUDA
+  // ignores it.
+  bool row_by_row = false;
 };
 struct LinearBackwardArgs {
   TensorRef x, w;  // as in the forward

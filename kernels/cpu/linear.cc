@@ -52,8 +52,19 @@ namespace dqt {
 void LinearForwardRef(const LinearForwardArgs& a) {
   cpu::WithFloatType(a.x.dtype, "LinearForward", [&](auto t) {
     using T = decltype(t);
-    cpu::LinearForward(a.x.as<T>(), a.w.as<T>(), a.x.dim(0), static_cast<int>(a.x.dim(1)),
-                       static_cast<int>(a.w.dim(0)), a.y.as<T>());
+    const int64_t n = a.x.dim(0);
+    const int in = static_cast<int>(a.x.dim(1)), out = static_cast<int>(a.w.dim(0));
+    if (!a.row_by_row) {
+      cpu::LinearForward(a.x.as<T>(), a.w.as<T>(), n, in, out, a.y.as<T>());
+      return;
+    }
+    // Inside the parallel region OpenBLAS runs each product on the calling thread alone.
+    ParallelFor(
+        n,
+        [&](int64_t r) {
+          cpu::LinearForward(a.x.as<T>() + r * in, a.w.as<T>(), 1, in, out, a.y.as<T>() + r * out);
+        },
+        1);
   });
 }
 
