@@ -23,6 +23,11 @@ struct LinearForwardArgs {
   TensorRef w;  // (out, in) same dtype as x; or rows [col0, col0 + rows) of the weights (a tile)
   TensorRef y;  // (n, out) same dtype: columns [col0, col0 + w.dim(0)) overwritten
   int64_t col0 = 0;
+  // CPU: each row of y is the same bits whatever the OpenMP team size and the number of rows
+  // (one serial OpenBLAS product per row; a multithreaded one may sum in another order, and
+  // activation rounding downstream turns such last-bit differences into other codes). CUDA
+  // ignores it.
+  bool row_by_row = false;
 };
 struct LinearBackwardArgs {
   TensorRef x;   // (n, in) as in the forward

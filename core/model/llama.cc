@@ -260,7 +260,11 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
     return;
   }
   if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
-    LinearForward(ctx_, {.x = x, .w = W(t), .y = y});
+    // Under block activation rounding (the deployed llama.cpp function) a last-bit difference in
+    // a product can become another int8 code downstream, so every row is computed alone: the same
+    // bits whatever the thread count and sequence length (dqt_generate = the in-process model).
+    LinearForward(ctx_,
+                  {.x = x, .w = W(t), .y = y, .row_by_row = config().quant.activation_block > 0});
     return;
   }
   const int64_t rows = x.dim(0), cols = x.dim(1);

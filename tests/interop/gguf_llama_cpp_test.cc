@@ -1,9 +1,11 @@
 // dqt_export --format gguf checked by readers this project did not write: llama.cpp (the prebuilt
-// CPU binary of the npm package node-llama-cpp) generates greedily from several prompts and its
-// tokens must equal dqt's greedy tokens (dqt_generate --temperature 0 and the library's argmax);
-// @huggingface/gguf reads the metadata and tensor types back. The packages are installed by
-// launch/fetch_interop.sh into $DQT_DATA_DIR/interop; without them the tests are skipped (and
-// ctest shows them as skipped).
+// CPU binary of the npm package node-llama-cpp, fp32 KV cache) generates greedily, free-running,
+// from four prompts; its tokens must equal dqt's greedy tokens (dqt_generate --temperature 0,
+// which must print the library's argmax tokens) for TQ2_0, TQ1_0, Q8_0 and F16 exports, except
+// at a near-tie of dqt's own logits, after which llama.cpp continues teacher-forced from dqt's
+// tokens and must agree again (NearTie says why and how near); @huggingface/gguf reads the metadata
+// and tensor types back. The packages are installed by launch/fetch_interop.sh into
+// $DQT_DATA_DIR/interop; without them the tests are skipped (and ctest shows them as skipped).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +38,22 @@ using ::testing::HasSubstr;
 // Greedy tokens compared per prompt. Prompt + new tokens stay inside the context, so neither side
 // slides a window.
 constexpr int kNewTokens = 16;
+// A top-1 minus top-2 logit gap of dqt's below the near-tie threshold may be decided either way
+// by llama.cpp. Why any departure is possible: with int8 activation rounding (TQ2_0, TQ1_0, Q8_0)
+// a last-bit difference in a product (llama.cpp sums exact integer block dot products times the
+// block scales, dqt sums dequantized fp32 products; RMSNorm, RoPE, softmax and SiLU in other
+// orders) can round an activation to the next code, and in this model (logits of std ~8) that
+// moves logit gaps. Measured on the TQ2_0 model: changing only the order of dqt's own fp32 sums
+// (OpenBLAS's blocked product vs one row at a time) moved gaps by up to 0.123 along one prompt,
+// so 0.25 (twice that) for the ternary types. Q8_0 also has llama.cpp's activation scale of each
+// block of 32 rounded to fp16 (d = fp16(amax / 127)), which dqt's forward does not model: a
+// relative change of up to 2^-11 of every block; measured departures at gaps up to 0.249, so 0.5
+// (the order of dqt's own sensitivity to that rounding is not measured). F16 (no activation
+// rounding on either side): 0.05, never used in the runs here.
+float NearTie(const char* type) {
+  const std::string t = type;
+  return t == "F16" ? 0.05f : t == "Q8_0" ? 0.5f : 0.25f;
+}
 const char* const kPrompts[] = {
     "It was the best of times",
     "Emma Woodhouse, handsome, clever, and rich,",
@@ -67,10 +85,8 @@ const char* TypeName(Kind kind) {
 }
 
 // d_model and ffn_dim multiples of 256 (TQ2_0 blocks); the GPT-2 vocabulary. A random model
-// whose next-token distributions are peaked (a head of std 0.5: logits of std ~8) over a body
-// that does not amplify small differences (init_std 0.1), so the two implementations' different
-// rounding (llama.cpp quantizes activations to 8 bits in its Q8_0 and TQ2_0 dot products) does
-// not meet near-ties.
+// whose next-token distributions are peaked (a head of std 0.5: logits of std ~8, body init_std
+// 0.1), so most greedy choices are clear (gaps of 0.5-5) and a wrong export is seen at once.
 LlamaConfig GgufConfig(Kind kind) {
   LlamaConfig c = testing::TinyModel({.vocab = 50257,
                                       .d_model = 256,
@@ -84,6 +100,12 @@ LlamaConfig GgufConfig(Kind kind) {
   c.quant.optimizer = OptimizerKind::kDqt;
   const bool ternary = kind == Kind::kTernary || kind == Kind::kTernaryTq1;
   c.quant.grid = ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
+  if (kind != Kind::kInt8) {
+    // llama.cpp's activation rounding for these weight types (Q8_K blocks of 256 for TQ2_0 and
+    // TQ1_0, Q8_0 blocks of 32 for Q8_0) in dqt's forward too.
+    c.quant.int8_activations = true;
+    c.quant.activation_block = ternary ? 256 : 32;
+  }
   return c;
 }
 
@@ -130,9 +152,9 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   ASSERT_THAT(params.Init(), IsOk());
   const ParamTensor& head = params.tensors().back();
   for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
-  if (kind == Kind::kInt8PowerOfTwoScale) {
-    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0 holds the
-    // weights exactly.
+  if (kind != Kind::kInt8) {
+    // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0, TQ2_0 and
+    // TQ1_0 hold the weights exactly.
     for (const ParamTensor& t : params.tensors()) {
       if (t.storage == ParamStorage::kCodes) {
         params.set_scale(t, 0, std::exp2(std::round(std::log2(params.scale(t, 0)))));
@@ -227,57 +249,54 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   const JsonValue* generated = json->Find("generated");
   ASSERT_NE(generated, nullptr);
   ASSERT_EQ(generated->items.size(), want.size());
-  int equal_prompts = 0;
-  for (size_t p = 0; p < want.size(); ++p) {
-    std::vector<int32_t> got;
-    for (const JsonValue& v : generated->items[p].items)
-      got.push_back(static_cast<int32_t>(v.number));
-    ASSERT_EQ(got.size(), want[p].size());
-    // Equality holds (and is required) for F16 weights. For Q8_0 and TQ2_0 llama.cpp's CPU dot
-    // products quantize the activations to 8 bits (Q8_0 blocks of 32, Q8_K blocks of 256) and
-    // greedy tokens part from dqt's fp32 forward after a few tokens: NOT yet the bar
-    // (docs/INTEROP.md); the count is printed, the first-token agreement of Q8_0 checked.
-    if (kind == Kind::kInt8) {
-      EXPECT_EQ(got, want[p]) << "prompt \"" << kPrompts[p] << "\": llama.cpp "
-                              << tokenizer->Decode(got) << " | dqt " << tokenizer->Decode(want[p]);
-    }
-    equal_prompts += got == want[p];
-    size_t same = 0;
-    while (same < got.size() && got[same] == want[p][same]) ++same;
-    std::printf("prompt %zu: first %zu of %d tokens equal\n", p, same, kNewTokens);
-  }
-  std::printf("llama.cpp greedy tokens equal dqt's for %d of %zu prompts x %d tokens (%s)\n",
-              equal_prompts, want.size(), kNewTokens, want_type);
-
-  // Teacher-forced: after every prefix of dqt's greedy text, llama.cpp's greedy token must be
-  // dqt's wherever dqt's own top-1/top-2 logit gap exceeds kMargin, the bound on how far the
-  // 8-bit activation rounding of llama.cpp's quantized dot products (and fp16 d) moves a logit
-  // gap in this model; below it the two may pick different near-tied tokens.
-  constexpr float kMargin = 0.5f;
+  // Free-running greedy: llama.cpp's own continuation must equal dqt's token for token. The one
+  // allowed departure is at a near-tie of dqt's own logits (top-1 minus top-2 < kNearTie);
+  // from there llama.cpp continues teacher-forced from dqt's tokens ("forced": its greedy token
+  // after each prefix of dqt's text), where every position must agree again unless it is a
+  // near-tie too.
+  const float kNearTie = NearTie(want_type);
   const JsonValue* forced = json->Find("forced");
   ASSERT_NE(forced, nullptr);
   ASSERT_EQ(forced->items.size(), want.size());
-  int positions = 0, agree = 0, clear = 0;
-  float worst_disagreeing = 0;
+  int free_equal = 0, after_split = 0, after_split_equal = 0, ties = 0, equal_prompts = 0;
   for (size_t p = 0; p < want.size(); ++p) {
-    ASSERT_EQ(forced->items[p].items.size(), want[p].size());
-    for (size_t i = 0; i < want[p].size(); ++i) {
-      const int32_t got = static_cast<int32_t>(forced->items[p].items[i].number);
-      ++positions;
-      agree += got == want[p][i];
-      clear += margins[p][i] > kMargin;
-      if (got != want[p][i]) {
-        worst_disagreeing = std::max(worst_disagreeing, margins[p][i]);
-        EXPECT_LE(margins[p][i], kMargin)
-            << "prompt " << p << " token " << i << ": llama.cpp " << got << ", dqt " << want[p][i]
-            << " with a logit gap of " << margins[p][i];
-      }
+    std::vector<int32_t> got, teacher;
+    for (const JsonValue& v : generated->items[p].items)
+      got.push_back(static_cast<int32_t>(v.number));
+    for (const JsonValue& v : forced->items[p].items)
+      teacher.push_back(static_cast<int32_t>(v.number));
+    ASSERT_EQ(got.size(), want[p].size());
+    ASSERT_EQ(teacher.size(), want[p].size());
+    size_t split = 0;
+    while (split < got.size() && got[split] == want[p][split]) ++split;
+    free_equal += static_cast<int>(split);
+    equal_prompts += split == got.size();
+    std::string why;
+    if (split < got.size()) {
+      ++ties;
+      EXPECT_LT(margins[p][split], kNearTie)
+          << TypeName(kind) << " prompt " << p << " token " << split << ": llama.cpp " << got[split]
+          << ", dqt " << want[p][split] << " where dqt's top-2 logit gap is " << margins[p][split];
+      why = absl::StrCat(" (split at dqt's gap ", margins[p][split], ")");
     }
+    for (size_t i = split + 1; i < want[p].size(); ++i) {
+      ++after_split;
+      after_split_equal += teacher[i] == want[p][i];
+      if (teacher[i] == want[p][i]) continue;
+      ++ties;
+      EXPECT_LT(margins[p][i], kNearTie)
+          << TypeName(kind) << " prompt " << p << " token " << i << " (teacher-forced): llama.cpp "
+          << teacher[i] << ", dqt " << want[p][i] << " where dqt's top-2 logit gap is "
+          << margins[p][i];
+    }
+    std::printf("%s prompt %zu: %zu of %d tokens equal free-running%s\n", want_type, p, split,
+                kNewTokens, why.c_str());
   }
   std::printf(
-      "teacher-forced: llama.cpp's greedy token equals dqt's at %d of %d positions; all %d "
-      "positions with a logit gap > %.2f agree; the largest gap where they differ: %.3f (%s)\n",
-      agree, positions, clear, kMargin, worst_disagreeing, want_type);
+      "%s: llama.cpp greedy = dqt greedy for %d of %zu prompts x %d tokens; %d tokens equal "
+      "free-running, then %d of %d equal teacher-forced; %d near-ties (gap < %.2f) allowed\n",
+      want_type, equal_prompts, want.size(), kNewTokens, free_equal, after_split_equal, after_split,
+      ties, kNearTie);
 
   // llama.cpp's own GPT-2 tokenization of each prompt from the GGUF vocabulary and merges.
   const JsonValue* tokenized = json->Find("tokenized");

@@ -4,6 +4,8 @@
 // reference).
 #include "kernels/linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -174,6 +176,35 @@ TEST(QuantizedLinear, Int8AccumulatorsAreTheIntegerProduct) {
 // weights. Tolerance: the float product rounds each dequantized input (2 u) and accumulates
 // in fp32 (in u); the reference's exact quotient rounds once: |err| <= (in + 3) u sum_k |x_k w_k|
 // with u = 2^-24, taken as 2 (in + 3) u for margin.
+// row_by_row: each row of y is the same bits computed among 37 rows by two threads or alone by
+// one (what block activation rounding needs), and the same product as the plain path.
+TEST(Linear, RowByRowGivesEachRowTheSameBitsForAnyRowsAndThreads) {
+  const int64_t n = 37, in = 256, out = 300;
+  std::vector<float> x = RandomFloats(n * in, 21), w = RandomFloats(out * in, 22);
+  std::vector<float> y(n * out), y_plain(n * out), y_row(out);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  LinearForwardRef({.x = RefOf(x.data(), Device::kCpu, {n, in}),
+                    .w = RefOf(w.data(), Device::kCpu, {out, in}),
+                    .y = RefOf(y.data(), Device::kCpu, {n, out}),
+                    .row_by_row = true});
+  LinearForwardRef({.x = RefOf(x.data(), Device::kCpu, {n, in}),
+                    .w = RefOf(w.data(), Device::kCpu, {out, in}),
+                    .y = RefOf(y_plain.data(), Device::kCpu, {n, out})});
+  omp_set_num_threads(1);
+  for (int64_t r = 0; r < n; ++r) {
+    LinearForwardRef({.x = RefOf(x.data() + r * in, Device::kCpu, {1, in}),
+                      .w = RefOf(w.data(), Device::kCpu, {out, in}),
+                      .y = RefOf(y_row.data(), Device::kCpu, {1, out}),
+                      .row_by_row = true});
+    for (int64_t c = 0; c < out; ++c) {
+      ASSERT_EQ(y_row[c], y[r * out + c]) << "row " << r << " col " << c;
+      ASSERT_NEAR(y[r * out + c], y_plain[r * out + c], 1e-4) << "row " << r << " col " << c;
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST(QuantizedLinear, Int8MatchesTheFakeQuantizedFloatProduct) {
   const int64_t n = 7, in = 64, out = 9;
   std::vector<float> x = RandomFloats(n * in, 3);

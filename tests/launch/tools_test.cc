@@ -1,5 +1,6 @@
 // End to end through the real binaries (from $DQT_BIN_DIR): dqt_eval, dqt_generate and
 // dqt_export on a tiny GPT-2-vocabulary checkpoint made here, their outputs and their errors.
+#include <omp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +230,66 @@ TEST_F(ToolsTest, GenerateIsReproducibleFromItsSeed) {
   const RunResult bad = generate("--temperature -1");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.err, HasSubstr("--temperature"));
+}
+
+// Under llama.cpp-style block activation rounding (quant.activation_block) a last-bit difference
+// in a product can round an activation to the next int8 code, and in this model (logits of std
+// ~8) move top-2 logit gaps by ~0.1. OpenBLAS's products used to depend on the thread count, so
+// dqt_generate (one thread) and the same checkpoint in this process (two) parted after 7 greedy
+// tokens. Now every greedy token of dqt_generate is the argmax of the in-process full-sequence
+// forward at its position.
+TEST_F(ToolsTest, GenerateUnderBlockActivationRoundingIsTheLibrarysForward) {
+  LlamaConfig c = testing::TinyModel({.vocab = 50257,
+                                      .d_model = 256,
+                                      .layers = 2,
+                                      .heads = 4,
+                                      .kv_heads = 2,
+                                      .ffn = 512,
+                                      .context = 64});
+  c.init_std = 0.1f;
+  c.seed = 11;
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = QuantGrid::Ternary();
+  c.quant.int8_activations = true;
+  c.quant.activation_block = 256;
+  LlamaParams params(c);
+  ASSERT_THAT(params.Init(), IsOk());
+  const ParamTensor& head = params.tensors().back();
+  for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
+  absl::StatusOr<std::string> ckpt = SaveCheckpoint(dir_ + "/block_ckpt", params, nullptr, {});
+  ASSERT_THAT(ckpt, IsOk());
+  absl::StatusOr<Gpt2Tokenizer> tokenizer = LoadTokenizer({encoder_, vocab_});
+  ASSERT_THAT(tokenizer, IsOk());
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model = LoadModel(*ckpt);
+  ASSERT_THAT(model, IsOk());
+  ASSERT_EQ((*model)->config().quant.activation_block, 256) << "LoadModel dropped the rounding";
+  constexpr int kNew = 16;
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);  // dqt_generate runs one
+  for (const std::string prompt : {"It was the best of times", "The"}) {
+    const RunResult r =
+        Run("dqt_generate", "--ckpt " + Quote(*ckpt) + " --prompt " + Quote(prompt) +
+                                " --temperature 0 --max_tokens " + std::to_string(kNew));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The library's greedy continuation, each token the argmax of a full-sequence forward.
+    std::vector<int32_t> tokens = tokenizer->Encode(prompt);
+    const size_t from = tokens.size();
+    const int64_t vocab = c.vocab_size;
+    for (int i = 0; i < kNew; ++i) {
+      const int seq = static_cast<int>(tokens.size());
+      (*model)->ForwardLogits(tokens.data(), 1, seq);
+      const float* last = (*model)->Logits().as<float>() + (seq - 1) * vocab;
+      tokens.push_back(static_cast<int32_t>(std::max_element(last, last + vocab) - last));
+    }
+    EXPECT_EQ(r.out, prompt + tokenizer->Decode({tokens.begin() + from, tokens.end()}) + "\n");
+    // One forward of the whole text: the same argmax at every generated position.
+    (*model)->ForwardLogits(tokens.data(), 1, static_cast<int>(tokens.size()) - 1);
+    for (size_t t = from; t < tokens.size(); ++t) {
+      const float* row = (*model)->Logits().as<float>() + (t - 1) * vocab;
+      EXPECT_EQ(std::max_element(row, row + vocab) - row, tokens[t]) << "position " << t;
+    }
+  }
+  omp_set_num_threads(threads);
 }
 
 TEST_F(ToolsTest, ExportWritesAHuggingFaceDirectory) {
