@@ -255,7 +255,8 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
       LinearForward(ctx_, {.x = x,
                            .w = params_.WeightsTile(*t, gemm_weights_, r0, rows, 0, in),
                            .y = y,
-                           .col0 = r0});
+                           .col0 = r0,
+                           .row_by_row = config().quant.activation_block > 0});
     }
     return;
   }
