@@ -4,6 +4,9 @@ bench/results/dqt_results.json and runs/results/curves.dat (plotted by the scrip
 Usage: bench/dqt_results_report.py RUNS_DIR STEPS
 """
 import json, sys, os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import provenance, describe
+PROV = provenance("bench/dqt_results.sh", ["launch/configs/quickstart.pbtxt"])
 out, steps = sys.argv[1], int(sys.argv[2])
 names = ["fp", "bitnet", "dqt-8", "dqt-4", "dqt-3", "dqt-ternary", "dqt-ternary-all",
          "dqt-ternary-all-int8-moments"]
@@ -30,7 +33,7 @@ for name, path, want_fp in [(TERNARIZED, "dqt-8-ternarized.json", False),
     rows.append(dict(name=name, tokens=tern["tokens"], loss=tern["loss"], ppl=tern["perplexity"],
                      bpb=tern["bits_per_byte"], tokens_per_s=None, bytes_per_param=None, params=None,
                      last_health=None, computes=tern["computes"]))
-json.dump(dict(steps=steps, runs=rows), open("bench/results/dqt_results.json", "w"), indent=1)
+json.dump(dict(provenance=PROV, steps=steps, runs=rows), open("bench/results/dqt_results.json", "w"), indent=1)
 with open(f"{out}/curves.dat", "w") as f:
     for n in names:
         f.write(f'"{n}"\n')
@@ -39,7 +42,7 @@ with open(f"{out}/curves.dat", "w") as f:
         f.write("\n\n")
 bitnet = next(r for r in rows if r["name"] == "bitnet")
 md = [f"# DQT vs BitNet b1.58 vs fp32 on the quickstart corpus\n",
-      f"Produced by `bench/dqt_results.sh` (STEPS={steps}); raw numbers in "
+      describe(PROV) + f" STEPS={steps}; raw numbers in "
       "`bench/results/dqt_results.json`. Every run: the quickstart model "
       f"({rows[0]['params']/1e6:.1f} M parameters, launch/configs/quickstart.pbtxt), the same "
       f"{steps} steps x 1024 tokens from the same sampler seed, the same warm-up + cosine "

@@ -57,16 +57,16 @@ void LinearForwardRef(const LinearForwardArgs& a) {
     const int ldy = static_cast<int>(a.y.dim(1));
     // A tile of w's rows writes its block of y's columns (ldy: y's full row).
     auto product = [&](int64_t r0, int64_t count) {
-      cpu::Gemm(CblasNoTrans, CblasTrans, static_cast<int>(count), rows, in,
-                a.x.as<T>() + r0 * in, in, a.w.as<T>(), in, T(0),
-                a.y.as<T>() + r0 * ldy + a.col0, ldy);
+      cpu::Gemm(CblasNoTrans, CblasTrans, static_cast<int>(count), rows, in, a.x.as<T>() + r0 * in,
+                in, a.w.as<T>(), in, T(0), a.y.as<T>() + r0 * ldy + a.col0, ldy);
     };
     if (!a.row_by_row) {
       product(0, n);
       return;
     }
     // Inside the parallel region OpenBLAS runs each product on the calling thread alone.
-    ParallelFor(n, [&](int64_t r) { product(r, 1); }, 1);
+    ParallelFor(
+        n, [&](int64_t r) { product(r, 1); }, 1);
   });
 }
 
