@@ -24,6 +24,21 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
+// The memory-refusal runs cap the worker's address space so that a regression aborts on an
+// allocation instead of waking the OOM killer; AddressSanitizer reserves terabytes of shadow
+// space at start, so its builds run them without the cap.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr const char* kAddressLimit = "";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr const char* kAddressLimit = "";
+#else
+constexpr const char* kAddressLimit = "ulimit -v 8388608; ";
+#endif
+#else
+constexpr const char* kAddressLimit = "ulimit -v 8388608; ";
+#endif
+
 // `prefix`: shell commands run before the worker (e.g. a ulimit).
 Result RunWorker(const std::string& args, const std::string& prefix = "") {
   const char* bin_dir = std::getenv("DQT_BIN_DIR");
@@ -192,7 +207,7 @@ void ExpectMemoryRefusal(const std::string& name, const std::string& sets,
   const Result r =
       RunWorker("--cfg " + TinyConfig() + ShardOverrides() + sets + " --set checkpoint.dir=" + dir +
                     " --set log.jsonl_path=" + dir + "/log.jsonl",
-                "ulimit -v 8388608; ");
+                kAddressLimit);
   ExpectFailure(r, "not enough host memory for this run");
   for (const std::string& needle : needles) ExpectFailure(r, needle);
   EXPECT_FALSE(std::filesystem::exists(dir)) << r.output;
