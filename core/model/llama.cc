@@ -53,13 +53,10 @@ WeightScratch WeightScratchOf(const std::vector<ParamTensor>& tensors, DType act
     if (!copy) continue;
     if (gain) {
       s.gain = std::max(s.gain, p.numel);
-    } else if (p.storage == ParamStorage::kCodes && p.numel > LlamaModel::kWeightTileElements) {
-      // Dequantized by tiles (LlamaModel::Tiled): the widest forward tile (rows of W) or
-      // backward tile (columns of W).
-      const int64_t tile = LlamaModel::kWeightTileElements;
-      const int64_t rows = std::max<int64_t>(1, tile / p.shape[1]);
-      const int64_t cols = std::max<int64_t>(1, tile / p.shape[0]);
-      s.gemm = std::max({s.gemm, rows * p.shape[1], cols * p.shape[0]});
+    } else if (LlamaModel::Tiled(&p)) {
+      // The widest forward tile (rows of W) or backward tile (columns of W).
+      s.gemm = std::max(
+          {s.gemm, LlamaModel::TileRows(&p) * p.shape[1], LlamaModel::TileCols(&p) * p.shape[0]});
     } else {
       s.gemm = std::max(s.gemm, p.numel);
     }

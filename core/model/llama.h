@@ -94,6 +94,22 @@ class LlamaModel {
   // holds every block matrix of llama-134m whole, while larger tensors (the embedding and head
   // under policy ALL, the block matrices of llama-1.3b) are dequantized by tiles (see Tiled).
   static constexpr int64_t kWeightTileElements = int64_t{1} << 22;
+  // Whether `t` (codes larger than the scratch's budget) is dequantized a tile at a time: rows
+  // of W (output features) in the forward, columns (input features) for dx, so every GEMM keeps
+  // its whole reduction. The tiles hold the whole tensor's values exactly, but the products equal
+  // the untiled ones only up to rounding: OpenBLAS (0.3.21 measured) picks its kernels and
+  // blocking by a GEMM's width, so a narrower product can differ in the last bits. Tensors within
+  // the budget (every tensor of the golden runs) are multiplied whole, as before.
+  static bool Tiled(const ParamTensor* t) {
+    return t->storage == ParamStorage::kCodes && t->numel > kWeightTileElements;
+  }
+  // Rows of W per forward tile and columns per backward tile of a Tiled() tensor.
+  static int64_t TileRows(const ParamTensor* t) {
+    return std::max<int64_t>(1, kWeightTileElements / t->shape[1]);
+  }
+  static int64_t TileCols(const ParamTensor* t) {
+    return std::max<int64_t>(1, kWeightTileElements / t->shape[0]);
+  }
 
   // `tp` (not owned, may be null for one rank) is the tensor-parallel group: q/k/v and gate/up
   // are column-parallel, o and down row-parallel, their partial outputs (and the input gradients
@@ -189,22 +205,6 @@ class LlamaModel {
   TensorRef W(const ParamTensor* t) {
     DQT_CHECK(!Tiled(t)) << t->name << " is dequantized by tiles";
     return params_.Weights(*t, gemm_weights_);
-  }
-  // Whether `t` (codes larger than the scratch's budget) is dequantized a tile at a time: rows
-  // of W (output features) in the forward, columns (input features) for dx, so every GEMM keeps
-  // its whole reduction. The tiles hold the whole tensor's values exactly, but the products equal
-  // the untiled ones only up to rounding: OpenBLAS (0.3.21 measured) picks its kernels and
-  // blocking by a GEMM's width, so a narrower product can differ in the last bits. Tensors within
-  // the budget (every tensor of the golden runs) are multiplied whole, as before.
-  bool Tiled(const ParamTensor* t) const {
-    return t->storage == ParamStorage::kCodes && t->numel > kWeightTileElements;
-  }
-  // Rows of W per forward tile and columns per backward tile of a Tiled() tensor.
-  static int64_t TileRows(const ParamTensor* t) {
-    return std::max<int64_t>(1, kWeightTileElements / t->shape[1]);
-  }
-  static int64_t TileCols(const ParamTensor* t) {
-    return std::max<int64_t>(1, kWeightTileElements / t->shape[0]);
   }
   // dx = dy W (or += with Accumulate::kYes; skipped when dx is empty) and dw += dy^T x (skipped
   // when dw is empty), for the linear `t`: by column tiles of W when t is Tiled().
