@@ -1,6 +1,7 @@
 // Op: per-token absmax activation quantization (ALGORITHMS.md 2). Two forms:
 //  - fake quantization in place (the STE forward the model saves for dW = dY^T X_hat):
-//    s = 127 / max(absmax_row, 1e-5); x <- clamp(round(x * s), -128, 127) / s;
+//    s = 127 / max(absmax_row, 1e-5); x <- clamp(round(x * s), -128, 127) / s, or with fp16_scale
+//    x <- clamp(round(x * s), -128, 127) * Fp16Round(absmax_row / 127) (llama.cpp's Q8_0 blocks);
 //  - codes for a quantized GEMM: int8 codes q = clamp(round(x * s), -128, 127) with the same s,
 //    or e4m3 codes q = e4m3(x * s8), s8 = 448 / max(absmax_row, 1e-5) (round to nearest even),
 //    so that x ~ q / scale row by row.
@@ -8,10 +9,24 @@
 // tensor parallelism the row absmax is taken per rank (RowAbsMax), MAX-reduced, and passed in.
 #pragma once
 
+#include <math.h>
+
+#include "core/base/philox.h"  // DQT_HOST_DEVICE
 #include "core/base/tensor_ref.h"
 #include "kernels/dispatch.h"
 
 namespace dqt {
+
+// a >= 0 rounded to the nearest IEEE fp16 value (ties to even), returned as a float: multiples of
+// 2^-24 below 2^-14 (subnormals), 11 significant bits above, infinity from 65520 on. Shared bit
+// for bit by the CPU and CUDA twins.
+DQT_HOST_DEVICE inline float Fp16Round(float a) {
+  if (!(a < 65520.0f)) return a != a ? a : INFINITY;
+  if (a < 6.103515625e-05f) return ldexpf(rintf(ldexpf(a, 24)), -24);
+  int e = 0;
+  frexpf(a, &e);  // a = m * 2^e, m in [0.5, 1): the fp16 unit in the last place is 2^(e - 11)
+  return ldexpf(rintf(ldexpf(a, 11 - e)), e - 11);
+}
 
 struct RowAbsMaxArgs {
   TensorRef x;       // (rows, cols) activations
@@ -20,6 +35,9 @@ struct RowAbsMaxArgs {
 struct ActQuantArgs {
   TensorRef x;       // (rows, cols) activations, fake-quantized IN PLACE
   TensorRef absmax;  // optional (rows) f32: the row absmax to use (e.g. MAX-reduced over TP)
+  // The same codes, dequantized as code * Fp16Round(absmax / 127) (llama.cpp's Q8_0 activation
+  // scale, stored in fp16) instead of code / s.
+  bool fp16_scale = false;
 };
 struct ActQuantCodesArgs {
   TensorRef x;       // (rows, cols) activations

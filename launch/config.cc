@@ -347,6 +347,7 @@ RunConfig ToRunConfig(const RunProto& run) {
   qc.policy = q.policy() == proto::QuantProto::ALL ? QuantPolicy::kAll : QuantPolicy::kLinearOnly;
   qc.int8_activations = q.int8_activations();
   qc.activation_block = q.activation_block();
+  qc.activation_scale_fp16 = q.activation_scale_fp16();
   qc.moments = q.moments() == proto::QuantProto::BF16   ? MomentFormat::kBf16
                : q.moments() == proto::QuantProto::INT8 ? MomentFormat::kBlock8
                                                         : MomentFormat::kFp32;

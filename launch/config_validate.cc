@@ -214,6 +214,9 @@ void CheckDltGroup(const RunProto& run, Violations& v) {
 void CheckActivationBlock(const RunProto& run, Violations& v) {
   const QuantProto& q = run.quant();
   const int64_t block = q.activation_block();
+  if (q.activation_scale_fp16() && block <= 0) {
+    v.Add("quant.activation_scale_fp16", "true", "needs quant.activation_block > 0");
+  }
   if (block == 0) return;
   const std::string text = absl::StrCat(block);
   if (block < 0) {

@@ -136,6 +136,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& path,
   // llama.cpp-style block rounding (quant.activation_block) is part of the trained rounding.
   inference.quant.activation_block =
       inference.quant.int8_activations ? info.config.quant.activation_block : 0;
+  inference.quant.activation_scale_fp16 =
+      inference.quant.activation_block > 0 && info.config.quant.activation_scale_fp16;
   auto model = std::make_unique<LlamaModel>(inference);
   if (absl::Status s = LoadCheckpointWeights(path, model->params()); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("checkpoint ", path, ": ", s.message()));

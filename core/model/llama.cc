@@ -287,7 +287,9 @@ void LlamaModel::QuantizeInput(const TensorRef& x, bool sharded) {
     const int64_t numel = x.dim(0) * x.dim(1);
     DQT_CHECK(x.dim(1) % block == 0 && (!sharded || tp_ == nullptr))
         << "activation_block " << block << " with " << x.dim(1) << " features per row";
-    ActQuant(ctx_, {.x = x.Flat(0, numel).Reshaped({numel / block, block}), .absmax = {}});
+    ActQuant(ctx_, {.x = x.Flat(0, numel).Reshaped({numel / block, block}),
+                    .absmax = {},
+                    .fp16_scale = config().quant.activation_scale_fp16});
     return;
   }
   if (!sharded || tp_ == nullptr) {

@@ -24,6 +24,9 @@ struct QuantConfig {
   // Q8_0), so that the function trained and evaluated is the one deployed. Float GEMM only, no
   // tensor parallelism; B divides d_model and ffn_dim.
   int activation_block = 0;
+  // With activation_block: dequantize each block as code * fp16(absmax / 127), llama.cpp's Q8_0
+  // activation scale stored in fp16, instead of code / (127 / absmax).
+  bool activation_scale_fp16 = false;
   MomentFormat moments = MomentFormat::kFp32;  // DQT moment storage
   ScaleInit scale_init = ScaleInit::kAbsMean;
   // Recompute each code tensor's scale every step as the reference code does,

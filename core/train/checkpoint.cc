@@ -39,6 +39,7 @@ std::string ConfigText(const LlamaConfig& c) {
   if (q.optimizer == OptimizerKind::kTernaryLlm) m << "quant_dlt_group " << q.dlt_group << "\n";
   // Written only when set, so checkpoints without it read and hash as before.
   if (q.activation_block > 0) m << "quant_activation_block " << q.activation_block << "\n";
+  if (q.activation_scale_fp16) m << "quant_activation_scale_fp16 1\n";
   return m.str();
 }
 
@@ -91,6 +92,8 @@ absl::Status ParseConfigText(const std::string& text, LlamaConfig* out) {
         c.quant.int8_activations = i != 0;
       else if (k == "quant_activation_block" && i > 0 && i <= (1 << 20))
         c.quant.activation_block = static_cast<int>(i);
+      else if (k == "quant_activation_scale_fp16" && i == 1)
+        c.quant.activation_scale_fp16 = true;
       else if (k == "quant_per_channel")
         c.quant.per_channel_scale = i != 0;
       else if (k == "quant_moments" && i >= 0 && i <= 2)

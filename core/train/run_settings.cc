@@ -89,6 +89,7 @@ std::vector<RunSetting> ResumeSettings(const RunConfig& c, uint64_t train_tokens
       {"quant.forward_gemm", GemmName(q.forward_gemm)},
       {"quant.dlt_group", absl::StrCat(q.dlt_group)},
       {"quant.activation_block", absl::StrCat(q.activation_block)},
+      {"quant.activation_scale_fp16", Bool(q.activation_scale_fp16)},
       {"distill.off_lambda", Float(c.distill.off_lambda)},
       {"distill.off_layers",
        c.distill.off_layers.empty() ? "-" : absl::StrJoin(c.distill.off_layers, ",")},

@@ -18,8 +18,14 @@ float AbsMax(const float* row, int cols) {
   return amax;
 }
 
-void QuantizeRow(float* row, int cols, float absmax) {
+void QuantizeRow(float* row, int cols, float absmax, bool fp16_scale) {
   const float s = 127.0f / std::max(absmax, 1e-5f);
+  if (fp16_scale) {
+    const float d = Fp16Round(absmax / 127.0f);
+    for (int j = 0; j < cols; ++j)
+      row[j] = std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f) * d;
+    return;
+  }
   for (int j = 0; j < cols; ++j)
     row[j] = std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f) / s;
 }
@@ -31,17 +37,18 @@ void RowAbsMax(const float* x, int64_t rows, int cols, float* absmax) {
       rows, [&](int64_t r) { absmax[r] = AbsMax(x + r * cols, cols); }, 16);
 }
 
-void ActQuantInt8WithAbsMax(float* x, int64_t rows, int cols, const float* absmax) {
+void ActQuantInt8WithAbsMax(float* x, int64_t rows, int cols, const float* absmax,
+                            bool fp16_scale) {
   ParallelFor(
-      rows, [&](int64_t r) { QuantizeRow(x + r * cols, cols, absmax[r]); }, 16);
+      rows, [&](int64_t r) { QuantizeRow(x + r * cols, cols, absmax[r], fp16_scale); }, 16);
 }
 
-void ActQuantInt8(float* x, int64_t rows, int cols) {
+void ActQuantInt8(float* x, int64_t rows, int cols, bool fp16_scale) {
   ParallelFor(
       rows,
       [&](int64_t r) {
         float* row = x + r * cols;
-        QuantizeRow(row, cols, AbsMax(row, cols));
+        QuantizeRow(row, cols, AbsMax(row, cols), fp16_scale);
       },
       16);
 }
@@ -57,9 +64,10 @@ void RowAbsMaxRef(const RowAbsMaxArgs& a) {
 void ActQuantRef(const ActQuantArgs& a) {
   const int cols = static_cast<int>(a.x.dim(1));
   if (a.absmax.empty()) {
-    cpu::ActQuantInt8(a.x.as<float>(), a.x.dim(0), cols);
+    cpu::ActQuantInt8(a.x.as<float>(), a.x.dim(0), cols, a.fp16_scale);
   } else {
-    cpu::ActQuantInt8WithAbsMax(a.x.as<float>(), a.x.dim(0), cols, a.absmax.as<float>());
+    cpu::ActQuantInt8WithAbsMax(a.x.as<float>(), a.x.dim(0), cols, a.absmax.as<float>(),
+                                a.fp16_scale);
   }
 }
 

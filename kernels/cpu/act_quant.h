@@ -12,12 +12,12 @@
 namespace dqt::cpu {
 
 // In place on x (rows, cols).
-void ActQuantInt8(float* x, int64_t rows, int cols);
+void ActQuantInt8(float* x, int64_t rows, int cols, bool fp16_scale);
 
 // The two halves of ActQuantInt8, for inputs sharded by columns across tensor-parallel ranks:
 // each rank takes its rows' absmax, the ranks MAX-reduce them, and every rank quantizes its
 // columns with the row's global absmax (the same result as one rank holding whole rows).
 void RowAbsMax(const float* x, int64_t rows, int cols, float* absmax);
-void ActQuantInt8WithAbsMax(float* x, int64_t rows, int cols, const float* absmax);
+void ActQuantInt8WithAbsMax(float* x, int64_t rows, int cols, const float* absmax, bool fp16_scale);
 
 }  // namespace dqt::cpu

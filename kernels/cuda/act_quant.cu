@@ -54,10 +54,17 @@ __global__ void __launch_bounds__(kThreads)
 // absmax null: the row's own absmax.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    ActQuantKernel(T* x, int64_t cols, const float* absmax) {
+    ActQuantKernel(T* x, int64_t cols, const float* absmax, bool fp16_scale) {
   T* row = x + blockIdx.x * cols;
   const float amax = absmax != nullptr ? absmax[blockIdx.x] : RowAbsMaxOf(row, cols);
   const float s = ScaleFor(127.0f, amax);
+  if (fp16_scale) {
+    const float d = Fp16Round(__fdiv_rn(amax, 127.0f));
+    for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
+      Store(row, j, __fmul_rn(Int8Level(Load(row, j), s), d));
+    }
+    return;
+  }
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
     Store(row, j, __fdiv_rn(Int8Level(Load(row, j), s), s));
   }
@@ -115,7 +122,8 @@ void ActQuantCuda(const ActQuantArgs& a, CUstream_st* stream) {
   const float* absmax = a.absmax.empty() ? nullptr : a.absmax.as<float>();
   if (rows == 0) return;
   WithActivations("ActQuant", a.x, [&](auto* x) {
-    ActQuantKernel<<<RowBlocks("ActQuant", rows), kThreads, 0, stream>>>(x, cols, absmax);
+    ActQuantKernel<<<RowBlocks("ActQuant", rows), kThreads, 0, stream>>>(x, cols, absmax,
+                                                                         a.fp16_scale);
   });
   DQT_CUDA_CHECK_FATAL(cudaGetLastError());
 }

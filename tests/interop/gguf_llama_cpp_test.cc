@@ -105,6 +105,7 @@ LlamaConfig GgufConfig(Kind kind) {
     // TQ1_0, Q8_0 blocks of 32 for Q8_0) in dqt's forward too.
     c.quant.int8_activations = true;
     c.quant.activation_block = ternary ? 256 : 32;
+    c.quant.activation_scale_fp16 = !ternary;  // Q8_0 stores each block's scale in fp16
   }
   return c;
 }
@@ -180,6 +181,8 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   ASSERT_THAT(tokenizer, IsOk());
   absl::StatusOr<std::unique_ptr<LlamaModel>> model = LoadModel(*ckpt);
   ASSERT_THAT(model, IsOk());
+  ASSERT_EQ((*model)->config().quant.activation_scale_fp16, kind == Kind::kInt8PowerOfTwoScale)
+      << "LoadModel must keep the trained activation rounding";
   std::vector<std::vector<int32_t>> prompts, want;
   std::vector<std::vector<float>> margins;  // dqt's top-1 minus top-2 logit per new token
   std::string prompts_json = "{\"prompts\": [";

@@ -101,6 +101,48 @@ TEST(ActQuant, AbsMaxArgumentOverridesTheRow) {
   EXPECT_EQ(x[5], std::nearbyint(0.5f * 127.0f) / 127.0f);
 }
 
+float CompilerFp16(float x) {
+#if defined(__clang__) && __clang_major__ < 15  // no _Float16 on x86 (the sanitizer build)
+  return static_cast<float>(static_cast<__fp16>(x));
+#else
+  return static_cast<float>(static_cast<_Float16>(x));
+#endif
+}
+
+TEST(Fp16Round, IsTheCompilersFloatToHalfConversion) {
+  std::mt19937 rng(5);
+  std::vector<float> values = {0.0f,      65504.0f,         65519.99f,    65520.0f,
+                               1e9f,      6.103515625e-05f, 6.1e-05f,     5.96e-08f,
+                               2.98e-08f, 2.99e-08f,        1.0f / 127.0f};
+  for (int i = 0; i < 20000; ++i) {
+    values.push_back(std::ldexp(static_cast<float>(rng() % (1u << 24)), -(int)(rng() % 60)));
+  }
+  for (float x : values) ASSERT_EQ(Fp16Round(x), CompilerFp16(x)) << "x = " << x;
+}
+
+TEST(ActQuant, Fp16ScaleKeepsTheCodesAndMultipliesByLlamaCppsScale) {
+  // llama.cpp's Q8_0 activations: the same codes round(x * 127 / absmax), dequantized with
+  // d = fp16(absmax / 127). Rows of 32 as the model passes them under activation_block 32.
+  const int64_t rows = 7, cols = 32;
+  const std::vector<float> x0 = Activations(rows, cols, 4);
+  std::vector<float> plain = x0, half = x0;
+  ActQuantRef({Host(plain, {rows, cols}), TensorRef()});
+  ActQuantRef({.x = Host(half, {rows, cols}), .absmax = {}, .fp16_scale = true});
+  int differ = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0;
+    for (int64_t j = 0; j < cols; ++j) amax = std::max(amax, std::fabs(x0[r * cols + j]));
+    const float s = 127.0f / amax, d = CompilerFp16(amax / 127.0f);
+    for (int64_t j = 0; j < cols; ++j) {
+      const float code = std::nearbyint(x0[r * cols + j] * s);
+      EXPECT_EQ(plain[r * cols + j], code / s) << r << "," << j;
+      EXPECT_EQ(half[r * cols + j], code * d) << r << "," << j;
+      differ += half[r * cols + j] != plain[r * cols + j];
+    }
+  }
+  EXPECT_GT(differ, rows * cols / 2) << "the fp16 scale must change most dequantized values";
+}
+
 TEST(ActQuantCodes, Int8CodesOverScaleAreTheFakeQuantizedValues) {
   const int64_t rows = 6, cols = 29;
   std::vector<float> x = Activations(rows, cols, 2), fake = x, scale(rows);
@@ -216,16 +258,22 @@ TEST(ActQuantTwin, RowAbsMax) {
 TEST(ActQuantTwin, FakeQuantIsBitIdentical) {
   DQT_REQUIRE_CUDA();
   for (const Case& c : TwinCases()) {
-    for (bool pass_absmax : {false, true}) {
-      const std::string what = c.Name() + (pass_absmax ? " absmax passed" : " own absmax");
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool pass_absmax = variant & 1, fp16_scale = variant & 2;
+      const std::string what = c.Name() + (pass_absmax ? " absmax passed" : " own absmax") +
+                               (fp16_scale ? " fp16 scale" : "");
       TwinTensor x = MakeInput(c, 12), absmax({c.rows});
       std::vector<float> want = x.Floats();
       const std::vector<float> amax = OverridingAbsMax(want, c);
       std::copy(amax.begin(), amax.end(), absmax.host<float>());
       x.ToDevice(), absmax.ToDevice();
-      ActQuant(CudaContext(), {x.DeviceRef(), pass_absmax ? absmax.DeviceRef() : TensorRef()});
+      ActQuant(CudaContext(), {.x = x.DeviceRef(),
+                               .absmax = pass_absmax ? absmax.DeviceRef() : TensorRef(),
+                               .fp16_scale = fp16_scale});
       x.FromDevice();
-      ActQuantRef({Host(want, {c.rows, c.cols}), pass_absmax ? absmax.HostRef() : TensorRef()});
+      ActQuantRef({.x = Host(want, {c.rows, c.cols}),
+                   .absmax = pass_absmax ? absmax.HostRef() : TensorRef(),
+                   .fp16_scale = fp16_scale});
       const std::vector<uint8_t> stored = Stored(want, c.dtype);
       ExpectBytesEqual(stored.data(), x.host<uint8_t>(), stored.size(), "fake quant " + what);
     }

@@ -190,6 +190,27 @@ absl::Status Restore(const std::string& dir) {
   return RestoreCheckpoint(dir, params, &opt).status();
 }
 
+// The activation rounding is part of the function trained: a checkpoint keeps the block size and
+// the fp16 block scale, and one written without them reads back without them.
+TEST(Checkpoint, ActivationRoundingComesBack) {
+  for (const bool fp16 : {false, true}) {
+    LlamaConfig c = Tiny(OptimizerKind::kDqt, QuantGrid::Integer(8));
+    c.quant.int8_activations = true;
+    c.quant.activation_block = fp16 ? 32 : 0;
+    c.quant.activation_scale_fp16 = fp16;
+    LlamaParams params(c);
+    ASSERT_THAT(params.Init(), IsOk());
+    absl::StatusOr<std::string> saved =
+        SaveCheckpoint(FreshDir(fp16 ? "act_fp16" : "act_plain"), params, nullptr, {1, 1});
+    ASSERT_THAT(saved, IsOk());
+    absl::StatusOr<CheckpointInfo> info = ReadCheckpointInfo(*saved);
+    ASSERT_THAT(info, IsOk());
+    EXPECT_TRUE(info->config.quant.int8_activations);
+    EXPECT_EQ(info->config.quant.activation_block, fp16 ? 32 : 0);
+    EXPECT_EQ(info->config.quant.activation_scale_fp16, fp16);
+  }
+}
+
 TEST(Checkpoint, FlippedByteIsDetected) {
   const Saved s = SaveTernary("flip");
   {
