@@ -43,13 +43,17 @@ constexpr int kNewTokens = 16;
 // a last-bit difference in a product (llama.cpp sums exact integer block dot products times the
 // block scales, dqt sums dequantized fp32 products; RMSNorm, RoPE, softmax and SiLU in other
 // orders) can round an activation to the next code, and in this model (logits of std ~8) that
-// moves logit gaps. Measured on the TQ2_0 model: changing only the order of dqt's own fp32 sums
-// (OpenBLAS's blocked product vs one row at a time) moved gaps by up to 0.123 along one prompt,
-// so 0.25 (twice that) for the ternary types. Q8_0 also has llama.cpp's activation scale of each
-// block of 32 rounded to fp16 (d = fp16(amax / 127)), which dqt's forward does not model: a
-// relative change of up to 2^-11 of every block; measured departures at gaps up to 0.249, so 0.5
-// (the order of dqt's own sensitivity to that rounding is not measured). F16 (no activation
-// rounding on either side): 0.05, never used in the runs here.
+// moves logit gaps. dqt models llama.cpp's rounding itself: the same codes, blocks of 256 with an
+// fp32 scale (Q8_K) for the ternary types, blocks of 32 with the scale in fp16 (Q8_0,
+// quant.activation_scale_fp16). Measured on these models and prompts (63 positions each, a
+// temporary switch between OpenBLAS's blocked product and one row at a time, 75b0c40): the order
+// of dqt's own fp32 sums alone moved gaps by up to 0.28 (TQ2_0; 90% of positions under 0.093) and
+// 0.25 (Q8_0; 90% under 0.054), and flipped one argmax in each (gaps 0.046 and 0.010).
+// Q8_0: 0.5, twice its measured shift. Ternary: 0.25, a little under its largest shift (a split
+// between 0.25 and 0.28 would fail falsely; none is seen), because an export with every ternary
+// scale 1% too large departs at a gap of 0.32 and must fail (at 0.5 it would pass; a Q8_0 export
+// with scales 1% too large departs at 0.51 and 0.54 and fails). F16 (no activation rounding on
+// either side): 0.05, never used in the runs here.
 float NearTie(const char* type) {
   const std::string t = type;
   return t == "F16" ? 0.05f : t == "Q8_0" ? 0.5f : 0.25f;
