@@ -20,9 +20,10 @@ mkdir -p "$RESULTS/xml" "$RESULTS/fuzz" "$RESULTS/faults"
 "$here/launch/build.sh" >/dev/null
 start=$SECONDS
 
-# Faults: the kill -9 and preemption tests, each printing "reliability: ..." lines.
-fault_tests='^(dist/kill_resume|ops/preempt_mpirun)$'
-[ "${SLURM:-0}" = 1 ] && fault_tests='^(dist/kill_resume|ops/preempt_mpirun|ops/slurm)$'
+# Faults: the kill -9, preemption and stopped-rank (watchdog) tests, each printing
+# "reliability: ..." lines.
+fault_tests='^(dist/kill_resume|ops/preempt_mpirun|dist/watchdog)$'
+[ "${SLURM:-0}" = 1 ] && fault_tests='^(dist/kill_resume|ops/preempt_mpirun|dist/watchdog|ops/slurm)$'
 (cd "$BUILD_DIR" && ctest -R "$fault_tests" -V --timeout 600 > "$RESULTS/faults/ctest.log" 2>&1) ||
   echo "reliability.sh: a fault-injection test failed ($RESULTS/faults/ctest.log)" >&2
 

@@ -125,8 +125,13 @@ def fault_results():
     numbers = dict(re.findall(r"Test #(\d+): (\S+)", text))
     outcome = dict((n, s) for n, s in re.findall(r"Test\s+#\d+: (\S+) \.+\**\s*(\w+)", text))
     rows = {}
+    hangs = []
     for num, line in re.findall(r"^(\d+): reliability: (.*)$", text, re.M):
         name = numbers.get(num, "?")
+        m = re.match(r"hang injected: (.*)$", line)
+        if m:
+            hangs.append({"test": name, "hang": m.group(1), "status": outcome.get(name, "?")})
+            continue
         row = rows.setdefault(name, {"test": name, "faults": [], "files": 0, "bytes": 0})
         m = re.match(r"fault injected: (.*), survived", line)
         if m:
@@ -136,20 +141,21 @@ def fault_results():
             row["files"] += int(m.group(1))
             row["bytes"] += int(m.group(2))
     for name, status in outcome.items():
-        rows.setdefault(name, {"test": name, "faults": [], "files": 0, "bytes": 0})
-        rows[name]["status"] = status
-    return list(rows.values())
+        if name not in {h["test"] for h in hangs}:
+            rows.setdefault(name, {"test": name, "faults": [], "files": 0, "bytes": 0})
+            rows[name]["status"] = status
+    return list(rows.values()), hangs
 
 
 fuzz = fuzz_results()
-faults = fault_results()
+faults, hangs = fault_results()
 commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
                         text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
                        capture_output=True, text=True).stdout.strip()
 total_seconds = seconds_before + int(time.time() - t0)
 summary = {"commit": commit, "dirty": bool(dirty), "bad_inputs": bad, "fuzz": fuzz,
-           "faults": faults, "seconds": total_seconds, "fuzz_seconds": fuzz_seconds}
+           "faults": faults, "hangs": hangs, "seconds": total_seconds, "fuzz_seconds": fuzz_seconds}
 json.dump(summary, open(os.path.join(src, "bench/results/reliability.json"), "w"), indent=1)
 
 # The document.
@@ -258,8 +264,26 @@ n_ok = sum(len(r["faults"]) for r in faults if r.get("status") == "Passed")
 lines += ["", "Total: %d faults injected, %d runs survived, %d bytes compared, %s bytes lost." % (
     n_faults, n_ok, sum(r["bytes"] for r in faults),
     "0" if faults and n_ok == n_faults else "unknown")]
+lines += [
+    "",
+    "## Hangs injected",
+    "",
+    "`dist/watchdog` stops one rank of a 3-rank `dqt_worker` run with SIGSTOP once training is "
+    "under way; the collective watchdog (`parallel.collective_timeout_s`) must end the job with a "
+    "non-zero exit and both live ranks must name the stopped rank (its world rank and pid). "
+    "Without the watchdog the job waits forever (the test's 120 s guard then fails it). MPI "
+    "collectives only: a rank stopped in an NCCL collective is not covered.",
+    "",
+    "| test | hang injected | result |",
+    "|---|---|---|",
+]
+for h in hangs:
+    lines.append("| %s | %s | %s |" % (h["test"], h["hang"], h["status"]))
+if not hangs:
+    lines.append("| dist/watchdog | not run | - |")
 lines += [""]
 open(os.path.join(src, "docs/RELIABILITY.md"), "w").write("\n".join(lines))
 failed = count(bad, "failed") + sum(1 for r in fuzz if r["status"].startswith("FAILED")) + sum(
-    1 for r in faults if r.get("status") != "Passed")
+    1 for r in faults if r.get("status") != "Passed") + sum(
+    1 for h in hangs if h["status"] != "Passed")
 sys.exit(1 if failed else 0)

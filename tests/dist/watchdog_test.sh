@@ -78,5 +78,9 @@ done
 if grep "on rank 2\b" "$work/out.txt" | grep -qv "rank(s): 2 (host [^,]*, pid $stopped"; then
   cat "$work/out.txt"; echo "the stopped rank blamed another"; exit 1
 fi
-echo "job exited $status $(awk "BEGIN { printf \"%.1f\", $end - $start }") s after rank 2 was stopped" \
-  "(timeout ${timeout_s} s); both live ranks named rank 2"
+took=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
+echo "job exited $status $took s after rank 2 was stopped (timeout ${timeout_s} s); both live" \
+  "ranks named rank 2"
+# Read by bench/reliability_report.py.
+echo "reliability: hang injected: SIGSTOP of rank 2 of 3 ranks after step 2, job ended (exit" \
+  "$status) in $took s with a ${timeout_s} s collective timeout, the silent rank named by both others"
