@@ -151,7 +151,9 @@ fuzz = fuzz_results()
 faults, hangs = fault_results()
 commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
                         text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+# Only tracked source counts as dirt (as bench/provenance.py): not the documents generators write.
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                        ":(exclude)docs", ":(exclude)bench/results"], cwd=src,
                        capture_output=True, text=True).stdout.strip()
 total_seconds = seconds_before + int(time.time() - t0)
 summary = {"commit": commit, "dirty": bool(dirty), "bad_inputs": bad, "fuzz": fuzz,

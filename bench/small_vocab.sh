@@ -44,7 +44,9 @@ with open("data_cache/gutenberg_heldout.bin", "rb") as shard:
 gpt2_bpt = int.from_bytes(header[24:32], "little") / int.from_bytes(header[16:24], "little")
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                         text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+# Only tracked source counts as dirt (as bench/provenance.py): not the documents generators write.
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                        ":(exclude)docs", ":(exclude)bench/results"],
                        capture_output=True, text=True).stdout.strip() != ""
 d, L, f, V = 256, 6, 704, 8000
 linear = L * (4 * d * d + 3 * d * f)

@@ -69,5 +69,5 @@ for entry in "${runs[@]}"; do
 done
 seconds=$(( $(date +%s) - start ))
 python3 bench/ternaryllm_report.py "$out" "$base_steps" "$steps" "$eval_bytes" "$seconds" \
-  "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!docs/RESULTS.md' ':!bench/results' || echo -dirty)"
+  "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!docs' ':!bench/results' || echo -dirty)"
 sed -n '/<!-- ternaryllm:begin -->/,/<!-- ternaryllm:end -->/p' docs/RESULTS.md
