@@ -104,13 +104,19 @@ absl::StatusOr<std::vector<std::string>> ExpandList(const std::string& list) {
   return files;
 }
 
+// Bytes per token of an llm.c file with `magic` (uint16 GPT-2 ids or uint32 LLaMA-3 ids).
+uint32_t LlmcTokenWidth(uint32_t magic) { return magic == kLlmcMagicGpt2 ? 2 : 4; }
+
+// The version this build reads for each llm.c magic.
+bool LlmcVersionKnown(uint32_t magic, uint32_t version) {
+  return (magic == kLlmcMagicGpt2 && version == 1) || (magic == kLlmcMagicLlama3 && version == 7);
+}
+
 // Magic, version and count of an llm.c header all agree with a file of `file_bytes`.
 bool IsWholeLlmcFile(const unsigned char* header, uint64_t file_bytes) {
-  const uint32_t magic = Load32(header), version = Load32(header + 4);
-  const uint64_t width = magic == kLlmcMagicGpt2 ? 2 : 4;
-  return ((magic == kLlmcMagicGpt2 && version == 1) ||
-          (magic == kLlmcMagicLlama3 && version == 7)) &&
-         kLlmcHeaderBytes + uint64_t{Load32(header + 8)} * width == file_bytes;
+  const uint32_t magic = Load32(header);
+  return LlmcVersionKnown(magic, Load32(header + 4)) &&
+         kLlmcHeaderBytes + uint64_t{Load32(header + 8)} * LlmcTokenWidth(magic) == file_bytes;
 }
 
 }  // namespace
@@ -164,13 +170,13 @@ absl::StatusOr<TokenShard> TokenShard::OpenLlmc(const std::string& path, int fd,
     return status;
   };
   const uint32_t magic = Load32(header), version = Load32(header + 4);
-  const uint32_t width = magic == kLlmcMagicGpt2 ? 2 : 4;
+  const uint32_t width = LlmcTokenWidth(magic);
   // Truncation first: a header cut short reads as zeros, which is no version worth naming.
   if (file_bytes < kLlmcHeaderBytes) {
     return fail(absl::DataLossError(absl::StrCat(path, ": truncated: ", file_bytes,
                                                  " bytes, shorter than llm.c's 1024-byte header")));
   }
-  if ((magic == kLlmcMagicGpt2 && version != 1) || (magic == kLlmcMagicLlama3 && version != 7)) {
+  if (!LlmcVersionKnown(magic, version)) {
     return fail(absl::InvalidArgumentError(absl::StrCat(
         path, ": llm.c token file with magic ", magic, " and version ", version,
         "; this build reads magic 20240520 version 1 (uint16) and 20240801 version 7 (uint32)")));

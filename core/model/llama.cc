@@ -160,7 +160,7 @@ void LlamaModel::Reserve(int batch, int seq) {
   acts_.clear();
   grads_ = BlockGradients{};
   const int64_t n = static_cast<int64_t>(batch) * seq, d = c.d_model, f = ffn_, hd = c.head_dim();
-  const int64_t qd = heads_ * hd, kv = kv_heads_ * hd;
+  const int64_t qd = heads_ * hd;
   const Device dev = ctx_.device();
   const AttentionShape shape{batch, seq, heads_, kv_heads_, c.head_dim()};
   auto act = [&](std::initializer_list<int64_t> dims) {
@@ -230,6 +230,10 @@ void LlamaModel::Reserve(int batch, int seq) {
 }
 
 void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRef& y) {
+  // Under block activation rounding (the deployed llama.cpp function) a last-bit difference in a
+  // product can become another int8 code downstream, so every row is computed alone: the same
+  // bits whatever the thread count and sequence length (dqt_generate = the in-process model).
+  const bool row_by_row = config().quant.activation_block > 0;
   if (t->storage == ParamStorage::kDltLatent) {
     // The kernel form y = alpha_g (T_g x_g) + gamma_g sum(x_g); T in the GEMM scratch.
     const TensorRef ternary =
@@ -253,16 +257,12 @@ void LlamaModel::Linear(const TensorRef& x, const ParamTensor* t, const TensorRe
                            .w = params_.WeightsTile(*t, gemm_weights_, r0, rows, 0, in),
                            .y = y,
                            .col0 = r0,
-                           .row_by_row = config().quant.activation_block > 0});
+                           .row_by_row = row_by_row});
     }
     return;
   }
   if (gemm == QuantGemm::kFloat || t->storage != ParamStorage::kCodes) {
-    // Under block activation rounding (the deployed llama.cpp function) a last-bit difference in
-    // a product can become another int8 code downstream, so every row is computed alone: the same
-    // bits whatever the thread count and sequence length (dqt_generate = the in-process model).
-    LinearForward(ctx_,
-                  {.x = x, .w = W(t), .y = y, .row_by_row = config().quant.activation_block > 0});
+    LinearForward(ctx_, {.x = x, .w = W(t), .y = y, .row_by_row = row_by_row});
     return;
   }
   const int64_t rows = x.dim(0), cols = x.dim(1);

@@ -165,6 +165,9 @@ absl::Status CheckMemoryFits(const RunConfig& config, const MemoryEstimate& mine
   return absl::ResourceExhaustedError(lines);
 }
 
+namespace {
+
+// The memory this process can use for `device`, and where the figure came from.
 absl::Status AvailableFor(Device device, double* available, std::string* source) {
   if (device == Device::kCuda) {
     DQT_ASSIGN_OR_RETURN(const CudaMemory cuda, CudaMemoryInfo());
@@ -179,7 +182,10 @@ absl::Status AvailableFor(Device device, double* available, std::string* source)
   return absl::OkStatus();
 }
 
-absl::Status CheckTrainingMemory(const RunConfig& config, int dp_rank, int tp_rank) {
+}  // namespace
+
+absl::Status CheckTrainingMemory(const RunConfig& config, int dp_rank, int tp_rank,
+                                 const HostShare& share) {
   const MemoryEstimate mine = EstimateTrainingMemory(config, dp_rank, tp_rank);
   if (mine.device == Device::kCuda && CudaDeviceCount() == 0) {
     return absl::OkStatus();  // the trainer refuses train.device = CUDA without a device
@@ -187,7 +193,9 @@ absl::Status CheckTrainingMemory(const RunConfig& config, int dp_rank, int tp_ra
   double available = 0;
   std::string source;
   DQT_RETURN_IF_ERROR(AvailableFor(mine.device, &available, &source));
-  return CheckMemoryFits(config, mine, mine.total(), 1, available, source);
+  double node[2] = {mine.total(), 1};  // the sum of the estimates, the number of ranks
+  if (share && mine.device == Device::kCpu) DQT_RETURN_IF_ERROR(share(node, &available));
+  return CheckMemoryFits(config, mine, node[0], static_cast<int>(node[1]), available, source);
 }
 
 }  // namespace dqt

@@ -3,6 +3,7 @@
 // would otherwise end without a message, or a model whose allocation would abort).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -41,12 +42,15 @@ inline constexpr double kMemoryMarginBytes = 256.0 * 1024 * 1024;
 absl::Status CheckMemoryFits(const RunConfig& config, const MemoryEstimate& mine, double node_total,
                              int node_ranks, double available, const std::string& available_source);
 
-// The memory this process can use for `device`: the host's (HostMemoryAvailable), or the free
-// memory of the current CUDA device (cudaMemGetInfo). Sets *source to where it came from.
-absl::Status AvailableFor(Device device, double* available, std::string* source);
+// Combines the figures of the ranks that share this host's memory, in place: adds up
+// node[0] (their estimates) and node[1] (their count, 1 each) and takes the least *available.
+using HostShare = std::function<absl::Status(double node[2], double* available)>;
 
-// One process on its own (no other rank shares its memory): EstimateTrainingMemory of this rank
-// against AvailableFor its device.
-absl::Status CheckTrainingMemory(const RunConfig& config, int dp_rank = 0, int tp_rank = 0);
+// EstimateTrainingMemory of this rank against the memory its device has: the host's
+// (HostMemoryAvailable), shared with the other ranks of the node through `share` when given (an
+// empty one: this process alone), or the free memory of its CUDA device (cudaMemGetInfo), which
+// each rank checks alone.
+absl::Status CheckTrainingMemory(const RunConfig& config, int dp_rank = 0, int tp_rank = 0,
+                                 const HostShare& share = nullptr);
 
 }  // namespace dqt

@@ -20,14 +20,11 @@ float AbsMax(const float* row, int cols) {
 
 void QuantizeRow(float* row, int cols, float absmax, bool fp16_scale) {
   const float s = 127.0f / std::max(absmax, 1e-5f);
-  if (fp16_scale) {
-    const float d = Fp16Round(absmax / 127.0f);
-    for (int j = 0; j < cols; ++j)
-      row[j] = std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f) * d;
-    return;
+  const float d = fp16_scale ? Fp16Round(absmax / 127.0f) : 0.0f;
+  for (int j = 0; j < cols; ++j) {
+    const float code = std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f);
+    row[j] = fp16_scale ? code * d : code / s;
   }
-  for (int j = 0; j < cols; ++j)
-    row[j] = std::clamp(std::nearbyint(row[j] * s), -128.0f, 127.0f) / s;
 }
 
 }  // namespace

@@ -58,15 +58,10 @@ __global__ void __launch_bounds__(kThreads)
   T* row = x + blockIdx.x * cols;
   const float amax = absmax != nullptr ? absmax[blockIdx.x] : RowAbsMaxOf(row, cols);
   const float s = ScaleFor(127.0f, amax);
-  if (fp16_scale) {
-    const float d = Fp16Round(__fdiv_rn(amax, 127.0f));
-    for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-      Store(row, j, __fmul_rn(Int8Level(Load(row, j), s), d));
-    }
-    return;
-  }
+  const float d = fp16_scale ? Fp16Round(__fdiv_rn(amax, 127.0f)) : 0.0f;
   for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-    Store(row, j, __fdiv_rn(Int8Level(Load(row, j), s), s));
+    const float code = Int8Level(Load(row, j), s);
+    Store(row, j, fp16_scale ? __fmul_rn(code, d) : __fdiv_rn(code, s));
   }
 }
 

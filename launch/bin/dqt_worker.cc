@@ -39,26 +39,20 @@ absl::Status StopAllRanks(const dqt::MpiRuntime* mpi, const dqt::ProcessEnv& env
 // Ranks on CUDA are checked one by one against their device's free memory.
 absl::Status CheckMemory(const dqt::RunConfig& config, const dqt::ProcessEnv& env, bool mpi) {
   const int tp = config.parallel.tp;
-  const dqt::MemoryEstimate mine =
-      dqt::EstimateTrainingMemory(config, env.rank / tp, env.rank % tp);
-  if (mine.device == dqt::Device::kCuda && dqt::CudaDeviceCount() == 0) {
-    return absl::OkStatus();  // the trainer refuses train.device = CUDA without a device
-  }
-  double available = 0;
-  std::string source;
-  DQT_RETURN_IF_ERROR(dqt::AvailableFor(mine.device, &available, &source));
-  double node[2] = {mine.total(), 1};  // the sum of the estimates, the number of ranks
-  if (mpi && mine.device == dqt::Device::kCpu) {
+  auto node_share = [&](double node[2], double* available) -> absl::Status {
     MPI_Comm local = MPI_COMM_NULL;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env.rank, MPI_INFO_NULL,
-                            &local) != MPI_SUCCESS ||
-        MPI_Allreduce(MPI_IN_PLACE, node, 2, MPI_DOUBLE, MPI_SUM, local) != MPI_SUCCESS ||
-        MPI_Allreduce(MPI_IN_PLACE, &available, 1, MPI_DOUBLE, MPI_MIN, local) != MPI_SUCCESS) {
+    const bool ok =
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env.rank, MPI_INFO_NULL,
+                            &local) == MPI_SUCCESS &&
+        MPI_Allreduce(MPI_IN_PLACE, node, 2, MPI_DOUBLE, MPI_SUM, local) == MPI_SUCCESS &&
+        MPI_Allreduce(MPI_IN_PLACE, available, 1, MPI_DOUBLE, MPI_MIN, local) == MPI_SUCCESS;
+    if (local != MPI_COMM_NULL) MPI_Comm_free(&local);
+    if (!ok)
       return absl::InternalError("could not add up the memory of the ranks on this node (MPI)");
-    }
-    MPI_Comm_free(&local);
-  }
-  return dqt::CheckMemoryFits(config, mine, node[0], static_cast<int>(node[1]), available, source);
+    return absl::OkStatus();
+  };
+  return dqt::CheckTrainingMemory(config, env.rank / tp, env.rank % tp,
+                                  mpi ? dqt::HostShare(node_share) : nullptr);
 }
 
 // One line per rank at the end of a run: where it ran, how far it got and a digest of every

@@ -16,6 +16,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 
 namespace dqt {
 namespace {
@@ -143,12 +144,10 @@ TEST(LlmcShardTest, TrainingOnAnLlmcCopyIsTheSameRun) {
     WriteLlmc(path + ".llmc", kLlmcMagicGpt2, 1, tokens, 2);
     return path + ".llmc";
   };
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   auto run = [&](const std::string& train_shard, const std::string& eval_shard) {
     absl::StatusOr<proto::RunProto> proto =
-        LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt",
-                     {"data.train_shard=" + train_shard, "data.eval_shard=" + eval_shard,
-                      "train.steps=6", "train.eval_every=0", "checkpoint.every=0"});
+        testing::TinyRunProto({"data.train_shard=" + train_shard, "data.eval_shard=" + eval_shard,
+                               "train.steps=6", "train.eval_every=0", "checkpoint.every=0"});
     EXPECT_THAT(proto, IsOk());
     absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(ToRunConfig(*proto));
     EXPECT_THAT(trainer, IsOk());

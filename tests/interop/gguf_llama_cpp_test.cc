@@ -88,22 +88,10 @@ const char* TypeName(Kind kind) {
   return names[static_cast<int>(kind)];
 }
 
-// d_model and ffn_dim multiples of 256 (TQ2_0 blocks); the GPT-2 vocabulary. A random model
-// whose next-token distributions are peaked (a head of std 0.5: logits of std ~8, body init_std
-// 0.1), so most greedy choices are clear (gaps of 0.5-5) and a wrong export is seen at once.
+// testing::PeakedGpt2Model (its head scaled after Init), with llama.cpp's activation rounding.
 LlamaConfig GgufConfig(Kind kind) {
-  LlamaConfig c = testing::TinyModel({.vocab = 50257,
-                                      .d_model = 256,
-                                      .layers = 2,
-                                      .heads = 4,
-                                      .kv_heads = 2,
-                                      .ffn = 512,
-                                      .context = 64});
-  c.init_std = 0.1f;
-  c.seed = 11;
-  c.quant.optimizer = OptimizerKind::kDqt;
   const bool ternary = kind == Kind::kTernary || kind == Kind::kTernaryTq1;
-  c.quant.grid = ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8);
+  LlamaConfig c = testing::PeakedGpt2Model(ternary ? QuantGrid::Ternary() : QuantGrid::Integer(8));
   if (kind != Kind::kInt8) {
     // llama.cpp's activation rounding for these weight types (Q8_K blocks of 256 for TQ2_0 and
     // TQ1_0, Q8_0 blocks of 32 for Q8_0) in dqt's forward too.
@@ -156,7 +144,8 @@ TEST_P(GgufLlamaCppTest, GreedyTokensEqualDqtGenerate) {
   LlamaParams params(GgufConfig(kind));
   ASSERT_THAT(params.Init(), IsOk());
   const ParamTensor& head = params.tensors().back();
-  for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
+  for (int64_t i = 0; i < head.numel; ++i)
+    params.values()[head.value_offset + i] *= testing::kPeakedHeadFactor;
   if (kind != Kind::kInt8) {
     // Each scale rounded to a power of two: d = 1/scale is an fp16 number, so Q8_0, TQ2_0 and
     // TQ1_0 hold the weights exactly.

@@ -28,6 +28,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
 #include "tests/testing/tiny_model.h"
+#include "tests/testing/tiny_run.h"
 #include "tests/testing/token_files.h"
 
 namespace dqt {
@@ -239,23 +240,14 @@ TEST_F(ToolsTest, GenerateIsReproducibleFromItsSeed) {
 // tokens. Now every greedy token of dqt_generate is the argmax of the in-process full-sequence
 // forward at its position.
 TEST_F(ToolsTest, GenerateUnderBlockActivationRoundingIsTheLibrarysForward) {
-  LlamaConfig c = testing::TinyModel({.vocab = 50257,
-                                      .d_model = 256,
-                                      .layers = 2,
-                                      .heads = 4,
-                                      .kv_heads = 2,
-                                      .ffn = 512,
-                                      .context = 64});
-  c.init_std = 0.1f;
-  c.seed = 11;
-  c.quant.optimizer = OptimizerKind::kDqt;
-  c.quant.grid = QuantGrid::Ternary();
+  LlamaConfig c = testing::PeakedGpt2Model(QuantGrid::Ternary());
   c.quant.int8_activations = true;
   c.quant.activation_block = 256;
   LlamaParams params(c);
   ASSERT_THAT(params.Init(), IsOk());
   const ParamTensor& head = params.tensors().back();
-  for (int64_t i = 0; i < head.numel; ++i) params.values()[head.value_offset + i] *= 5.0f;
+  for (int64_t i = 0; i < head.numel; ++i)
+    params.values()[head.value_offset + i] *= testing::kPeakedHeadFactor;
   absl::StatusOr<std::string> ckpt = SaveCheckpoint(dir_ + "/block_ckpt", params, nullptr, {});
   ASSERT_THAT(ckpt, IsOk());
   absl::StatusOr<Gpt2Tokenizer> tokenizer = LoadTokenizer({encoder_, vocab_});
@@ -356,7 +348,6 @@ TEST_F(ToolsTest, ExportRefusesUnknownFormatsAndSublnModels) {
 TEST_F(ToolsTest, EvalOnAShardGivesTheTrainersEvaluationLoss) {
   const std::string train = testing::MakeTextShard("gutenberg_train.txt", 40000, "tools_train.bin");
   const std::string eval = testing::MakeTextShard("gutenberg_heldout.txt", 6000, "tools_eval.bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   const std::vector<std::pair<std::string, std::vector<std::string>>> modes = {
       {"fp", {}},
       {"bitnet",
@@ -379,8 +370,7 @@ TEST_F(ToolsTest, EvalOnAShardGivesTheTrainersEvaluationLoss) {
                                           "checkpoint.dir=" + ckpt_dir,
                                           "log.jsonl_path=" + ckpt_dir + ".jsonl"};
     overrides.insert(overrides.end(), mode.begin(), mode.end());
-    absl::StatusOr<proto::RunProto> run =
-        LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
+    absl::StatusOr<proto::RunProto> run = testing::TinyRunProto(overrides);
     ASSERT_THAT(run, IsOk());
     ASSERT_THAT(ValidateRunProto(*run), IsOk());
     const RunConfig config = ToRunConfig(*run);

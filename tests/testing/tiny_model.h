@@ -28,4 +28,24 @@ inline LlamaConfig TinyModel(const TinyShape& s = {}) {
   return c;
 }
 
+// The random DQT model of the greedy-generation tests: the GPT-2 vocabulary, d_model and ffn_dim
+// multiples of 256 (llama.cpp's TQ2_0 blocks), body init_std 0.1. With its LM head scaled by
+// kPeakedHeadFactor after Init (logits of std ~8), most next-token choices are clear (gaps of
+// 0.5-5), so a wrong forward shows at once.
+inline LlamaConfig PeakedGpt2Model(QuantGrid grid) {
+  LlamaConfig c = TinyModel({.vocab = 50257,
+                             .d_model = 256,
+                             .layers = 2,
+                             .heads = 4,
+                             .kv_heads = 2,
+                             .ffn = 512,
+                             .context = 64});
+  c.init_std = 0.1f;
+  c.seed = 11;
+  c.quant.optimizer = OptimizerKind::kDqt;
+  c.quant.grid = grid;
+  return c;
+}
+inline constexpr float kPeakedHeadFactor = 5.0f;
+
 }  // namespace dqt::testing

@@ -12,6 +12,7 @@
 #include "tests/testing/mpi_world.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 
 namespace dqt::testing {
 
@@ -28,7 +29,6 @@ inline std::unique_ptr<Trainer> TinyMpiTrainer(const std::string& prefix,
       MakeTextShard("gutenberg_train.txt", 60000, prefix + "_train_" + tag + ".bin");
   const std::string eval =
       MakeTextShard("gutenberg_heldout.txt", 8000, prefix + "_eval_" + tag + ".bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> all = {
       "data.train_shard=" + train,
       "data.eval_shard=" + eval,
@@ -41,8 +41,7 @@ inline std::unique_ptr<Trainer> TinyMpiTrainer(const std::string& prefix,
       "parallel.digest_every=5",
       "parallel.bucket_mb=1"};  // the tiny model's 3.2M gradients go in several buckets
   all.insert(all.end(), overrides.begin(), overrides.end());
-  absl::StatusOr<proto::RunProto> proto =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", all);
+  absl::StatusOr<proto::RunProto> proto = TinyRunProto(all);
   EXPECT_THAT(proto, IsOk());
   if (!proto.ok()) return nullptr;
   EXPECT_THAT(ValidateRunProto(*proto), IsOk());

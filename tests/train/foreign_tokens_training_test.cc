@@ -15,6 +15,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 #include "tests/testing/token_files.h"
 
 namespace dqt {
@@ -35,15 +36,10 @@ const std::vector<std::string> kDqt8 = {"quant.optimizer=DQT", "quant.weight_for
                                         "quant.weight_bits=8", "quant.int8_activations=true"};
 
 absl::StatusOr<std::unique_ptr<Trainer>> MakeTrainer(const std::vector<std::string>& extra) {
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> overrides = {"optimizer.lr=1e-2", "train.eval_every=0"};
   overrides.insert(overrides.end(), kDqt8.begin(), kDqt8.end());
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  absl::StatusOr<proto::RunProto> run =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
-  if (!run.ok()) return run.status();
-  DQT_RETURN_IF_ERROR(ValidateRunProto(*run));
-  return Trainer::Create(ToRunConfig(*run));
+  return testing::TinyTrainer(overrides);
 }
 
 // The codes of the quantized (linear) tensors.

@@ -20,6 +20,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 
 namespace dqt {
 namespace {
@@ -36,7 +37,6 @@ absl::StatusOr<RunConfig> ConfigOf(const std::vector<std::string>& extra, const 
                                    int steps) {
   static const std::string train = MakeTextShard("gutenberg_train.txt", 20000, "m_train.bin");
   static const std::string eval = MakeTextShard("gutenberg_heldout.txt", 4000, "m_eval.bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> overrides = {"data.train_shard=" + train,
                                         "data.eval_shard=" + eval,
                                         "train.steps=" + std::to_string(steps),
@@ -47,9 +47,7 @@ absl::StatusOr<RunConfig> ConfigOf(const std::vector<std::string>& extra, const 
                                         "checkpoint.dir=" + dir,
                                         "log.jsonl_path=" + dir + "/log.jsonl"};
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  DQT_ASSIGN_OR_RETURN(
-      const proto::RunProto run,
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides));
+  DQT_ASSIGN_OR_RETURN(const proto::RunProto run, testing::TinyRunProto(overrides));
   DQT_RETURN_IF_ERROR(ValidateRunProto(run));
   return ToRunConfig(run);
 }

@@ -19,6 +19,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 
 namespace dqt {
 namespace {
@@ -35,7 +36,6 @@ absl::StatusOr<proto::RunProto> Proto(const std::vector<std::string>& extra,
                                       const std::string& dir) {
   const std::string train = MakeTextShard("gutenberg_train.txt", 80000, "nf_train.bin");
   const std::string eval = MakeTextShard("gutenberg_heldout.txt", 8000, "nf_eval.bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> overrides = {"data.train_shard=" + train,
                                         "data.eval_shard=" + eval,
                                         "optimizer.lr=1e-2",
@@ -46,7 +46,7 @@ absl::StatusOr<proto::RunProto> Proto(const std::vector<std::string>& extra,
                                         "checkpoint.every=2",
                                         "log.jsonl_path=" + dir + "/log.jsonl"};
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  return LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
+  return testing::TinyRunProto(overrides);
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> MakeTrainer(const std::vector<std::string>& extra,

@@ -16,6 +16,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
 #include "tests/testing/tiny_model.h"
+#include "tests/testing/tiny_run.h"
 
 namespace dqt {
 namespace {
@@ -99,7 +100,6 @@ Trained Train(const std::vector<std::string>& quant, int steps, const std::strin
   const std::string train = MakeTextShard("gutenberg_train.txt", 120000, "q_train.bin");
   const std::string eval = MakeTextShard("gutenberg_heldout.txt", 20000, "q_eval.bin");
   const std::string log = ::testing::TempDir() + "/quant_" + tag + ".jsonl";
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> overrides = {"data.train_shard=" + train,
                                         "data.eval_shard=" + eval,
                                         "log.jsonl_path=" + log,
@@ -107,8 +107,7 @@ Trained Train(const std::vector<std::string>& quant, int steps, const std::strin
                                         "train.steps=" + std::to_string(steps),
                                         "train.eval_every=0"};
   overrides.insert(overrides.end(), quant.begin(), quant.end());
-  absl::StatusOr<proto::RunProto> run =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
+  absl::StatusOr<proto::RunProto> run = testing::TinyRunProto(overrides);
   EXPECT_THAT(run, IsOk());
   EXPECT_THAT(ValidateRunProto(*run), IsOk());
   absl::StatusOr<std::unique_ptr<Trainer>> t = Trainer::Create(ToRunConfig(*run));

@@ -15,6 +15,7 @@
 #include "launch/config.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/text_shards.h"
+#include "tests/testing/tiny_run.h"
 #include "xxhash.h"
 
 namespace dqt {
@@ -28,18 +29,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> MakeTrainer(const std::vector<std::stri
                                                      const std::string& dir) {
   const std::string train = MakeTextShard("gutenberg_train.txt", 80000, "r_train.bin");
   const std::string eval = MakeTextShard("gutenberg_heldout.txt", 8000, "r_eval.bin");
-  const char* src = std::getenv("DQT_SOURCE_DIR");
   std::vector<std::string> overrides = {
       "data.train_shard=" + train, "data.eval_shard=" + eval,
       "optimizer.lr=1e-2",         "train.steps=10",
       "train.eval_every=0",        "checkpoint.dir=" + dir,
       "checkpoint.every=5",        "log.jsonl_path=" + dir + "/log.jsonl"};
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  absl::StatusOr<proto::RunProto> run =
-      LoadRunProto(std::string(src ? src : ".") + "/launch/configs/tiny.pbtxt", overrides);
-  if (!run.ok()) return run.status();
-  DQT_RETURN_IF_ERROR(ValidateRunProto(*run));
-  return Trainer::Create(ToRunConfig(*run));
+  return testing::TinyTrainer(overrides);
 }
 
 class ResumeTest : public ::testing::TestWithParam<std::vector<std::string>> {};
